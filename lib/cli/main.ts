@@ -1,0 +1,104 @@
+/**
+ * The command line (yargs). Parsing and validation of options happen here; each command's work
+ * lives in its own module.
+ */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { UsageError } from '../errors.js';
+import { DEFAULT_NAME_FORMAT } from '../policy/names.js';
+import { DEFAULT_PREFIX } from '../policy/properties.js';
+import { buildContext, type GlobalArgs } from './context.js';
+import { EXIT } from './exit-codes.js';
+import { consoleOutput } from './output.js';
+import { runCommand } from './run.js';
+import { editCommand, FIELDS, type Field } from './set.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const withContext = async (args: GlobalArgs, f: (ctx: ReturnType<typeof buildContext>) => Promise<number>) => {
+    const out = consoleOutput({ verbose: args.verbose });
+    try {
+      exitCode = await f(buildContext(args));
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      out.error(e.message);
+      exitCode = EXIT.USAGE;
+    }
+  };
+
+  const cli = yargs(argv)
+    .scriptName('zback')
+    .usage('$0 <command> [options]\n\nZFS snapshots, retention and replication, configured in ZFS user properties.')
+    .env('ZBACK')
+    .option('prefix', {
+      type: 'string',
+      default: DEFAULT_PREFIX,
+      describe: 'User-property prefix: zback reads PREFIX:snapshot, PREFIX:retention, PREFIX:destinations, PREFIX:schedule (env ZBACK_PREFIX)',
+    })
+    .option('timezone', { type: 'string', describe: 'Time zone for schedules and retention buckets (default: the system zone)' })
+    .option('now', { type: 'string', describe: 'Pretend the time is this ISO 8601 instant (what-if dry runs, tests)' })
+    .option('state-dir', { type: 'string', default: '/var/lib/zback', describe: 'Where the run lock and run state live' })
+    .option('snapshot-format', { type: 'string', default: DEFAULT_NAME_FORMAT, describe: 'Snapshot name format, UTC (%Y %m %d %H %M %S)' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every command and why each snapshot is kept' })
+    .command(
+      'run',
+      'Take the snapshots that are due and prune by retention',
+      (y) => y.option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
+      (args) => withContext(args as unknown as GlobalArgs, (ctx) => runCommand(ctx, { dryRun: args['dry-run'] }, consoleOutput({ verbose: ctx.verbose }))),
+    )
+    .command(
+      'set <dataset>',
+      'Validate and write zback properties on a dataset',
+      (y) =>
+        y
+          .positional('dataset', { type: 'string', demandOption: true, describe: 'Dataset, e.g. tank/projects' })
+          .option('snapshot', { type: 'string', describe: 'yes or no: manage this dataset and its children' })
+          .option('retention', { type: 'string', describe: 'e.g. 24h30d0w3m (units h d w m y)' })
+          .option('destinations', { type: 'string', describe: "e.g. 'backup-host:tank/backup/projects|hourly|48h30d'" })
+          .option('schedule', { type: 'string', describe: 'hourly, daily, weekly, monthly, yearly or a 5-field cron expression' })
+          .example("$0 set tank/projects --snapshot yes --retention 24h30d0w3m --destinations 'dest-srv:backup/projects|hourly'", ''),
+      (args) =>
+        withContext(args as unknown as GlobalArgs, (ctx) => {
+          const values: Partial<Record<Field, string>> = {};
+          for (const f of FIELDS) if (typeof args[f] === 'string') values[f] = args[f] as string;
+          return editCommand(ctx, args.dataset, values, consoleOutput({ verbose: ctx.verbose }));
+        }),
+    )
+    .command(
+      'unset <dataset>',
+      'Clear zback properties set on a dataset (it then inherits them again)',
+      (y) =>
+        y
+          .positional('dataset', { type: 'string', demandOption: true })
+          .option('snapshot', { type: 'boolean', describe: 'Clear PREFIX:snapshot' })
+          .option('retention', { type: 'boolean', describe: 'Clear PREFIX:retention' })
+          .option('destinations', { type: 'boolean', describe: 'Clear PREFIX:destinations' })
+          .option('schedule', { type: 'boolean', describe: 'Clear PREFIX:schedule' })
+          .option('all', { type: 'boolean', describe: 'Clear all four' }),
+      (args) =>
+        withContext(args as unknown as GlobalArgs, (ctx) => {
+          const values: Partial<Record<Field, null>> = {};
+          for (const f of FIELDS) if (args[f] || args.all) values[f] = null;
+          return editCommand(ctx, args.dataset, values, consoleOutput({ verbose: ctx.verbose }));
+        }),
+    )
+    .demandCommand(1, 'Give a command: run, set or unset (see --help).')
+    .strict()
+    .version(packageVersion())
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`zback: ${msg}\nRun 'zback --help' for usage.\n`);
+      exitCode = EXIT.USAGE;
+    });
+
+  await cli.parseAsync();
+  return exitCode;
+}

@@ -1,0 +1,56 @@
+/**
+ * Errors that carry what an operator needs to fix a problem: which dataset, which property,
+ * the offending value and what is wrong with it.
+ */
+
+/** A value that failed validation; `problem` says what is wrong, in words an operator understands. */
+export class InvalidValue extends Error {
+  constructor(readonly problem: string) {
+    super(problem);
+    this.name = 'InvalidValue';
+  }
+}
+
+/** A configuration value on one dataset that zback rejects. Only that dataset fails. */
+export class ConfigError extends Error {
+  constructor(
+    readonly dataset: string,
+    readonly property: string,
+    readonly value: string,
+    readonly problem: string,
+    /** Where the value is set when the dataset inherits it. */
+    readonly inheritedFrom?: string,
+  ) {
+    const from = inheritedFrom !== undefined && inheritedFrom !== dataset ? ` (inherited from ${inheritedFrom})` : '';
+    super(`${dataset}: ${property}=${JSON.stringify(value)}${from} is invalid: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A bad command-line argument or option: exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A zfs command that failed: names the command and carries zfs's own words. */
+export class CommandError extends Error {
+  constructor(
+    readonly argv: readonly string[],
+    readonly code: number | null,
+    readonly signal: string | null,
+    readonly stderr: string,
+    readonly hostName: string,
+  ) {
+    const why = code !== null ? `exit ${code}` : `signal ${signal ?? 'unknown'}`;
+    const text = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+    super(`${argv.join(' ')} failed on ${hostName} (${why})${text ? `: ${text}` : ''}`);
+    this.name = 'CommandError';
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

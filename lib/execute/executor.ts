@@ -1,0 +1,92 @@
+/**
+ * Carries a plan out: snapshots first, then pruning. A failure is recorded against the datasets
+ * it concerns and never stops the others. A dataset whose snapshot failed is not pruned in this
+ * run (its previous newest snapshot may be what the plan counted on replacing).
+ */
+import { errorMessage } from '../errors.js';
+import type { Plan, SnapshotAction } from '../plan/types.js';
+import { snapshotCommand } from '../zfs/commands.js';
+import type { Zfs } from '../zfs/client.js';
+
+export interface DatasetOutcome {
+  dataset: string;
+  errors: string[];
+  snapshot?: string;
+  destroyed: string[];
+}
+
+export interface RunOutcome {
+  datasets: Map<string, DatasetOutcome>;
+  /** True when nothing failed (including configuration errors found while planning). */
+  ok: boolean;
+}
+
+export interface ExecuteOptions {
+  /** Datasets pruned at the same time (each dataset's destroys run one after another). */
+  pruneConcurrency?: number;
+}
+
+async function runSnapshot(zfs: Zfs, action: SnapshotAction, outcome: (d: string) => DatasetOutcome): Promise<void> {
+  try {
+    await zfs.exec(action.argv);
+    for (const d of action.datasets) outcome(d).snapshot = action.name;
+    return;
+  } catch (e) {
+    if (action.datasets.length === 1) {
+      outcome(action.datasets[0]!).errors.push(`snapshot failed: ${errorMessage(e)}`);
+      return;
+    }
+    // One bad dataset must not cost the others their snapshot: retry them one by one
+    // (no longer atomic across the group, which the message says).
+    const first = errorMessage(e);
+    for (const d of action.datasets) {
+      try {
+        await zfs.exec(snapshotCommand([d], action.name));
+        outcome(d).snapshot = action.name;
+      } catch (e2) {
+        outcome(d).errors.push(`snapshot failed: ${errorMessage(e2)} (the group command had failed too: ${first})`);
+      }
+    }
+  }
+}
+
+export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions = {}): Promise<RunOutcome> {
+  const datasets = new Map<string, DatasetOutcome>();
+  const outcome = (d: string): DatasetOutcome => {
+    let o = datasets.get(d);
+    if (!o) datasets.set(d, (o = { dataset: d, errors: [], destroyed: [] }));
+    return o;
+  };
+  for (const d of plan.datasets) {
+    const o = outcome(d.dataset);
+    if (d.error) o.errors.push(d.error);
+  }
+
+  for (const action of plan.snapshots) await runSnapshot(zfs, action, outcome);
+
+  const planned = new Map(plan.datasets.map((d) => [d.dataset, d]));
+  const queue = plan.destroys.filter((a) => {
+    const p = planned.get(a.dataset);
+    // Prune only when the planned snapshot exists: otherwise the plan's "newest" is not there.
+    return !(p?.newSnapshot && outcome(a.dataset).snapshot !== p.newSnapshot);
+  });
+  const workers = Math.max(1, options.pruneConcurrency ?? 2);
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let a = queue.shift(); a; a = queue.shift()) {
+        const o = outcome(a.dataset);
+        for (const argv of a.argvs) {
+          try {
+            await zfs.exec(argv);
+            o.destroyed.push(...argv[argv.length - 1]!.slice(a.dataset.length + 1).split(','));
+          } catch (e) {
+            o.errors.push(`prune failed: ${errorMessage(e)}`);
+          }
+        }
+      }
+    }),
+  );
+
+  const ok = [...datasets.values()].every((o) => o.errors.length === 0);
+  return { datasets, ok };
+}

@@ -1,0 +1,107 @@
+/**
+ * The planner: a pure function from (configuration, inventory, capabilities, clock) to the plan
+ * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
+ */
+import type { Calendar } from '../policy/calendar.js';
+import type { NameFormat } from '../policy/names.js';
+import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
+import { decideRetention, type PruneCandidate } from '../policy/retention.js';
+import { isDue } from '../policy/schedule.js';
+import type { ZfsCapabilities } from '../zfs/capabilities.js';
+import { destroyCommands } from '../zfs/commands.js';
+import { isSameOrBelow } from '../zfs/names.js';
+import type { Inventory } from '../zfs/parse.js';
+import { snapshotActions } from './snapshot-groups.js';
+import type { DatasetPlan, DestroyAction, Plan, SnapshotAction } from './types.js';
+
+export interface PlanInput {
+  configs: readonly ConfigResult[];
+  inventory: Inventory;
+  caps: ZfsCapabilities;
+  now: number;
+  calendar: Calendar;
+  names: NameFormat;
+}
+
+/** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
+export function topmost(names: Iterable<string>): string[] {
+  const sorted = [...new Set(names)].sort();
+  const out: string[] = [];
+  for (const n of sorted) if (!out.some((r) => isSameOrBelow(n, r))) out.push(n);
+  return out;
+}
+
+function planDataset(config: DatasetConfig, input: PlanInput, newName: string, nowSec: number): DatasetPlan {
+  const info = input.inventory.get(config.dataset)!;
+  const zback: PruneCandidate[] = [];
+  const protectedReasons = new Map<string, string[]>();
+  let foreign = 0;
+  for (const s of info.snapshots) {
+    const time = input.names.parse(s.name);
+    if (time === null) {
+      foreign++;
+      continue;
+    }
+    zback.push({ name: s.name, time, createtxg: s.createtxg });
+    if (s.userrefs > 0) protectedReasons.set(s.name, [`held (${s.userrefs} user hold${s.userrefs === 1 ? '' : 's'})`]);
+  }
+  const latest = zback.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null);
+  const due = isDue(config.schedule, latest, input.now, input.calendar.zone);
+  const exists = info.snapshots.some((s) => s.name === newName);
+  const plan: DatasetPlan = {
+    dataset: config.dataset,
+    config,
+    zbackSnapshots: zback.length,
+    foreignSnapshots: foreign,
+    latest,
+    due,
+    decisions: [],
+    destroy: [],
+  };
+  const candidates = [...zback];
+  if (due.due && !exists) {
+    plan.newSnapshot = newName;
+    candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
+  }
+  plan.decisions = decideRetention(candidates, config.retention.value, input.calendar, protectedReasons);
+  plan.destroy = plan.decisions.filter((d) => !d.keep).map((d) => d.name);
+  return plan;
+}
+
+export function buildPlan(input: PlanInput): Plan {
+  const nowSec = Math.floor(input.now / 1000) * 1000;
+  const newName = input.names.nameFor(nowSec);
+  const datasets: DatasetPlan[] = [];
+  const ignored: Plan['ignored'] = [];
+  const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [] };
+
+  for (const c of input.configs) {
+    if (c.kind === 'ignored') ignored.push({ dataset: c.dataset, why: c.why });
+    else if (c.kind === 'error') datasets.push({ dataset: c.dataset, error: c.error.message, ...empty });
+    else if (!input.inventory.has(c.dataset)) {
+      datasets.push({ dataset: c.dataset, error: `${c.dataset}: the dataset disappeared while zback was reading the pools`, ...empty });
+    } else datasets.push(planDataset(c.config, input, newName, nowSec));
+  }
+  datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
+
+  // Group due datasets by the ancestor whose `snapshot=yes` they share: one atomic command each.
+  const groups = new Map<string, string[]>();
+  for (const d of datasets) {
+    if (!d.newSnapshot || !d.config) continue;
+    const list = groups.get(d.config.group) ?? [];
+    list.push(d.dataset);
+    groups.set(d.config.group, list);
+  }
+  const allDatasets = [...input.inventory.keys()];
+  const snapshots: SnapshotAction[] = [];
+  for (const [root, due] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const subtree = allDatasets.filter((n) => isSameOrBelow(n, root));
+    snapshots.push(...snapshotActions(root, due, subtree, newName, input.caps));
+  }
+
+  const destroys: DestroyAction[] = datasets
+    .filter((d) => d.destroy.length > 0)
+    .map((d) => ({ kind: 'destroy', dataset: d.dataset, snapshots: d.destroy, argvs: destroyCommands(d.dataset, d.destroy, input.caps) }));
+
+  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, ignored };
+}

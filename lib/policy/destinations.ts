@@ -1,0 +1,146 @@
+/**
+ * `org.wit:destinations`: a comma list of `[user@]host[:port]:pool/path|schedule[|retention]`.
+ * No `host:` part means a pool on this machine. The schedule may be a cron expression, which can
+ * itself contain commas (`0 0,12 * * *`), so a comma only starts a new destination when what
+ * follows looks like a target (see `startsDestination`).
+ */
+import { InvalidValue } from '../errors.js';
+import { datasetNameProblem } from '../zfs/names.js';
+import { parseRetention, type Retention } from './retention.js';
+import { parseSchedule, type Schedule } from './schedule.js';
+
+export interface Destination {
+  /** The entry as written, for messages. */
+  text: string;
+  /** Undefined for a pool on this machine. */
+  host?: string;
+  user?: string;
+  port?: number;
+  /** Dataset path on the destination (for the dataset that sets the property). */
+  path: string;
+  schedule: Schedule;
+  /** Retention on the destination; undefined means the source's. */
+  retention?: Retention;
+}
+
+/** Host names (and ssh_config aliases): letters, digits, dots, dashes, underscores; or [IPv6]. */
+const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$/;
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const DAY_OR_MONTH = /^(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?$/i;
+
+/**
+ * Whether a comma-separated piece begins a new destination rather than continuing a cron
+ * expression: its target part (before the first "|") has no whitespace and contains ":" or "/"
+ * or begins with a letter; a bare day or month name (`MON,WED`) continues the expression.
+ */
+function startsDestination(piece: string): boolean {
+  const bar = piece.indexOf('|');
+  if (bar < 0) return false;
+  const target = piece.slice(0, bar).trim();
+  if (target === '' || /\s/.test(target)) return false;
+  if (DAY_OR_MONTH.test(target)) return false;
+  return target.includes(':') || target.includes('/') || /^[A-Za-z]/.test(target);
+}
+
+function splitEntries(text: string): string[] {
+  const entries: string[] = [];
+  for (const piece of text.split(',')) {
+    if (entries.length === 0 || startsDestination(piece)) entries.push(piece);
+    else entries[entries.length - 1] += ',' + piece;
+  }
+  return entries.map((e) => e.trim());
+}
+
+function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port' | 'path'> {
+  // "[user@]host[:port]:path", or just "path". A path may itself contain ":", so the host is what
+  // precedes the first ":" — unless that contains "/", in which case the whole thing is a path.
+  let rest = target;
+  let user: string | undefined;
+  let host: string | undefined;
+  let port: number | undefined;
+  const bracket = /^(?:([^@/:\s]+)@)?(\[[^\]]*\]):(.*)$/.exec(rest);
+  const colon = rest.indexOf(':');
+  if (bracket) {
+    user = bracket[1];
+    host = bracket[2];
+    rest = bracket[3]!;
+  } else if (colon >= 0 && !rest.slice(0, colon).includes('/')) {
+    const hostPart = rest.slice(0, colon);
+    rest = rest.slice(colon + 1);
+    const at = hostPart.lastIndexOf('@');
+    if (at >= 0) {
+      user = hostPart.slice(0, at);
+      host = hostPart.slice(at + 1);
+    } else {
+      host = hostPart;
+    }
+  }
+  if (host !== undefined) {
+    const portMatch = /^(\d+):(.*)$/.exec(rest);
+    if (portMatch) {
+      port = Number(portMatch[1]);
+      rest = portMatch[2]!;
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidValue(`port ${portMatch[1]} is not between 1 and 65535`);
+    }
+    if (host === '') throw new InvalidValue(`the host in ${JSON.stringify(target)} is empty`);
+    if (!HOST.test(host)) throw new InvalidValue(`${JSON.stringify(host)} is not a valid host name (letters, digits, ".", "-", "_" only)`);
+    if (user !== undefined && !USER.test(user)) throw new InvalidValue(`${JSON.stringify(user)} is not a valid user name`);
+  }
+  const problem = datasetNameProblem(rest);
+  if (problem) throw new InvalidValue(`destination path ${JSON.stringify(rest)}: ${problem}`);
+  const out: Pick<Destination, 'host' | 'user' | 'port' | 'path'> = { path: rest };
+  if (host !== undefined) out.host = host;
+  if (user !== undefined) out.user = user;
+  if (port !== undefined) out.port = port;
+  return out;
+}
+
+export function parseDestination(entry: string): Destination {
+  const parts = entry.split('|');
+  if (parts.length < 2) {
+    throw new InvalidValue(`destination ${JSON.stringify(entry)} has no schedule: write [user@]host[:port]:pool/path|schedule[|retention]`);
+  }
+  if (parts.length > 3) throw new InvalidValue(`destination ${JSON.stringify(entry)} has more than three "|"-separated parts`);
+  const target = parts[0]!.trim();
+  if (target === '') throw new InvalidValue(`destination ${JSON.stringify(entry)} has no target before "|"`);
+  let schedule: Schedule;
+  let retention: Retention | undefined;
+  try {
+    schedule = parseSchedule(parts[1]!);
+  } catch (e) {
+    throw new InvalidValue(`destination ${JSON.stringify(target)}: ${(e as Error).message}`);
+  }
+  if (parts.length === 3) {
+    try {
+      retention = parseRetention(parts[2]!);
+    } catch (e) {
+      throw new InvalidValue(`destination ${JSON.stringify(target)}: retention ${JSON.stringify(parts[2])}: ${(e as Error).message}`);
+    }
+  }
+  const d: Destination = { text: entry, ...parseTarget(target), schedule };
+  if (retention) d.retention = retention;
+  return d;
+}
+
+export function parseDestinations(text: string): Destination[] {
+  if (text.trim() === '') return [];
+  const list = splitEntries(text).map(parseDestination);
+  const seen = new Set<string>();
+  for (const d of list) {
+    const key = `${d.user ?? ''}@${d.host ?? ''}:${d.port ?? ''}:${d.path}`;
+    if (seen.has(key)) throw new InvalidValue(`destination ${JSON.stringify(d.text)} is listed twice`);
+    seen.add(key);
+  }
+  return list;
+}
+
+/** The destination path for a child that inherits the property from `origin`. */
+export function destinationPathFor(d: Destination, origin: string, dataset: string): string {
+  return dataset === origin ? d.path : d.path + dataset.slice(origin.length);
+}
+
+/** "user@host:port" or "local", for messages and grouping. */
+export function destinationHostLabel(d: Destination): string {
+  if (d.host === undefined) return 'local';
+  return `${d.user ? d.user + '@' : ''}${d.host}${d.port ? ':' + d.port : ''}`;
+}

@@ -1,0 +1,61 @@
+/**
+ * Runs the commands of ./commands.ts on a Host and parses their output. The only way zback
+ * talks to ZFS.
+ */
+import { CommandError } from '../errors.js';
+import type { Host, RunResult } from '../transport/host.js';
+import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
+import * as cmd from './commands.js';
+import { parseInventory, parseNameList, parsePropertyRows, parseZfsVersion, type Inventory, type PropertyRow } from './parse.js';
+
+export class Zfs {
+  constructor(
+    readonly host: Host,
+    readonly caps: ZfsCapabilities,
+  ) {}
+
+  static async detect(host: Host): Promise<Zfs> {
+    const r = await host.run(cmd.versionCommand());
+    if (r.code === 127 && /ENOENT|not found/.test(r.stderr)) {
+      throw new CommandError(cmd.versionCommand(), r.code, r.signal, `zfs is not installed or not on PATH: ${r.stderr}`, host.label);
+    }
+    return new Zfs(host, capabilitiesFor(r.code === 0 ? parseZfsVersion(r.stdout) : null));
+  }
+
+  private async check(argv: string[]): Promise<RunResult> {
+    const r = await this.host.run(argv);
+    if (r.code !== 0) throw new CommandError(argv, r.code, r.signal, r.stderr, this.host.label);
+    return r;
+  }
+
+  async config(properties: readonly string[]): Promise<PropertyRow[]> {
+    const r = await this.host.run(cmd.configCommand(properties, this.caps));
+    // With no pool at all zfs says "no datasets available" and exits 0 or 1 depending on the port.
+    if (r.code !== 0 && !/no datasets available/.test(r.stderr)) {
+      throw new CommandError(cmd.configCommand(properties, this.caps), r.code, r.signal, r.stderr, this.host.label);
+    }
+    return parsePropertyRows(r.stdout);
+  }
+
+  async inventory(roots: readonly string[]): Promise<Inventory> {
+    if (roots.length === 0) return new Map();
+    return parseInventory((await this.check(cmd.inventoryCommand(roots, this.caps))).stdout);
+  }
+
+  async listDatasets(): Promise<string[]> {
+    const r = await this.host.run(cmd.listDatasetsCommand());
+    if (r.code !== 0 && !/no datasets available/.test(r.stderr)) {
+      throw new CommandError(cmd.listDatasetsCommand(), r.code, r.signal, r.stderr, this.host.label);
+    }
+    return parseNameList(r.stdout);
+  }
+
+  /** Run a command built by ./commands.ts that changes something; throws CommandError on failure. */
+  async exec(argv: string[]): Promise<void> {
+    await this.check(argv);
+  }
+
+  async datasetProperties(dataset: string, properties: readonly string[]): Promise<PropertyRow[]> {
+    return parsePropertyRows((await this.check(cmd.datasetPropertiesCommand(dataset, properties))).stdout);
+  }
+}
