@@ -34,10 +34,11 @@ export async function main(argv: string[]): Promise<number> {
   const cli = yargs(argv)
     .scriptName('zback')
     .usage('$0 <command> [options]\n\nZFS snapshots, retention and replication, configured in ZFS user properties.')
-    .env('ZBACK')
     .option('prefix', {
       type: 'string',
-      default: DEFAULT_PREFIX,
+      // Only this option reads the environment: yargs' .env('ZBACK') would turn every ZBACK_*
+      // variable into an option, and .strict() would then reject unrelated ones.
+      default: process.env.ZBACK_PREFIX || DEFAULT_PREFIX,
       describe: 'User-property prefix: zback reads PREFIX:snapshot, PREFIX:retention, PREFIX:destinations, PREFIX:schedule (env ZBACK_PREFIX)',
     })
     .option('timezone', { type: 'string', describe: 'Time zone for schedules and retention buckets (default: the system zone)' })

@@ -1,0 +1,179 @@
+/**
+ * Integration-test lab: real zfs-fuse daemons, one per private mount namespace ("host"), driven
+ * through __tests__/lab/zfs-lab.sh. zback itself runs inside a host's namespace, exactly as it
+ * runs on a server: it finds `zfs` on PATH and nothing tells it that it is being tested.
+ *
+ * A test that cannot get its ZFS fails loudly here; nothing is skipped.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = process.cwd();
+export const LAB_SCRIPT = join(ROOT, '__tests__/lab/zfs-lab.sh');
+export const ZBACK = join(ROOT, 'bin/zback');
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function requireLabPrerequisites(): void {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (the tests create pools and mount namespaces)');
+  for (const bin of ['zfs-fuse', 'zfs', 'zpool', 'unshare', 'nsenter']) {
+    if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) missing.push(bin);
+  }
+  if (!existsSync('/dev/fuse')) missing.push('/dev/fuse');
+  if (!existsSync(join(ROOT, 'dist/lib/cli/main.js'))) missing.push('a build of zback (npm run build)');
+  if (missing.length) {
+    throw new Error(
+      `integration tests need: ${missing.join(', ')}. Run the README's test command as root on Debian 12 ` +
+        `(it installs zfs-fuse and openssh-server).`,
+    );
+  }
+}
+
+function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out after ${opts.timeoutMs} ms: ${argv.join(' ')}\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export class LabHost {
+  constructor(
+    readonly lab: Lab,
+    readonly name: string,
+  ) {}
+
+  /** Run a command inside this host's mount namespace. */
+  exec(argv: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+    return run([LAB_SCRIPT, 'exec', this.name, ...argv], { ...opts, env: { ...this.lab.env(), ...opts.env } });
+  }
+
+  /** `zfs ARGS` inside the host; throws with zfs's stderr when it fails. Retries zfs-fuse's transient "busy". */
+  async zfs(...args: string[]): Promise<string> {
+    // zfs-fuse reports "busy" once for a mounted dataset that it is still unmounting; a retry
+    // works. A snapshot that is busy is held, and that must stay an error.
+    const transient = (stderr: string) => /pool is busy/.test(stderr) || (/dataset is busy/.test(stderr) && !args.some((a) => a.includes('@')));
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.exec(['zfs', ...args]);
+      if (r.code === 0) return r.stdout;
+      if (attempt < 5 && transient(r.stderr)) {
+        await new Promise((res) => setTimeout(res, 200));
+        continue;
+      }
+      throw new Error(`zfs ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    }
+  }
+
+  async pool(pool: string, size = '256M'): Promise<void> {
+    const r = await run([LAB_SCRIPT, 'pool', this.name, pool, size], { env: this.lab.env() });
+    if (r.code !== 0) throw new Error(`pool ${pool}: ${r.stderr}`);
+  }
+
+  /** Names (and optionally other columns) of every dataset and snapshot, sorted. */
+  async listAll(columns = 'name'): Promise<string[]> {
+    return (await this.zfs('list', '-H', '-t', 'all', '-o', columns)).trim().split('\n').filter(Boolean).sort();
+  }
+
+  async snapshots(dataset: string): Promise<string[]> {
+    const out = await this.zfs('list', '-H', '-t', 'snapshot', '-o', 'name', '-r', '-s', 'createtxg', dataset);
+    return out
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith(dataset + '@'))
+      .map((l) => l.slice(dataset.length + 1));
+  }
+
+  async getProp(dataset: string, prop: string): Promise<{ value: string; source: string }> {
+    const [value = '', source = ''] = (await this.zfs('get', '-H', '-o', 'value,source', prop, dataset)).trim().split('\t');
+    return { value, source };
+  }
+
+  /**
+   * Run zback inside this host. `zfsDelayS` makes every zfs call slower (to hold the lock for a
+   * while); `zfsLog` records every zfs invocation, one argv per line.
+   */
+  zback(args: string[], opts: { zfsLog?: string; zfsDelayS?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
+    const env: NodeJS.ProcessEnv = {
+      PATH: `${this.lab.wrapperDir}:${process.env.PATH}`,
+      ZBACK_TEST_ZFS_LOG: opts.zfsLog ?? '',
+      ZBACK_TEST_ZFS_DELAY: String(opts.zfsDelayS ?? 0),
+      TZ: 'UTC',
+      ...opts.env,
+    };
+    return this.exec(['node', ZBACK, ...args], { env, timeoutMs: opts.timeoutMs ?? 120_000 });
+  }
+}
+
+/**
+ * One lab per test file: its own directory, its own hosts; stopped in afterAll.
+ * A `zfs` wrapper is put first on PATH for zback runs only: it logs each invocation and can add a
+ * delay, then execs the real zfs. zback is not aware of it.
+ */
+export class Lab {
+  readonly dir: string;
+  readonly wrapperDir: string;
+  readonly stateDir: string;
+  private readonly hosts: LabHost[] = [];
+
+  constructor(label: string) {
+    requireLabPrerequisites();
+    this.dir = mkdtempSync(join(tmpdir(), `zback-it-${label}-`));
+    this.wrapperDir = join(this.dir, 'bin');
+    this.stateDir = join(this.dir, 'state');
+    mkdirSync(this.wrapperDir);
+    const realZfs = spawnSync('sh', ['-c', 'command -v zfs']).stdout.toString().trim();
+    const wrapper = join(this.wrapperDir, 'zfs');
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/sh',
+        'if [ -n "$ZBACK_TEST_ZFS_LOG" ]; then printf "%s\\n" "$*" >> "$ZBACK_TEST_ZFS_LOG"; fi',
+        'if [ "${ZBACK_TEST_ZFS_DELAY:-0}" != 0 ]; then sleep "$ZBACK_TEST_ZFS_DELAY"; fi',
+        `exec ${realZfs} "$@"`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(wrapper, 0o755);
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, ZFS_LAB_DIR: this.dir };
+  }
+
+  async start(name: string): Promise<LabHost> {
+    const r = await run([LAB_SCRIPT, 'start', name], { env: this.env() });
+    if (r.code !== 0) throw new Error(`cannot start zfs-fuse host ${name}: ${r.stderr}`);
+    const h = new LabHost(this, name);
+    this.hosts.push(h);
+    return h;
+  }
+
+  async stop(): Promise<void> {
+    await run([LAB_SCRIPT, 'stop-all'], { env: this.env() });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  readLog(path: string): string[] {
+    return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean) : [];
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * `zback run` on one host against real zfs-fuse pools: discovery, due snapshots, pruning,
+ * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, type LabHost } from '../helpers/lab.js';
+
+let lab: Lab;
+let host: LabHost;
+let hostCount = 0;
+
+beforeAll(() => {
+  lab = new Lab('run-local');
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+/** Every test gets a fresh host with an empty pool `tank`, so runs never see another test's data. */
+beforeEach(async () => {
+  host = await lab.start(`h${++hostCount}`);
+  await host.pool('tank');
+});
+
+const state = () => ['--state-dir', join(lab.dir, `state-${hostCount}`)];
+const BERLIN = ['--timezone', 'Europe/Berlin'];
+
+async function snapshotAll(h: LabHost, root: string, names: string[]): Promise<void> {
+  for (const n of names) await h.zfs('snapshot', '-r', `${root}@${n}`);
+}
+
+test('discovery: inherited configuration is managed, received configuration is left alone', async () => {
+  await host.zfs('create', 'tank/data');
+  await host.zfs('create', 'tank/data/web');
+  await host.zfs('create', 'tank/plain');
+  // A replicated copy: configuration that arrives with `zfs send -R` has source "received".
+  await host.zfs('create', 'tank/src');
+  await host.zfs('create', 'tank/src/child');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/src');
+  await host.zfs('set', 'org.wit:retention=1h', 'tank/src');
+  await snapshotAll(host, 'tank/src', ['2026-11-01-000000', '2026-11-02-000000']);
+  const send = await host.exec(['sh', '-c', 'zfs send -R tank/src@2026-11-02-000000 | zfs recv -u tank/recv']);
+  expect(send.code).toBe(0);
+  expect((await host.getProp('tank/recv', 'org.wit:snapshot')).source).toBe('received');
+  expect((await host.getProp('tank/recv/child', 'org.wit:snapshot')).source).toBe('inherited from tank/recv');
+  // The source itself is reconfigured so that it is not what this test is about.
+  await host.zfs('inherit', 'org.wit:snapshot', 'tank/src');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/data');
+  await host.zfs('set', 'org.wit:retention=24h', 'tank/data');
+
+  const before = await host.listAll();
+  const r = await host.zback(['run', '--now', '2026-11-25T12:00:00Z', ...state()]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const after = await host.listAll();
+  const added = after.filter((n) => !before.includes(n));
+  expect(added).toEqual(['tank/data/web@2026-11-25-120000', 'tank/data@2026-11-25-120000']);
+  // The received copies keep both old snapshots although retention 1h would prune one of them.
+  expect(await host.snapshots('tank/recv')).toEqual(['2026-11-01-000000', '2026-11-02-000000']);
+  expect(await host.snapshots('tank/recv/child')).toEqual(['2026-11-01-000000', '2026-11-02-000000']);
+
+  const dry = await host.zback(['run', '--dry-run', '--verbose', '--now', '2026-11-25T12:30:00Z', ...state()]);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/tank\/recv: replicated copy: its zback properties were received/);
+  expect(dry.stdout).toMatch(/tank\/recv\/child: replicated copy/);
+});
+
+test('snapshots are taken when due and not when not due; children share one atomic snapshot', async () => {
+  await host.zfs('create', 'tank/d');
+  await host.zfs('create', 'tank/d/a');
+  await host.zfs('create', 'tank/d/b');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/d');
+  await host.zfs('set', 'org.wit:retention=48h', 'tank/d');
+  const at = async (now: string) => {
+    const r = await host.zback(['run', '--now', now, ...state()]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+  };
+  await at('2026-11-25T10:05:00Z');
+  await at('2026-11-25T10:10:00Z'); // same hour: not due
+  await at('2026-11-25T10:59:59Z'); // still the same hour
+  await at('2026-11-25T11:00:00Z'); // the tick itself: due
+  await at('2026-11-25T11:30:00Z');
+  for (const ds of ['tank/d', 'tank/d/a', 'tank/d/b']) {
+    expect(await host.snapshots(ds)).toEqual(['2026-11-25-100500', '2026-11-25-110000']);
+  }
+  // `zfs snapshot -r` made them in one transaction group: the same createtxg on every dataset.
+  const txgs = new Set(
+    (await host.zfs('get', '-H', '-p', '-o', 'value', '-r', 'createtxg', 'tank/d'))
+      .trim()
+      .split('\n')
+      .slice(3), // the three datasets' own createtxg come first (sorted by name: tank/d, tank/d@…)
+  );
+  expect(txgs.size).toBeGreaterThan(0);
+  const byName = (await host.zfs('get', '-H', '-p', '-o', 'name,value', '-r', 'createtxg', 'tank/d')).trim().split('\n');
+  const txgOf = (snap: string) => byName.filter((l) => l.split('\t')[0]!.endsWith(`@${snap}`)).map((l) => l.split('\t')[1]);
+  expect(new Set(txgOf('2026-11-25-110000')).size).toBe(1);
+  expect(txgOf('2026-11-25-110000')).toHaveLength(3);
+});
+
+test('pruning a recreated history keeps exactly the snapshots the rules keep; foreign and held survive', async () => {
+  await host.zfs('create', 'tank/h');
+  await host.zfs('create', 'tank/h/child');
+  await snapshotAll(host, 'tank/h', [
+    '2026-11-20-100000',
+    '2026-11-21-100000', // held below
+    '2026-11-22-230000', // 00:00 on the 23rd in Berlin
+    '2026-11-23-050000',
+    '2026-11-24-080000',
+    '2026-11-24-090000',
+    '2026-11-25-080000',
+    '2026-11-25-090000',
+    '2026-11-25-093000',
+    '2026-11-25-100000',
+    '2026-11-25-110000',
+    '2026-11-25-114500',
+  ]);
+  await host.zfs('snapshot', 'tank/h@manual-keep');
+  await host.zfs('snapshot', 'tank/h@2026-11-19-000000-not-zback');
+  await host.zfs('hold', 'keep', 'tank/h@2026-11-21-100000');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/h');
+  await host.zfs('set', 'org.wit:retention=4h3d', 'tank/h');
+
+  const r = await host.zback(['run', ...BERLIN, '--now', '2026-11-25T12:10:00Z', ...state()]);
+  expect([r.code, r.stderr, r.stdout]).toEqual([0, '', '']);
+  const expected = [
+    '2026-11-21-100000', // held
+    '2026-11-22-230000', // daily 3/3: oldest of Berlin's Nov 23 (in UTC it would be 2026-11-23-050000)
+    '2026-11-24-080000', // daily 2/3
+    '2026-11-25-080000', // daily 1/3
+    '2026-11-25-090000', // hourly 4/4
+    '2026-11-25-100000', // hourly 3/4
+    '2026-11-25-110000', // hourly 2/4 (oldest of its hour; 11:45 goes)
+    '2026-11-25-121000', // taken by this run: hourly 1/4 and newest
+  ];
+  const foreign = ['manual-keep', '2026-11-19-000000-not-zback'];
+  expect((await host.snapshots('tank/h')).sort()).toEqual([...expected, ...foreign].sort());
+  // The hold is on tank/h only: the child's snapshot of that hour is not kept by it.
+  expect((await host.snapshots('tank/h/child')).sort()).toEqual(expected.filter((n) => n !== '2026-11-21-100000'));
+  expect((await host.getProp('tank/h@2026-11-21-100000', 'userrefs')).value).toBe('1');
+
+  // Right after, nothing more to do: a second run changes nothing.
+  const before = await host.listAll('name,userrefs');
+  const again = await host.zback(['run', ...BERLIN, '--now', '2026-11-25T12:15:00Z', ...state()]);
+  expect(again.code).toBe(0);
+  expect(await host.listAll('name,userrefs')).toEqual(before);
+});
+
+test('a dry run prints the plan and changes nothing (datasets, snapshots and holds identical)', async () => {
+  await host.zfs('create', 'tank/p');
+  await host.zfs('create', 'tank/p/c');
+  await snapshotAll(host, 'tank/p', ['2026-11-25-080000', '2026-11-25-083000', '2026-11-25-090000']);
+  await host.zfs('hold', 'mine', 'tank/p@2026-11-25-083000');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/p');
+  await host.zfs('set', 'org.wit:retention=2h', 'tank/p');
+  const before = await host.listAll('name,userrefs');
+  const log = join(lab.dir, `zfs-${hostCount}.log`);
+  const r = await host.zback(['run', '--dry-run', '--verbose', '--now', '2026-11-25T10:00:00Z', ...state()], { zfsLog: log });
+  expect(r.code).toBe(0);
+  expect(await host.listAll('name,userrefs')).toEqual(before);
+  // Only read-only commands ran.
+  const ran = lab.readLog(log);
+  expect(ran.length).toBeGreaterThan(0);
+  for (const line of ran) expect(line).toMatch(/^(version|get|list)\b/);
+  expect(r.stdout).toContain('nothing will be changed');
+  expect(r.stdout).toContain('+ snapshot tank/p@2026-11-25-100000');
+  expect(r.stdout).toMatch(/- destroy\s+tank\/p@2026-11-25-080000/);
+  expect(r.stdout).toMatch(/keep\s+2026-11-25-083000\s+held \(1 user hold\)/);
+  expect(r.stdout).toContain('zfs snapshot -r tank/p@2026-11-25-100000');
+  expect(r.stdout).toContain('zfs destroy tank/p/c@2026-11-25-080000');
+  // A dry run needs no lock and leaves no state behind.
+  expect(existsSync(join(lab.dir, `state-${hostCount}`))).toBe(false);
+});
+
+test('two overlapping runs: the second exits 75 at once and changes nothing', async () => {
+  await host.zfs('create', 'tank/l');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/l');
+  await host.zfs('set', 'org.wit:retention=24h', 'tank/l');
+  const stateDir = join(lab.dir, `state-${hostCount}`);
+  // The first run is slowed down (every zfs call takes 1.5 s) so that it holds the lock for a while.
+  let firstDone = false;
+  const first = host.zback(['run', '--now', '2026-11-25T10:00:00Z', '--state-dir', stateDir], { zfsDelayS: 1.5 }).then((r) => {
+    firstDone = true;
+    return r;
+  });
+  const lockFile = join(stateDir, 'run.lock');
+  for (let i = 0; i < 100 && !existsSync(lockFile); i++) await new Promise((res) => setTimeout(res, 50));
+  expect(existsSync(lockFile)).toBe(true);
+  const log = join(lab.dir, `zfs-lock-${hostCount}.log`);
+  const second = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', '--state-dir', stateDir], { zfsLog: log });
+  expect(firstDone).toBe(false);
+  expect(second.code).toBe(75);
+  expect(second.stderr).toMatch(/another zback run \(pid \d+, started .*\) holds the lock/);
+  expect(lab.readLog(log)).toEqual([]); // it did not even look at ZFS
+  const r = await first;
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(await host.snapshots('tank/l')).toEqual(['2026-11-25-100000']);
+  expect(existsSync(lockFile)).toBe(false);
+});
+
+test('a bad property fails only its dataset: the others are done, exit 1, the error names everything', async () => {
+  for (const ds of ['tank/good', 'tank/bad', 'tank/hostile', 'tank/sched']) {
+    await host.zfs('create', ds);
+    await host.zfs('set', 'org.wit:snapshot=yes', ds);
+    await host.zfs('set', 'org.wit:retention=24h', ds);
+  }
+  await host.zfs('create', 'tank/bad/kid');
+  await host.zfs('set', 'org.wit:retention=24q', 'tank/bad');
+  await host.zfs('set', 'org.wit:destinations=host:pool/x;touch /tmp/zback-owned|daily', 'tank/hostile');
+  await host.zfs('set', 'org.wit:schedule=every tuesday', 'tank/sched');
+  const r = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', ...state()]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('tank/bad: org.wit:retention="24q" is invalid: unknown unit "q"');
+  expect(r.stderr).toContain('tank/bad/kid: org.wit:retention="24q" (inherited from tank/bad) is invalid');
+  expect(r.stderr).toMatch(/tank\/hostile: org\.wit:destinations="host:pool\/x;touch \/tmp\/zback-owned\|daily" is invalid: .*invalid character ";"/);
+  expect(r.stderr).toMatch(/tank\/sched: org\.wit:schedule="every tuesday" is invalid: unknown schedule/);
+  expect(await host.snapshots('tank/good')).toEqual(['2026-11-25-100000']);
+  for (const ds of ['tank/bad', 'tank/bad/kid', 'tank/hostile', 'tank/sched']) expect(await host.snapshots(ds)).toEqual([]);
+  expect(existsSync('/tmp/zback-owned')).toBe(false);
+});
+
+test('discovery costs the same number of zfs commands for 1 and for 30 datasets', async () => {
+  const count = async (label: string) => {
+    const log = join(lab.dir, `zfs-count-${label}-${hostCount}.log`);
+    const r = await host.zback(['run', '--dry-run', '--now', '2026-11-25T10:00:00Z', ...state()], { zfsLog: log });
+    expect(r.code).toBe(0);
+    return lab.readLog(log);
+  };
+  await host.zfs('create', 'tank/n');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/n');
+  await host.zfs('set', 'org.wit:retention=24h', 'tank/n');
+  const one = await count('1');
+  for (let i = 1; i < 30; i++) {
+    await host.zfs('create', `tank/m${i}`);
+    await host.zfs('set', 'org.wit:snapshot=yes', `tank/m${i}`);
+    await host.zfs('set', 'org.wit:retention=24h', `tank/m${i}`);
+  }
+  const thirty = await count('30');
+  expect(one.length).toBe(3); // version, configuration, inventory
+  expect(thirty.length).toBe(one.length);
+  expect(thirty.map((l) => l.split(' ')[0])).toEqual(['version', 'get', 'get']);
+});
+
+test('from cron a successful run prints nothing; --verbose shows the commands', async () => {
+  await host.zfs('create', 'tank/q');
+  await host.zback(['set', 'tank/q', '--snapshot', 'yes', '--retention', '24h']);
+  const quiet = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', ...state()]);
+  expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  const loud = await host.zback(['run', '--verbose', '--now', '2026-11-25T11:00:00Z', ...state()]);
+  expect(loud.code).toBe(0);
+  expect(loud.stdout).toContain('[local] zfs snapshot tank/q@2026-11-25-110000');
+  expect(loud.stdout).toContain('tank/q: snapshot @2026-11-25-110000');
+});
+
+test('zback set validates before writing; unset clears', async () => {
+  await host.zfs('create', 'tank/s');
+  await host.zfs('create', 'tank/s/kid');
+  const bad = await host.zback(['set', 'tank/s', '--snapshot', 'yes', '--retention', '24h0x']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('tank/s: org.wit:retention="24h0x" is invalid: unknown unit "x"');
+  expect(bad.stderr).toContain('nothing was written');
+  expect((await host.getProp('tank/s', 'org.wit:snapshot')).value).toBe('-');
+
+  const noRetention = await host.zback(['set', 'tank/s', '--snapshot', 'yes']);
+  expect(noRetention.code).toBe(2);
+  expect(noRetention.stderr).toMatch(/tank\/s: org\.wit:retention="" is invalid: org\.wit:snapshot=yes needs a retention/);
+
+  const hostile = await host.zback(['set', 'tank/s', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'h:tank/x`id`|daily']);
+  expect(hostile.code).toBe(2);
+  expect((await host.getProp('tank/s', 'org.wit:destinations')).value).toBe('-');
+
+  const ok = await host.zback(['set', 'tank/s', '--snapshot', 'yes', '--retention', '24h7d', '--destinations', 'backup-host:bpool/s|0 0,12 * * *|7d']);
+  expect([ok.code, ok.stderr]).toEqual([0, '']);
+  expect(await host.getProp('tank/s', 'org.wit:retention')).toEqual({ value: '24h7d', source: 'local' });
+  expect(await host.getProp('tank/s', 'org.wit:destinations')).toEqual({ value: 'backup-host:bpool/s|0 0,12 * * *|7d', source: 'local' });
+  expect((await host.getProp('tank/s/kid', 'org.wit:retention')).source).toBe('inherited from tank/s');
+
+  // Unsetting the retention that snapshot=yes needs would break the configuration: refused.
+  const breaks = await host.zback(['unset', 'tank/s', '--retention']);
+  expect(breaks.code).toBe(2);
+  expect((await host.getProp('tank/s', 'org.wit:retention')).value).toBe('24h7d');
+
+  const kid = await host.zback(['set', 'tank/s/kid', '--snapshot', 'no']);
+  expect(kid.code).toBe(0);
+  const unset = await host.zback(['unset', 'tank/s', '--all']);
+  expect([unset.code, unset.stderr]).toEqual([0, '']);
+  for (const p of ['snapshot', 'retention', 'destinations']) expect((await host.getProp('tank/s', `org.wit:${p}`)).value).toBe('-');
+  expect(await host.getProp('tank/s/kid', 'org.wit:snapshot')).toEqual({ value: 'no', source: 'local' });
+
+  const missing = await host.zback(['set', 'tank/nope', '--retention', '24h']);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toContain('tank/nope: no such dataset');
+});
+
+test('usage errors exit 2 with a message', async () => {
+  for (const args of [['frobnicate'], ['run', '--timezone', 'Nowhere/City'], ['run', '--now', 'tomorrow'], ['run', '--prefix', 'Bad Prefix']]) {
+    const r = await host.zback(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^zback: /);
+  }
+});
+
+test('--prefix selects other properties', async () => {
+  await host.zfs('create', 'tank/x');
+  await host.zfs('set', 'com.example:snapshot=yes', 'tank/x');
+  await host.zfs('set', 'com.example:retention=24h', 'tank/x');
+  const other = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', ...state()]);
+  expect(other.code).toBe(0);
+  expect(await host.snapshots('tank/x')).toEqual([]);
+  const mine = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', ...state()], { env: { ZBACK_PREFIX: 'com.example' } });
+  expect([mine.code, mine.stderr]).toEqual([0, '']);
+  expect(await host.snapshots('tank/x')).toEqual(['2026-11-25-100000']);
+});

@@ -1,0 +1,220 @@
+import { describe, expect, test } from '@jest/globals';
+import { InvalidValue } from '../../lib/errors.js';
+import {
+  destinationHostLabel,
+  destinationPathFor,
+  parseDestination,
+  parseDestinations,
+  type Destination,
+} from '../../lib/policy/destinations.js';
+
+function err(text: string): string {
+  try {
+    parseDestinations(text);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidValue);
+    return (e as Error).message;
+  }
+  throw new Error(`parseDestinations(${JSON.stringify(text)}) did not throw`);
+}
+
+/** The fields that matter, without the `text` echo and with the cron only. */
+function shape(d: Destination) {
+  const o: Record<string, unknown> = { path: d.path, cron: d.schedule.cron };
+  if (d.host !== undefined) o.host = d.host;
+  if (d.user !== undefined) o.user = d.user;
+  if (d.port !== undefined) o.port = d.port;
+  if (d.retention !== undefined) o.retention = d.retention;
+  return o;
+}
+
+describe('parseDestinations: valid forms', () => {
+  test('empty value → no destinations', () => {
+    expect(parseDestinations('')).toEqual([]);
+    expect(parseDestinations('   ')).toEqual([]);
+  });
+
+  test('the documented example', () => {
+    const [d, ...rest] = parseDestinations('dest-srv:OFFSITE/client/server/projects|hourly');
+    expect(rest).toEqual([]);
+    expect(d).toEqual({
+      text: 'dest-srv:OFFSITE/client/server/projects|hourly',
+      host: 'dest-srv',
+      path: 'OFFSITE/client/server/projects',
+      schedule: { text: 'hourly', cron: '0 * * * *' },
+    });
+  });
+
+  test.each<[string, Record<string, unknown>]>([
+    ['backup/zback|daily', { path: 'backup/zback', cron: '0 0 * * *' }],
+    ['backup|weekly', { path: 'backup', cron: '0 0 * * 1' }],
+    ['host:pool|monthly', { host: 'host', path: 'pool', cron: '0 0 1 * *' }],
+    ['root@host:pool/x|Daily', { user: 'root', host: 'host', path: 'pool/x', cron: '0 0 * * *' }],
+    ['zb-ack.user@backup.example.com:2222:pool/x|daily', { user: 'zb-ack.user', host: 'backup.example.com', port: 2222, path: 'pool/x', cron: '0 0 * * *' }],
+    ['host:1:pool/x|daily', { host: 'host', port: 1, path: 'pool/x', cron: '0 0 * * *' }],
+    ['host:65535:pool/x|daily', { host: 'host', port: 65535, path: 'pool/x', cron: '0 0 * * *' }],
+    ['10.0.0.7:pool/x|daily', { host: '10.0.0.7', path: 'pool/x', cron: '0 0 * * *' }],
+    ['[::1]:pool/x|daily', { host: '[::1]', path: 'pool/x', cron: '0 0 * * *' }],
+    ['[2001:db8::7]:2222:pool/x|hourly', { host: '[2001:db8::7]', port: 2222, path: 'pool/x', cron: '0 * * * *' }],
+    ['admin@[fe80::1]:pool/x|daily', { user: 'admin', host: '[fe80::1]', path: 'pool/x', cron: '0 0 * * *' }],
+    ['host:pool/with space/a.b_c-d:e|daily', { host: 'host', path: 'pool/with space/a.b_c-d:e', cron: '0 0 * * *' }],
+    ['ssh_alias:pool/x|daily', { host: 'ssh_alias', path: 'pool/x', cron: '0 0 * * *' }],
+    ['  host:pool/x | daily | 7d  ', { host: 'host', path: 'pool/x', cron: '0 0 * * *', retention: { h: 0, d: 7, w: 0, m: 0, y: 0 } }],
+    ['host:pool/x|hourly|24h30d0w3m', { host: 'host', path: 'pool/x', cron: '0 * * * *', retention: { h: 24, d: 30, w: 0, m: 3, y: 0 } }],
+    ['host:pool/x|*/15 * * * *', { host: 'host', path: 'pool/x', cron: '*/15 * * * *' }],
+  ])('%j', (text, expected) => {
+    const list = parseDestinations(text);
+    expect(list).toHaveLength(1);
+    expect(shape(list[0]!)).toEqual(expected);
+  });
+
+  test('several destinations, with commas inside cron expressions', () => {
+    const list = parseDestinations(
+      'a:pool/x|0 0,12 * * *,b:pool/y|0 0 * * MON,WED|7d,local/copy|daily,c:pool/z|0 0 1,15 * *|2m,d:pool/w|0 0 * * 1,3',
+    );
+    expect(list.map(shape)).toEqual([
+      { host: 'a', path: 'pool/x', cron: '0 0,12 * * *' },
+      { host: 'b', path: 'pool/y', cron: '0 0 * * MON,WED', retention: { h: 0, d: 7, w: 0, m: 0, y: 0 } },
+      { path: 'local/copy', cron: '0 0 * * *' },
+      { host: 'c', path: 'pool/z', cron: '0 0 1,15 * *', retention: { h: 0, d: 0, w: 0, m: 2, y: 0 } },
+      { host: 'd', path: 'pool/w', cron: '0 0 * * 1,3' },
+    ]);
+    expect(list[1]!.text).toBe('b:pool/y|0 0 * * MON,WED|7d');
+  });
+
+  test('cron with commas as the last destination and month names', () => {
+    const list = parseDestinations('a:p/x|daily,b:p/y|0 0 1 JAN,JUL *');
+    expect(list.map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * *' },
+      { host: 'b', path: 'p/y', cron: '0 0 1 JAN,JUL *' },
+    ]);
+    expect(parseDestinations('a:p/x|0 0 * * MON-FRI,SUN|7d')[0]!.schedule.cron).toBe('0 0 * * MON-FRI,SUN');
+  });
+
+  test('the same path on different hosts, users or ports is not a duplicate', () => {
+    expect(parseDestinations('a:p/x|daily,b:p/x|daily,p/x|daily,u@a:p/x|daily,a:2222:p/x|daily')).toHaveLength(5);
+  });
+});
+
+describe('parseDestinations: malformed values are rejected with what is wrong', () => {
+  test.each<[string, RegExp]>([
+    ['host:pool/x', /has no schedule/],
+    ['host:pool/x|', /empty schedule/],
+    ['|daily', /has no target before "\|"/],
+    ['host:pool/x|daily|7d|extra', /more than three "\|"-separated parts/],
+    ['host:pool/x|sometimes', /unknown schedule "sometimes"/],
+    ['host:pool/x|0 0 * *', /got 4 fields/],
+    ['host:pool/x|61 * * * *', /bad cron expression/],
+    ['host:pool/x|H * * * *', /"H" field is not supported/],
+    ['host:pool/x|daily|7x', /destination "host:pool\/x": retention "7x": unknown unit "x"/],
+    ['host:pool/x|daily|0d', /every count is 0/],
+    ['host:pool/x|daily|', /empty retention/],
+    [':pool/x|daily', /the host in ":pool\/x" is empty/],
+    ['host:|daily', /destination path "": the dataset name is empty/],
+    ['host:0:pool/x|daily', /port 0 is not between 1 and 65535/],
+    ['user@host:99999:pool/x|daily', /port 99999 is not between 1 and 65535/],
+    ['host:pool/x|daily,host:pool/x|hourly', /"host:pool\/x\|hourly" is listed twice/],
+    ['pool/x|daily,pool/x|weekly', /listed twice/],
+    ['host:pool/x|daily,', /unknown schedule "daily,"/],
+    ['host:pool/x|daily,,b:pool/y|daily', /unknown schedule/],
+    ['host:1pool/x|daily', /pool name must begin with a letter/],
+    ['host:mirror/x|daily', /"mirror" is a reserved pool name/],
+    ['host:pool/x/|daily', /cannot begin or end with "\/"/],
+    ['host:pool/./x|daily', /component "\."/],
+    ['host:pool/../x|daily', /component "\.\."/],
+    [`host:pool/${'x'.repeat(260)}|daily`, /longer than 255/],
+  ])('%j', (text, re) => {
+    expect(err(text)).toMatch(re);
+  });
+});
+
+describe('parseDestinations: hostile values never get through', () => {
+  test.each<[string, RegExp]>([
+    ['host:pool/x;touch owned|daily', /destination path "pool\/x;touch owned": invalid character ";"/],
+    ['host:pool/$(id)|daily', /invalid character "\$"/],
+    ['host:pool/x`id`|daily', /invalid character "`"/],
+    ['host:pool/x&&id|daily', /invalid character "&"/],
+    ['host:pool/x>y|daily', /invalid character ">"/],
+    ["host:pool/x'y|daily", /invalid character "'"/],
+    ['host:pool/x\ny|daily', /invalid character "\\n"/],
+    ['ho;st:pool/x|daily', /"ho;st" is not a valid host name/],
+    ['h$(id):pool/x|daily', /is not a valid host name/],
+    ['h`id`:pool/x|daily', /is not a valid host name/],
+    ['-oProxyCommand=x:pool/x|daily', /"-oProxyCommand=x" is not a valid host name/],
+    ['-host:pool/x|daily', /"-host" is not a valid host name/],
+    ['host-:pool/x|daily', /"host-" is not a valid host name/],
+    ['-oProxyCommand=x@host:pool/x|daily', /"-oProxyCommand=x" is not a valid user name/],
+    ['us;er@host:pool/x|daily', /"us;er" is not a valid user name/],
+    ['@host:pool/x|daily', /"" is not a valid user name/],
+    ['[::1;id]:pool/x|daily', /is not a valid host name/],
+    ['[fe80::1%eth0]:pool/x|daily', /is not a valid host name/],
+    ['user@host:99999:pool/x|daily', /port 99999/],
+    ['host:pool/x@snap|daily', /cannot contain "@"/],
+    ['host:pool/x#mark|daily', /cannot contain "#"/],
+    ['host:pool//x|daily', /empty component \("\/\/"\)/],
+    ['host:/pool/x|daily', /cannot begin or end with "\/"/],
+    ['/pool/x|daily', /cannot begin or end with "\/"/],
+    ['host:pool/ x|daily', /cannot begin or end with a space/],
+  ])('%j', (text, re) => {
+    expect(err(text)).toMatch(re);
+  });
+
+  test('a hostile entry after a good one fails the whole value', () => {
+    expect(err('good:pool/x|daily,bad:pool/$(id)|daily')).toMatch(/invalid character "\$"/);
+  });
+});
+
+describe('parseDestination and helpers', () => {
+  test('parseDestination parses one entry', () => {
+    expect(shape(parseDestination('u@h:22:p/x|hourly|48h'))).toEqual({
+      user: 'u',
+      host: 'h',
+      port: 22,
+      path: 'p/x',
+      cron: '0 * * * *',
+      retention: { h: 48, d: 0, w: 0, m: 0, y: 0 },
+    });
+  });
+  test('destinationPathFor maps children under the destination path', () => {
+    const [d] = parseDestinations('dest-srv:OFFSITE/client/server/projects|hourly');
+    expect(destinationPathFor(d!, 'STORAGE/projects', 'STORAGE/projects')).toBe('OFFSITE/client/server/projects');
+    expect(destinationPathFor(d!, 'STORAGE/projects', 'STORAGE/projects/web')).toBe('OFFSITE/client/server/projects/web');
+    expect(destinationPathFor(d!, 'STORAGE/projects', 'STORAGE/projects/web/a b')).toBe('OFFSITE/client/server/projects/web/a b');
+  });
+  test('destinationHostLabel', () => {
+    const [a, b, c, d] = parseDestinations('p/x|daily,h:p/x|daily,u@h:p/y|daily,u@h:2222:p/z|daily');
+    expect(destinationHostLabel(a!)).toBe('local');
+    expect(destinationHostLabel(b!)).toBe('h');
+    expect(destinationHostLabel(c!)).toBe('u@h');
+    expect(destinationHostLabel(d!)).toBe('u@h:2222');
+  });
+});
+
+describe('parseDestinations: a later entry is recognised like the first one', () => {
+  // BUG: a destination path with a space is a valid ZFS name and is accepted as the first entry,
+  // but after a comma `startsDestination` refuses any target containing whitespace, so the entry
+  // is glued onto the previous schedule: 'a:p/x|daily,b:p/my data|daily' throws
+  // 'destination "a:p/x": unknown schedule "daily,b:p/my data" … got 2 fields'.
+  test('a path with a space after a comma', () => {
+    expect(parseDestinations('b:p/my data|daily').map(shape)).toEqual([{ host: 'b', path: 'p/my data', cron: '0 0 * * *' }]);
+    expect(parseDestinations('a:p/x|daily,b:p/my data|daily').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * *' },
+      { host: 'b', path: 'p/my data', cron: '0 0 * * *' },
+    ]);
+  });
+  // BUG: a local pool whose name is a day or month abbreviation (`may`, `sun`, `dec` …) is taken
+  // for a cron list item after a comma: 'a:p/x|daily,may|daily' throws 'unknown schedule "daily,may"'.
+  test('a local pool named like a month after a comma', () => {
+    expect(parseDestinations('a:p/x|daily,may|daily').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * *' },
+      { path: 'may', cron: '0 0 * * *' },
+    ]);
+  });
+  test('space after the comma, upper-case names, a local path beginning with a day name', () => {
+    expect(parseDestinations('a:p/x|daily, b:p/y|daily').map((d) => d.host)).toEqual(['a', 'b']);
+    expect(parseDestinations('a:p/x|daily,sat/backup|daily').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * *' },
+      { path: 'sat/backup', cron: '0 0 * * *' },
+    ]);
+  });
+});
