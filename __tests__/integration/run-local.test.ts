@@ -2,7 +2,8 @@
  * `zback run` on one host against real zfs-fuse pools: discovery, due snapshots, pruning,
  * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Lab, type LabHost } from '../helpers/lab.js';
 
@@ -310,4 +311,49 @@ test('--prefix selects other properties', async () => {
   const mine = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', ...state()], { env: { ZBACK_PREFIX: 'com.example' } });
   expect([mine.code, mine.stderr]).toEqual([0, '']);
   expect(await host.snapshots('tank/x')).toEqual(['2026-11-25-100000']);
+});
+
+test('a lock left by a crashed run is taken over', async () => {
+  await host.zfs('create', 'tank/st');
+  await host.zback(['set', 'tank/st', '--snapshot', 'yes', '--retention', '24h']);
+  const stateDir = join(lab.dir, `state-${hostCount}`);
+  mkdirSync(stateDir, { recursive: true });
+  // A PID that cannot be running (beyond pid_max), as a crashed run on this machine would leave it.
+  writeFileSync(join(stateDir, 'run.lock'), JSON.stringify({ pid: 99999999, startTime: '1', host: hostname(), since: '2026-11-01T00:00:00Z' }) + '\n');
+  const r = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', '--state-dir', stateDir]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(await host.snapshots('tank/st')).toEqual(['2026-11-25-100000']);
+  expect(existsSync(join(stateDir, 'run.lock'))).toBe(false);
+});
+
+test('a snapshot with a dependent clone is kept and reported, not a failure; the rest is pruned', async () => {
+  await host.zfs('create', 'tank/cl');
+  await snapshotAll(host, 'tank/cl', ['2026-11-25-050000', '2026-11-25-060000', '2026-11-25-070000']);
+  await host.zfs('clone', 'tank/cl@2026-11-25-050000', 'tank/work');
+  await host.zback(['set', 'tank/cl', '--snapshot', 'yes', '--retention', '1h']);
+  const r = await host.zback(['run', '--verbose', '--now', '2026-11-25T08:00:00Z', ...state()]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(r.stdout).toContain('kept tank/cl@2026-11-25-050000: it has dependent clones');
+  expect(await host.snapshots('tank/cl')).toEqual(['2026-11-25-050000', '2026-11-25-080000']);
+});
+
+test('--snapshot-format names snapshots differently; other names are foreign to it', async () => {
+  await host.zfs('create', 'tank/f');
+  await host.zback(['set', 'tank/f', '--snapshot', 'yes', '--retention', '1h']);
+  await host.zfs('snapshot', 'tank/f@2026-11-25-050000'); // default shape: foreign under the custom format
+  const fmt = ['--snapshot-format', 'auto_%Y%m%d_%H%M%S'];
+  for (const now of ['2026-11-25T08:00:00Z', '2026-11-25T09:00:00Z']) {
+    const r = await host.zback(['run', ...fmt, '--now', now, ...state()]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+  }
+  expect(await host.snapshots('tank/f')).toEqual(['2026-11-25-050000', 'auto_20261125_090000']);
+});
+
+test('retention and schedules use the system time zone unless --timezone is given', async () => {
+  await host.zfs('create', 'tank/tz');
+  await host.zback(['set', 'tank/tz', '--snapshot', 'yes', '--retention', '7d']);
+  const r = await host.zback(['run', '--dry-run', '--now', '2026-11-25T22:30:00Z', ...state()], { env: { TZ: 'Asia/Tokyo' } });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('at 2026-11-26 07:30:00 +09:00 (Asia/Tokyo)');
+  expect(r.stdout).toContain('+ snapshot tank/tz@2026-11-25-223000');
 });

@@ -32,6 +32,7 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, out: Output): void {
     const o = outcome.datasets.get(d.dataset);
     if (!o) continue;
     for (const e of o.errors) out.error(e.startsWith(d.dataset) ? e : `${d.dataset}: ${e}`);
+    for (const n of o.notes) out.info(style.warn(`${d.dataset}: ${n}`));
     const did: string[] = [];
     if (o.snapshot) did.push(`snapshot @${o.snapshot}`);
     if (o.destroyed.length) did.push(`destroyed ${o.destroyed.length} (${o.destroyed.join(', ')})`);
