@@ -25,6 +25,13 @@ export class ConfigError extends Error {
     super(`${dataset}: ${property}=${JSON.stringify(value)}${from} is invalid: ${problem}`);
     this.name = 'ConfigError';
   }
+
+  /** The properties could not be read at all, so no single value can be named. */
+  static unreadable(dataset: string, problem: string): ConfigError {
+    const e = new ConfigError(dataset, '', '', problem);
+    e.message = `${dataset}: cannot read its zback properties: ${problem}`;
+    return e;
+  }
 }
 
 /** A bad command-line argument or option: exit code 2. */

@@ -237,9 +237,9 @@ test('discovery costs the same number of zfs commands for 1 and for 30 datasets'
     await host.zfs('set', 'org.wit:retention=24h', `tank/m${i}`);
   }
   const thirty = await count('30');
-  expect(one.length).toBe(3); // version, configuration, inventory
+  // version, the configuration read twice (the cross-check against forged values), the inventory
+  expect(one.map((l) => l.split(' ')[0])).toEqual(['version', 'get', 'get', 'get']);
   expect(thirty.length).toBe(one.length);
-  expect(thirty.map((l) => l.split(' ')[0])).toEqual(['version', 'get', 'get']);
 });
 
 test('from cron a successful run prints nothing; --verbose shows the commands', async () => {
@@ -356,4 +356,23 @@ test('retention and schedules use the system time zone unless --timezone is give
   expect(r.code).toBe(0);
   expect(r.stdout).toContain('at 2026-11-26 07:30:00 +09:00 (Asia/Tokyo)');
   expect(r.stdout).toContain('+ snapshot tank/tz@2026-11-25-223000');
+});
+
+test('a property value that imitates zfs output cannot configure another dataset', async () => {
+  // Someone allowed to set properties on tank/a only tries to give tank/b a destination: the value
+  // contains a line break and a whole forged row, which `zfs get -H` prints raw.
+  for (const ds of ['tank/a', 'tank/b', 'tank/c']) {
+    await host.zfs('create', ds);
+    await host.zfs('set', 'org.wit:snapshot=yes', ds);
+    await host.zfs('set', 'org.wit:retention=24h', ds);
+  }
+  await host.zfs('set', 'org.wit:retention=7d\tlocal\ntank/b\torg.wit:destinations\tevil:pool/stolen|daily', 'tank/a');
+  const raw = await host.zfs('get', '-H', '-o', 'name,property,value,source', 'org.wit:retention', 'tank/a');
+  expect(raw).toContain('tank/b\torg.wit:destinations\tevil:pool/stolen|daily'); // the forgery is real
+  const r = await host.zback(['run', '--dry-run', '--now', '2026-11-25T10:00:00Z', ...state()]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).not.toContain('evil');
+  expect(r.stderr).toContain('tank/a: cannot read its zback properties');
+  expect(r.stderr).toContain('tank/b: cannot read its zback properties');
+  expect(r.stdout).toContain('+ snapshot tank/c@2026-11-25-100000'); // the others go on
 });

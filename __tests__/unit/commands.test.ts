@@ -39,16 +39,20 @@ describe('discovery commands', () => {
     expect(versionCommand()).toEqual(['zfs', 'version']);
   });
   test('config: legacy is exactly the recorded zfs-fuse command; OpenZFS adds -t filesystem,volume', () => {
-    expect(configCommand(PROPS, LEG)).toEqual(recorded('get-config.cmd'));
+    // The recording asked for the four properties of SPEC §1; zback may ask for more.
+    const rec = recorded('get-config.cmd');
+    expect(rec[rec.length - 1]).toBe('org.wit:snapshot,org.wit:retention,org.wit:destinations,org.wit:schedule');
+    expect(PROPS.slice(0, 4)).toEqual(rec[rec.length - 1]!.split(','));
+    expect(configCommand(PROPS, LEG)).toEqual([...rec.slice(0, -1), PROPS.join(',')]);
     expect(configCommand(PROPS, OZ)).toEqual([
       'zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', '-s', 'local,inherited,received',
-      '-t', 'filesystem,volume', '-r', 'org.wit:snapshot,org.wit:retention,org.wit:destinations,org.wit:schedule',
+      '-t', 'filesystem,volume', '-r', PROPS.join(','),
     ]);
   });
-  test('inventory: legacy is the recorded command; OpenZFS asks for receive_resume_token', () => {
+  test('inventory: legacy is the recorded command; OpenZFS asks for receive_resume_token and leaves bookmarks out', () => {
     expect(inventoryCommand(['tank'], LEG)).toEqual(recorded('get-inventory.cmd'));
     expect(inventoryCommand(['tank/a', 'pool2'], OZ)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,createtxg,userrefs,receive_resume_token', 'tank/a', 'pool2',
+      'zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-t', 'filesystem,volume,snapshot', '-r', 'guid,createtxg,userrefs,receive_resume_token', 'tank/a', 'pool2',
     ]);
   });
   test('inventory refuses invalid roots', () => {
@@ -130,7 +134,7 @@ describe('property commands', () => {
     ]);
     expect(inheritPropertyCommand('tank/a', 'org.wit:retention')).toEqual(['zfs', 'inherit', 'org.wit:retention', 'tank/a']);
     expect(datasetPropertiesCommand('tank/a', PROPS)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', 'org.wit:snapshot,org.wit:retention,org.wit:destinations,org.wit:schedule', 'tank/a',
+      'zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', PROPS.join(','), 'tank/a',
     ]);
   });
   test('refuse invalid datasets', () => {

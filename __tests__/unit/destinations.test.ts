@@ -115,8 +115,8 @@ describe('parseDestinations: malformed values are rejected with what is wrong', 
     ['user@host:99999:pool/x|daily', /port 99999 is not between 1 and 65535/],
     ['host:pool/x|daily,host:pool/x|hourly', /"host:pool\/x\|hourly" is listed twice/],
     ['pool/x|daily,pool/x|weekly', /listed twice/],
-    ['host:pool/x|daily,', /unknown schedule "daily,"/],
-    ['host:pool/x|daily,,b:pool/y|daily', /unknown schedule/],
+    ['host:pool/x|daily,', /empty destination between commas/],
+    ['host:pool/x|daily,,b:pool/y|daily', /empty destination between commas/],
     ['host:1pool/x|daily', /pool name must begin with a letter/],
     ['host:mirror/x|daily', /"mirror" is a reserved pool name/],
     ['host:pool/x/|daily', /cannot begin or end with "\/"/],
@@ -191,23 +191,30 @@ describe('parseDestination and helpers', () => {
 });
 
 describe('parseDestinations: a later entry is recognised like the first one', () => {
-  // BUG: a destination path with a space is a valid ZFS name and is accepted as the first entry,
-  // but after a comma `startsDestination` refuses any target containing whitespace, so the entry
-  // is glued onto the previous schedule: 'a:p/x|daily,b:p/my data|daily' throws
-  // 'destination "a:p/x": unknown schedule "daily,b:p/my data" … got 2 fields'.
   test('a path with a space after a comma', () => {
     expect(parseDestinations('b:p/my data|daily').map(shape)).toEqual([{ host: 'b', path: 'p/my data', cron: '0 0 * * *' }]);
     expect(parseDestinations('a:p/x|daily,b:p/my data|daily').map(shape)).toEqual([
       { host: 'a', path: 'p/x', cron: '0 0 * * *' },
       { host: 'b', path: 'p/my data', cron: '0 0 * * *' },
     ]);
+    expect(parseDestinations('a:p/x|0 0,12 * * *,b:p/my data|daily').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0,12 * * *' },
+      { host: 'b', path: 'p/my data', cron: '0 0 * * *' },
+    ]);
   });
-  // BUG: a local pool whose name is a day or month abbreviation (`may`, `sun`, `dec` …) is taken
-  // for a cron list item after a comma: 'a:p/x|daily,may|daily' throws 'unknown schedule "daily,may"'.
-  test('a local pool named like a month after a comma', () => {
+  test('a local pool named like a month after a comma (a preset schedule cannot continue)', () => {
     expect(parseDestinations('a:p/x|daily,may|daily').map(shape)).toEqual([
       { host: 'a', path: 'p/x', cron: '0 0 * * *' },
       { path: 'may', cron: '0 0 * * *' },
+    ]);
+  });
+  test('after a cron expression, day names and steps continue it', () => {
+    expect(parseDestinations('a:p/x|0 0 * * MON,WED|7d,b:p/y|daily').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * MON,WED', retention: { h: 0, d: 7, w: 0, m: 0, y: 0 } },
+      { host: 'b', path: 'p/y', cron: '0 0 * * *' },
+    ]);
+    expect(parseDestinations('a:p/x|0 0 * * 1,3/2|7d').map(shape)).toEqual([
+      { host: 'a', path: 'p/x', cron: '0 0 * * 1,3/2', retention: { h: 0, d: 7, w: 0, m: 0, y: 0 } },
     ]);
   });
   test('space after the comma, upper-case names, a local path beginning with a day name', () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseInventory, parseNameList, parsePropertyRows, parseZfsVersion } from '../../lib/zfs/parse.js';
+import { crossCheckRows, parseInventory, parseNameList, parsePropertyRows, parsePropertyRowsValueFirst, parseZfsVersion } from '../../lib/zfs/parse.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'zfs-fuse');
 
@@ -25,8 +25,16 @@ describe('parsePropertyRows', () => {
   });
   test('no output → no rows; malformed lines throw', () => {
     expect(parsePropertyRows('')).toEqual([]);
-    expect(() => parsePropertyRows('tank/a\torg.wit:snapshot\tyes\n')).toThrow(/unexpected zfs get output line/);
-    expect(() => parsePropertyRows('garbage\n')).toThrow(/unexpected zfs get output line/);
+    expect(() => parsePropertyRows('tank/a\torg.wit:snapshot\tyes\n')).toThrow(/unexpected zfs get output/);
+    expect(() => parsePropertyRows('garbage\n')).toThrow(/unexpected zfs get output/);
+  });
+  // ZFS user property values may contain newlines; `zfs get -H` prints them raw.
+  test('a value with a newline does not break the other rows', () => {
+    const text = 'tank/a\torg.wit:destinations\th:p/x|daily\nevil:p/y|daily\tlocal\ntank/b\torg.wit:snapshot\tyes\tlocal\n';
+    expect(parsePropertyRows(text)).toEqual([
+      { name: 'tank/a', property: 'org.wit:destinations', value: 'h:p/x|daily\nevil:p/y|daily', source: 'local' },
+      { name: 'tank/b', property: 'org.wit:snapshot', value: 'yes', source: 'local' },
+    ]);
   });
   test('recorded zfs-fuse output', () => {
     const rows = parsePropertyRows(readFileSync(join(FIX, 'get-config.txt'), 'utf8'));
@@ -86,10 +94,31 @@ describe('parseInventory', () => {
     expect(inv.get('p/a')!.resumeToken).toBe('1-abc-def');
     expect(inv.get('p/b')!.resumeToken).toBeUndefined();
   });
+  // OpenZFS lists bookmarks unless told the types; they are neither datasets nor snapshots.
+  test('bookmark rows (OpenZFS) do not become datasets', () => {
+    const inv = parseInventory(
+      [
+        'tank/a\tguid\t1',
+        'tank/a\tcreatetxg\t5',
+        'tank/a\tuserrefs\t-',
+        'tank/a\treceive_resume_token\t-',
+        'tank/a@s1\tguid\t2',
+        'tank/a@s1\tcreatetxg\t6',
+        'tank/a@s1\tuserrefs\t0',
+        'tank/a@s1\treceive_resume_token\t-',
+        'tank/a#keep\tguid\t2',
+        'tank/a#keep\tcreatetxg\t6',
+        'tank/a#keep\tuserrefs\t-',
+        'tank/a#keep\treceive_resume_token\t-',
+      ].join('\n'),
+    );
+    expect([...inv.keys()]).toEqual(['tank/a']);
+    expect(inv.get('tank/a')!.snapshots.map((s) => s.name)).toEqual(['s1']);
+  });
   test('names with spaces; malformed lines throw', () => {
     const inv = parseInventory('p/my data\tguid\t1\np/my data@snap 1\tguid\t2\np/my data@snap 1\tcreatetxg\t3\n');
     expect(inv.get('p/my data')!.snapshots.map((s) => s.name)).toEqual(['snap 1']);
-    expect(() => parseInventory('p/a guid 1\n')).toThrow(/unexpected zfs get output line/);
+    expect(() => parseInventory('p/a guid 1\n')).toThrow(/unexpected zfs get output/);
   });
 });
 
@@ -122,5 +151,37 @@ describe('parseNameList', () => {
       'tank/recv/child',
     ]);
     expect(parseNameList('')).toEqual([]);
+  });
+});
+
+describe('crossCheckRows: forged rows are caught by reading the output twice', () => {
+  const forged = '7d\tlocal\ntank/b\torg.wit:destinations\tevil:p/y|daily';
+  // What `zfs get -H` prints for the same data with the two column orders.
+  const nameFirst = `tank/a\torg.wit:retention\t${forged}\tlocal\ntank/c\torg.wit:snapshot\tyes\tlocal\n`;
+  const valueFirst = `${forged}\tlocal\torg.wit:retention\ttank/a\nyes\tlocal\torg.wit:snapshot\ttank/c\n`;
+  test('the name-first reading alone is fooled', () => {
+    expect(parsePropertyRows(nameFirst)).toContainEqual({ name: 'tank/b', property: 'org.wit:destinations', value: 'evil:p/y|daily', source: 'local' });
+  });
+  test('together they disagree: both datasets named are unreadable, the rest is kept', () => {
+    const { rows, unreadable } = crossCheckRows(parsePropertyRows(nameFirst), parsePropertyRowsValueFirst(valueFirst));
+    expect([...unreadable].sort()).toEqual(['tank/a', 'tank/b']);
+    expect(rows).toEqual([{ name: 'tank/c', property: 'org.wit:snapshot', value: 'yes', source: 'local' }]);
+  });
+  test('an honest multi-line value reads the same both ways', () => {
+    const v = 'h:p/x|daily\nsecond line';
+    const { rows, unreadable } = crossCheckRows(
+      parsePropertyRows(`tank/a\torg.wit:destinations\t${v}\tlocal\n`),
+      parsePropertyRowsValueFirst(`${v}\tlocal\torg.wit:destinations\ttank/a\n`),
+    );
+    expect(unreadable.size).toBe(0);
+    expect(rows).toEqual([{ name: 'tank/a', property: 'org.wit:destinations', value: v, source: 'local' }]);
+  });
+  test('recorded output read both ways agrees', () => {
+    const text = readFileSync(join(FIX, 'get-config.txt'), 'utf8');
+    const rows = parsePropertyRows(text);
+    const swapped = rows.map((r) => `${r.value}\t${r.source}\t${r.property}\t${r.name}\n`).join('');
+    const checked = crossCheckRows(rows, parsePropertyRowsValueFirst(swapped));
+    expect(checked.unreadable.size).toBe(0);
+    expect(checked.rows).toHaveLength(rows.length);
   });
 });

@@ -49,8 +49,30 @@ export async function main(argv: string[]): Promise<number> {
     .command(
       'run',
       'Take the snapshots that are due and prune by retention',
-      (y) => y.option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
-      (args) => withContext(args as unknown as GlobalArgs, (ctx) => runCommand(ctx, { dryRun: args['dry-run'] }, consoleOutput({ verbose: ctx.verbose }))),
+      (y) =>
+        y
+          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' })
+          .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
+          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
+          .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
+          .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' }),
+      (args) =>
+        withContext(args as unknown as GlobalArgs, (ctx) => {
+          const channels = args['max-channels'];
+          if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
+          if (!(args['idle-timeout'] > 0)) throw new UsageError(`--idle-timeout ${args['idle-timeout']}: give a number of seconds above 0`);
+          return runCommand(
+            ctx,
+            {
+              dryRun: args['dry-run'],
+              ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
+              maxChannels: channels,
+              acceptNewHostKeys: args['accept-new-host-keys'],
+              idleTimeoutS: args['idle-timeout'],
+            },
+            consoleOutput({ verbose: ctx.verbose }),
+          );
+        }),
     )
     .command(
       'set <dataset>',

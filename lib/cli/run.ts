@@ -1,15 +1,18 @@
 /**
- * `zback run [--dry-run]`: lock → discover → plan → snapshot → prune → report (SPEC §5).
+ * `zback run [--dry-run]`: lock → discover → plan → snapshot → replicate → prune → report (SPEC §5).
  */
+import { hostname } from 'node:os';
+import { discoverDestinations, discoverLocal } from '../execute/discover.js';
 import { executePlan, type RunOutcome } from '../execute/executor.js';
+import { executeReplication, type ReplicationOutcome } from '../execute/replicate.js';
 import { errorMessage } from '../errors.js';
-import { buildPlan, topmost } from '../plan/planner.js';
+import { buildPlan } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
-import { propertyList, resolveConfigs } from '../policy/properties.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
 import { LocalHost } from '../transport/local.js';
+import { HostPool } from '../transport/pool.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
 import type { Context } from './context.js';
@@ -18,16 +21,13 @@ import type { Output } from './output.js';
 
 export interface RunArgs {
   dryRun: boolean;
+  sshConfig?: string;
+  maxChannels: number;
+  acceptNewHostKeys: boolean;
+  idleTimeoutS: number;
 }
 
-async function discoverAndPlan(ctx: Context, zfs: Zfs): Promise<Plan> {
-  const configs = resolveConfigs(await zfs.config(propertyList(ctx.names)), ctx.names);
-  const roots = topmost(configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
-  const inventory = await zfs.inventory(roots);
-  return buildPlan({ configs, inventory, caps: zfs.caps, now: ctx.now, calendar: ctx.calendar, names: ctx.format });
-}
-
-function reportOutcome(plan: Plan, outcome: RunOutcome, out: Output): void {
+function reportOutcome(plan: Plan, outcome: RunOutcome, replications: ReplicationOutcome[], out: Output): void {
   for (const d of plan.datasets) {
     const o = outcome.datasets.get(d.dataset);
     if (!o) continue;
@@ -35,6 +35,9 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, out: Output): void {
     for (const n of o.notes) out.info(style.warn(`${d.dataset}: ${n}`));
     const did: string[] = [];
     if (o.snapshot) did.push(`snapshot @${o.snapshot}`);
+    for (const r of replications.filter((x) => x.plan.dataset === d.dataset && x.ok && x.sent.length)) {
+      did.push(`sent ${r.sent.length} to ${r.plan.hostLabel === 'local' ? '' : r.plan.hostLabel + ':'}${r.plan.target}`);
+    }
     if (o.destroyed.length) did.push(`destroyed ${o.destroyed.length} (${o.destroyed.join(', ')})`);
     if (did.length) out.info(`${d.dataset}: ${did.join('; ')}`);
   }
@@ -56,25 +59,51 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       return EXIT.FAILED;
     }
   }
-  const host = new LocalHost(ctx.verbose ? (h, argv) => out.info(style.dim(`[${h}] ${shellCommand(argv)}`)) : undefined);
+  const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.info(style.dim(`[${h}] ${shellCommand(argv)}`)) : undefined;
+  const local = new LocalHost(observe);
+  const pool = new HostPool(local, {
+    ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
+    acceptNewHostKeys: args.acceptNewHostKeys,
+    maxChannels: args.maxChannels,
+    ...(observe ? { observe } : {}),
+  });
   try {
-    const zfs = await Zfs.detect(host);
+    const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
-    const plan = await discoverAndPlan(ctx, zfs);
+    const { configs, inventory } = await discoverLocal(zfs, ctx.names);
+    const remote = await discoverDestinations(configs, pool);
+    const plan = buildPlan({ configs, inventory, caps: zfs.caps, now: ctx.now, calendar: ctx.calendar, names: ctx.format, destinations: remote.states });
     if (args.dryRun) {
       out.print(renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
-      return plan.datasets.some((d) => d.error) ? EXIT.FAILED : EXIT.OK;
+      const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error');
+      for (const r of broken) out.error(`${r.dataset}: replication to ${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}: ${r.message}`);
+      return plan.datasets.some((d) => d.error) || broken.length ? EXIT.FAILED : EXIT.OK;
     }
     if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
-    const outcome = await executePlan(plan, zfs);
-    reportOutcome(plan, outcome, out);
-    return outcome.ok ? EXIT.OK : EXIT.FAILED;
+    let replications: ReplicationOutcome[] = [];
+    const outcome = await executePlan(plan, zfs, {
+      replicate: async (datasetOutcome) => {
+        replications = await executeReplication(plan, {
+          local,
+          localZfs: zfs,
+          destinations: remote.zfs,
+          replicaProperty: ctx.names.replicaOf,
+          sourceName: hostname(),
+          concurrency: Math.max(1, args.maxChannels - 1),
+          idleTimeoutMs: args.idleTimeoutS * 1000,
+          outcome: datasetOutcome,
+          ...(ctx.verbose ? { onEvent: (line: string) => out.info(line) } : {}),
+        });
+      },
+    });
+    reportOutcome(plan, outcome, replications, out);
+    return [...outcome.datasets.values()].every((o) => o.errors.length === 0) ? EXIT.OK : EXIT.FAILED;
   } catch (e) {
     out.error(errorMessage(e));
     return EXIT.FAILED;
   } finally {
-    await host.close();
+    await pool.closeAll();
     lock.release();
   }
 }

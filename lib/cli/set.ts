@@ -48,11 +48,12 @@ export async function editCommand(
       return EXIT.USAGE;
     }
     const pool = poolOf(dataset);
-    const rows = (await zfs.config(propertyList(names))).filter((r) => isSameOrBelow(r.name, pool));
+    const config = await zfs.config(propertyList(names));
+    const rows = config.rows.filter((r) => isSameOrBelow(r.name, pool));
     const subtree = all.filter((d) => isSameOrBelow(d, dataset));
-    const after = resolveConfigs(simulateEdit(rows, subtree, dataset, changes as PropertyChanges), names);
+    const after = resolveConfigs(simulateEdit(rows, subtree, dataset, changes as PropertyChanges), names, config.unreadable);
     // Refuse what this edit breaks; problems that were already there are not this edit's doing.
-    const before = new Set(resolveConfigs(rows, names).flatMap((c) => (c.kind === 'error' ? [c.error.message] : [])));
+    const before = new Set(resolveConfigs(rows, names, config.unreadable).flatMap((c) => (c.kind === 'error' ? [c.error.message] : [])));
     const errors = after.filter((c) => c.kind === 'error' && isSameOrBelow(c.dataset, dataset) && !before.has(c.error.message));
     if (errors.length) {
       for (const e of errors) if (e.kind === 'error') out.error(e.error.message);

@@ -3,10 +3,10 @@
  * it concerns and never stops the others. A dataset whose snapshot failed is not pruned in this
  * run (its previous newest snapshot may be what the plan counted on replacing).
  */
-import { CommandError, errorMessage } from '../errors.js';
-import type { DestroyAction, Plan, SnapshotAction } from '../plan/types.js';
-import { LEGACY_CAPABILITIES } from '../zfs/capabilities.js';
-import { destroyCommands, snapshotCommand } from '../zfs/commands.js';
+import { errorMessage } from '../errors.js';
+import type { Plan, SnapshotAction } from '../plan/types.js';
+import { snapshotCommand } from '../zfs/commands.js';
+import { pruneSnapshots } from './prune.js';
 import type { Zfs } from '../zfs/client.js';
 
 export interface DatasetOutcome {
@@ -27,6 +27,8 @@ export interface RunOutcome {
 export interface ExecuteOptions {
   /** Datasets pruned at the same time (each dataset's destroys run one after another). */
   pruneConcurrency?: number;
+  /** Runs between snapshotting and local pruning (SPEC §5: snapshot → replicate → prune). */
+  replicate?: (outcome: (dataset: string) => DatasetOutcome) => Promise<void>;
 }
 
 async function runSnapshot(zfs: Zfs, action: SnapshotAction, outcome: (d: string) => DatasetOutcome): Promise<void> {
@@ -53,36 +55,6 @@ async function runSnapshot(zfs: Zfs, action: SnapshotAction, outcome: (d: string
   }
 }
 
-/** The snapshot names (after "@") that a destroy command names. */
-function destroyedNames(dataset: string, argv: readonly string[]): string[] {
-  return argv[argv.length - 1]!.slice(dataset.length + 1).split(',');
-}
-
-async function attempt(zfs: Zfs, argv: string[]): Promise<unknown> {
-  try {
-    await zfs.exec(argv);
-    return null;
-  } catch (e) {
-    return e;
-  }
-}
-
-/** Destroy one dataset's snapshots; a failed batch (OpenZFS `ds@a,b,c`) is retried one by one. */
-async function prune(zfs: Zfs, action: DestroyAction, o: DatasetOutcome): Promise<void> {
-  const pending = [...action.argvs];
-  for (let argv = pending.shift(); argv; argv = pending.shift()) {
-    const names = destroyedNames(action.dataset, argv);
-    const err = await attempt(zfs, argv);
-    if (err === null) o.destroyed.push(...names);
-    else if (names.length > 1) pending.unshift(...destroyCommands(action.dataset, names, LEGACY_CAPABILITIES));
-    else if (err instanceof CommandError && /dependent clones/.test(err.stderr)) {
-      // A clone's origin cannot be destroyed: the operator's choice, not a failure that should
-      // make every cron run mail. It is kept and reported.
-      o.notes.push(`kept ${action.dataset}@${names[0]}: it has dependent clones (promote or destroy the clone to let it go)`);
-    } else o.errors.push(`prune failed: ${errorMessage(err)}`);
-  }
-}
-
 export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions = {}): Promise<RunOutcome> {
   const datasets = new Map<string, DatasetOutcome>();
   const outcome = (d: string): DatasetOutcome => {
@@ -96,6 +68,7 @@ export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions 
   }
 
   for (const action of plan.snapshots) await runSnapshot(zfs, action, outcome);
+  if (options.replicate) await options.replicate(outcome);
 
   const planned = new Map(plan.datasets.map((d) => [d.dataset, d]));
   const queue = plan.destroys.filter((a) => {
@@ -106,7 +79,7 @@ export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions 
   const workers = Math.max(1, options.pruneConcurrency ?? 2);
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      for (let a = queue.shift(); a; a = queue.shift()) await prune(zfs, a, outcome(a.dataset));
+      for (let a = queue.shift(); a; a = queue.shift()) await pruneSnapshots(zfs, a.dataset, a.argvs, outcome(a.dataset));
     }),
   );
 

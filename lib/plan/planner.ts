@@ -4,15 +4,17 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import type { NameFormat } from '../policy/names.js';
+import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
 import { decideRetention, type PruneCandidate } from '../policy/retention.js';
-import { isDue } from '../policy/schedule.js';
+import { isDue, TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands } from '../zfs/commands.js';
 import { isSameOrBelow } from '../zfs/names.js';
 import type { Inventory } from '../zfs/parse.js';
+import { orderNestedSeeds, planReplication, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
-import type { DatasetPlan, DestroyAction, Plan, SnapshotAction } from './types.js';
+import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction } from './types.js';
 
 export interface PlanInput {
   configs: readonly ConfigResult[];
@@ -21,6 +23,10 @@ export interface PlanInput {
   now: number;
   calendar: Calendar;
   names: NameFormat;
+  /** Discovery results per destination host label; absent: replication is not planned. */
+  destinations?: ReadonlyMap<string, DestinationState>;
+  /** Shared by every dataset of the plan; buildPlan makes one when absent. */
+  ticks?: TickCache;
 }
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
@@ -31,7 +37,13 @@ export function topmost(names: Iterable<string>): string[] {
   return out;
 }
 
-function planDataset(config: DatasetConfig, input: PlanInput, newName: string, nowSec: number): DatasetPlan {
+function planDataset(
+  config: DatasetConfig,
+  input: PlanInput,
+  newName: string,
+  nowSec: number,
+  replications: ReplicationPlan[],
+): DatasetPlan {
   const info = input.inventory.get(config.dataset)!;
   const zback: PruneCandidate[] = [];
   const protectedReasons = new Map<string, string[]>();
@@ -46,7 +58,7 @@ function planDataset(config: DatasetConfig, input: PlanInput, newName: string, n
     if (s.userrefs > 0) protectedReasons.set(s.name, [`held (${s.userrefs} user hold${s.userrefs === 1 ? '' : 's'})`]);
   }
   const latest = zback.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null);
-  const due = isDue(config.schedule, latest, input.now, input.calendar.zone);
+  const due = isDue(config.schedule, latest, input.now, input.calendar.zone, input.ticks);
   const exists = info.snapshots.some((s) => s.name === newName);
   const plan: DatasetPlan = {
     dataset: config.dataset,
@@ -63,16 +75,41 @@ function planDataset(config: DatasetConfig, input: PlanInput, newName: string, n
     plan.newSnapshot = newName;
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
+  if (input.destinations) {
+    for (const destination of config.destinations) {
+      const label = destinationHostLabel(destination);
+      const state = input.destinations.get(label) ?? { label, reachable: false as const, error: `${label} was not contacted` };
+      const r = planReplication({
+        config,
+        destination,
+        snapshots: info.snapshots,
+        ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
+        state,
+        now: input.now,
+        calendar: input.calendar,
+        names: input.names,
+        ...(input.ticks ? { ticks: input.ticks } : {}),
+      });
+      replications.push(r);
+      // The base of the next incremental send is kept on the source, before and after this run.
+      const why = `base for ${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}`;
+      for (const name of [r.common, r.newCommon]) {
+        if (name) protectedReasons.set(name, [...(protectedReasons.get(name) ?? []), why]);
+      }
+    }
+  }
   plan.decisions = decideRetention(candidates, config.retention.value, input.calendar, protectedReasons);
   plan.destroy = plan.decisions.filter((d) => !d.keep).map((d) => d.name);
   return plan;
 }
 
-export function buildPlan(input: PlanInput): Plan {
+export function buildPlan(planInput: PlanInput): Plan {
+  const input = { ...planInput, ticks: planInput.ticks ?? new TickCache() };
   const nowSec = Math.floor(input.now / 1000) * 1000;
   const newName = input.names.nameFor(nowSec);
   const datasets: DatasetPlan[] = [];
   const ignored: Plan['ignored'] = [];
+  const replications: ReplicationPlan[] = [];
   const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [] };
 
   for (const c of input.configs) {
@@ -80,7 +117,7 @@ export function buildPlan(input: PlanInput): Plan {
     else if (c.kind === 'error') datasets.push({ dataset: c.dataset, error: c.error.message, ...empty });
     else if (!input.inventory.has(c.dataset)) {
       datasets.push({ dataset: c.dataset, error: `${c.dataset}: the dataset disappeared while zback was reading the pools`, ...empty });
-    } else datasets.push(planDataset(c.config, input, newName, nowSec));
+    } else datasets.push(planDataset(c.config, input, newName, nowSec, replications));
   }
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
 
@@ -103,5 +140,7 @@ export function buildPlan(input: PlanInput): Plan {
     .filter((d) => d.destroy.length > 0)
     .map((d) => ({ kind: 'destroy', dataset: d.dataset, snapshots: d.destroy, argvs: destroyCommands(d.dataset, d.destroy, input.caps) }));
 
-  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, ignored };
+  replications.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
+  orderNestedSeeds(replications);
+  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, ignored };
 }

@@ -28,25 +28,34 @@ const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?|\[[0-9A-Fa-
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const DAY_OR_MONTH = /^(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?$/i;
 
+/** What the target part of an entry looks like: `host:…`, `pool/…` or a bare pool name. */
+function looksLikeTarget(target: string): boolean {
+  if (/^[^\s|:]+:/.test(target)) return true; // [user@]host[:port]:path — cron never has ":"
+  if (/^[A-Za-z][^\s/|]*\//.test(target)) return true; // pool/path — cron steps (*/2, 3/2) do not start with a letter
+  return /^[A-Za-z][A-Za-z0-9_.:-]*$/.test(target); // a bare local pool
+}
+
 /**
- * Whether a comma-separated piece begins a new destination rather than continuing a cron
- * expression: its target part (before the first "|") has no whitespace and contains ":" or "/"
- * or begins with a letter; a bare day or month name (`MON,WED`) continues the expression.
+ * Whether a comma-separated piece continues the previous entry's cron expression (`0 0,12 * * *`,
+ * `0 0 * * MON,WED`) rather than beginning a new destination. Only a cron schedule with no
+ * retention after it yet can continue; then the piece continues it unless it looks like a
+ * target — except a bare day or month name, which in that position is a cron list item.
  */
-function startsDestination(piece: string): boolean {
+function continuesCron(previous: string, piece: string): boolean {
+  const parts = previous.split('|');
+  if (parts.length !== 2 || !/\s/.test(parts[1]!.trim())) return false;
   const bar = piece.indexOf('|');
-  if (bar < 0) return false;
-  const target = piece.slice(0, bar).trim();
-  if (target === '' || /\s/.test(target)) return false;
-  if (DAY_OR_MONTH.test(target)) return false;
-  return target.includes(':') || target.includes('/') || /^[A-Za-z]/.test(target);
+  const target = (bar < 0 ? piece : piece.slice(0, bar)).trim();
+  if (bar < 0) return true;
+  if (DAY_OR_MONTH.test(target)) return true;
+  return !looksLikeTarget(target);
 }
 
 function splitEntries(text: string): string[] {
   const entries: string[] = [];
   for (const piece of text.split(',')) {
-    if (entries.length === 0 || startsDestination(piece)) entries.push(piece);
-    else entries[entries.length - 1] += ',' + piece;
+    if (entries.length > 0 && continuesCron(entries[entries.length - 1]!, piece)) entries[entries.length - 1] += ',' + piece;
+    else entries.push(piece);
   }
   return entries.map((e) => e.trim());
 }
@@ -96,6 +105,7 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
 }
 
 export function parseDestination(entry: string): Destination {
+  if (entry.trim() === '') throw new InvalidValue('an empty destination between commas (a stray ","?)');
   const parts = entry.split('|');
   if (parts.length < 2) {
     throw new InvalidValue(`destination ${JSON.stringify(entry)} has no schedule: write [user@]host[:port]:pool/path|schedule[|retention]`);

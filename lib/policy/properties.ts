@@ -21,6 +21,8 @@ export interface PropertyNames {
   retention: string;
   destinations: string;
   schedule: string;
+  /** Set by zback on a destination it seeded: that copy is never managed by the host it lives on. */
+  replicaOf: string;
 }
 
 /** Validates a user-property prefix (the part before ":"). */
@@ -40,11 +42,12 @@ export function propertyNames(prefix: string = DEFAULT_PREFIX): PropertyNames {
     retention: `${prefix}:retention`,
     destinations: `${prefix}:destinations`,
     schedule: `${prefix}:schedule`,
+    replicaOf: `${prefix}:replica-of`,
   };
 }
 
 export function propertyList(p: PropertyNames): string[] {
-  return [p.snapshot, p.retention, p.destinations, p.schedule];
+  return [p.snapshot, p.retention, p.destinations, p.schedule, p.replicaOf];
 }
 
 /** Where a value comes from: the dataset that sets it locally. */
@@ -106,7 +109,12 @@ function effective(rows: Map<string, Map<string, RawValue>>, dataset: string, pr
  * Resolve every dataset that has any zback property into a configuration, an error, or a reason
  * to ignore it. Datasets with no zback property at all do not appear.
  */
-export function resolveConfigs(propertyRows: readonly PropertyRow[], names: PropertyNames): ConfigResult[] {
+export function resolveConfigs(
+  propertyRows: readonly PropertyRow[],
+  names: PropertyNames,
+  /** Datasets whose rows could not be read unambiguously (see crossCheckRows). */
+  unreadable: ReadonlySet<string> = new Set(),
+): ConfigResult[] {
   const rows = new Map<string, Map<string, RawValue>>();
   for (const r of propertyRows) {
     if (r.name.includes('@')) continue; // snapshots inherit user properties too; they are not datasets
@@ -116,7 +124,14 @@ export function resolveConfigs(propertyRows: readonly PropertyRow[], names: Prop
   }
   const all = propertyList(names);
   const out: ConfigResult[] = [];
+  for (const dataset of [...unreadable].filter((d) => !d.includes('@')).sort()) {
+    const problem =
+      'a property value here or on a neighbouring dataset contains a line break that makes the output of `zfs get` ambiguous, ' +
+      `so zback trusts none of it; look with: zfs get -H -o name,property,value ${propertyList(names).join(',')} ${dataset}`;
+    out.push({ kind: 'error', dataset, error: ConfigError.unreadable(dataset, problem) });
+  }
   for (const dataset of [...rows.keys()].sort()) {
+    if (unreadable.has(dataset)) continue;
     const eff = new Map(all.map((p) => [p, effective(rows, dataset, p)] as const));
     const snap = eff.get(names.snapshot) ?? null;
     const receivedFrom = [...eff.values()].find((e) => e !== null && 'received' in e);
@@ -124,6 +139,11 @@ export function resolveConfigs(propertyRows: readonly PropertyRow[], names: Prop
 
     if (receivedFrom && !snapshotSetHere) {
       out.push({ kind: 'ignored', dataset, why: `replicated copy: its zback properties were received (from ${receivedFrom.origin})` });
+      continue;
+    }
+    const replica = eff.get(names.replicaOf) ?? null;
+    if (replica !== null && 'value' in replica && !snapshotSetHere) {
+      out.push({ kind: 'ignored', dataset, why: `replicated copy made by zback (${names.replicaOf}=${replica.value})` });
       continue;
     }
     if (snap === null || !('value' in snap)) {

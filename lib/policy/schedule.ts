@@ -68,6 +68,27 @@ export function nextTick(schedule: Schedule, now: number, zone: string): number 
   return iterator(schedule, now, zone).next().getTime();
 }
 
+/**
+ * Ticks depend only on (schedule, zone, now), and cron-parser is slow for coarse schedules in
+ * zones with DST (a monthly prev() costs milliseconds): one plan computes each distinct tick once.
+ */
+export class TickCache {
+  private readonly ticks = new Map<string, { tick: number; next: number }>();
+  /** How many times cron-parser was asked (for tests). */
+  evaluations = 0;
+
+  get(schedule: Schedule, now: number, zone: string): { tick: number; next: number } {
+    const key = `${schedule.cron}\n${zone}\n${now}`;
+    let t = this.ticks.get(key);
+    if (!t) {
+      this.evaluations++;
+      t = { tick: mostRecentTick(schedule, now, zone), next: nextTick(schedule, now, zone) };
+      this.ticks.set(key, t);
+    }
+    return t;
+  }
+}
+
 export interface DueVerdict {
   due: boolean;
   tick: number;
@@ -75,7 +96,7 @@ export interface DueVerdict {
 }
 
 /** `latest` is the time of the newest zback snapshot (null when there is none). */
-export function isDue(schedule: Schedule, latest: number | null, now: number, zone: string): DueVerdict {
-  const tick = mostRecentTick(schedule, now, zone);
-  return { due: latest === null || latest < tick, tick, next: nextTick(schedule, now, zone) };
+export function isDue(schedule: Schedule, latest: number | null, now: number, zone: string, cache?: TickCache): DueVerdict {
+  const { tick, next } = cache ? cache.get(schedule, now, zone) : { tick: mostRecentTick(schedule, now, zone), next: nextTick(schedule, now, zone) };
+  return { due: latest === null || latest < tick, tick, next };
 }

@@ -5,7 +5,7 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import { formatRetention } from '../policy/retention.js';
-import type { DatasetPlan, Plan } from '../plan/types.js';
+import type { DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
 import { style } from './style.js';
 
 export interface PlanTextOptions {
@@ -41,11 +41,52 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
   } else {
     out.push(`  ${style.dim(`  not due  newest ${d.latest === null ? '-' : cal.format(d.latest)}; next tick ${cal.format(due.next)}`)}`);
   }
+  for (const r of plan.replications.filter((x) => x.dataset === d.dataset)) out.push(...replicationLines(r, cal, opts));
   for (const dec of d.decisions) {
     if (!dec.keep) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim('(kept by no rule)')}`);
     else if (opts.verbose) out.push(`  ${style.keep(`  keep     ${dec.name}  ${dec.reasons.join('; ')}`)}`);
   }
   return out;
+}
+
+function where(r: ReplicationPlan): string {
+  return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
+}
+
+function stepText(s: SendStep): string {
+  if (s.kind === 'full') return `full @${s.to}`;
+  if (s.kind === 'resume') return 'resume the interrupted receive';
+  return s.delivers.length > 1 ? `-I @${s.from} → @${s.to} (${s.delivers.length} snapshots)` : `-i @${s.from} → @${s.to}`;
+}
+
+function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptions): string[] {
+  const dest = where(r);
+  const out: string[] = [];
+  switch (r.status) {
+    case 'send':
+    case 'resume': {
+      const parents = r.createParents?.length ? ` (creates ${r.createParents.join(', ')})` : '';
+      out.push(`  ${style.add('→ send    ')} to ${dest}: ${r.sends.map(stepText).join(', then ')}${parents}`);
+      break;
+    }
+    case 'up-to-date':
+      out.push(`  ${style.dim(`  send      to ${dest}: up to date (@${r.common})`)}`);
+      break;
+    case 'not-due':
+      out.push(`  ${style.dim(`  send      to ${dest}: not due (last common @${r.common}; next tick ${cal.format(r.nextDue!)})`)}`);
+      break;
+    default:
+      out.push(`  ${style.error(`✗ ${r.status.padEnd(9)}`)} ${dest}: ${r.message}`);
+  }
+  for (const dec of r.targetDecisions) {
+    if (!dec.keep && r.targetDestroy.includes(dec.name)) out.push(`  ${style.remove('- destroy ')} ${dest}@${dec.name}  ${style.dim('(destination retention keeps it by no rule)')}`);
+    else if (opts.verbose && dec.keep) out.push(`  ${style.keep(`  keep     ${dest}@${dec.name}  ${dec.reasons.join('; ')}`)}`);
+  }
+  return out;
+}
+
+function quoted(argv: readonly string[]): string {
+  return argv.map((a) => (/[\s'"\\$`|;&<>]/.test(a) ? JSON.stringify(a) : a)).join(' ');
 }
 
 export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): string {
@@ -59,10 +100,21 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
     lines.push('', style.dim('Not managed:'));
     for (const i of plan.ignored) lines.push(style.dim(`  ${i.dataset}: ${i.why}`));
   }
-  const commands = [...plan.snapshots.map((a) => a.argv), ...plan.destroys.flatMap((a) => a.argvs)];
+  const commands = [
+    ...plan.snapshots.map((a) => quoted(a.argv)),
+    ...plan.replications.flatMap((r) => {
+      const on = r.hostLabel === 'local' ? '' : `[${r.hostLabel}] `;
+      return [
+        ...(r.createParents ?? []).map((p) => `${on}zfs create -p ${quoted([p])}`),
+        ...r.sends.map((s) => `${quoted(s.sendArgv)} | ${on}${quoted(s.recvArgv)}`),
+        ...r.targetDestroyArgvs.map((a) => on + quoted(a)),
+      ];
+    }),
+    ...plan.destroys.flatMap((a) => a.argvs.map(quoted)),
+  ];
   if (commands.length) {
-    lines.push('', style.title(opts.dryRun ? 'Commands a run would execute, in order:' : 'Commands:'));
-    for (const argv of commands) lines.push(`  ${argv.map((a) => (/[\s'"\\$`]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+    lines.push('', style.title(opts.dryRun ? 'Commands a run would execute, in order (besides hold bookkeeping):' : 'Commands:'));
+    for (const c of commands) lines.push(`  ${c}`);
   }
   lines.push('', summaryLine(plan));
   return lines.join('\n') + '\n';
@@ -77,6 +129,10 @@ export function summaryLine(plan: Plan): string {
     `${plural(snaps, 'snapshot')} to take${snaps ? ` in ${plural(plan.snapshots.length, 'command')}` : ''}`,
     `${destroys} to destroy`,
   ];
+  const sends = plan.replications.filter((r) => r.status === 'send' || r.status === 'resume').length;
+  parts.push(`${plural(sends, 'replication')} to send`);
+  const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error').length;
   if (errors) parts.push(style.error(`${plural(errors, 'dataset')} with errors`));
+  if (broken) parts.push(style.error(`${plural(broken, 'destination')} with problems`));
   return `Plan: ${parts.join(', ')}.`;
 }

@@ -1,8 +1,38 @@
-import { spawn } from 'node:child_process';
-import type { CommandObserver, Host, RunResult } from './host.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { MAX_STDERR, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
 
-/** Keep at most this much stderr; stdout is the parsed result and is kept whole. */
-const MAX_STDERR = 64 * 1024;
+/** After SIGTERM, a process that is still there after this long gets SIGKILL. */
+const KILL_GRACE_MS = 3000;
+
+function collect(child: ChildProcess, keepStdout: boolean): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    let err = '';
+    if (keepStdout) child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => {
+      if (err.length < MAX_STDERR) err += d.toString('utf8');
+    });
+    let spawnError: Error | null = null;
+    child.on('error', (e) => (spawnError = e));
+    child.on('close', (code, signal) => {
+      const failed = spawnError as Error | null;
+      resolve({
+        code: failed ? 127 : code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: failed ? `${err}${failed.message}` : err,
+      });
+    });
+  });
+}
+
+function terminate(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, KILL_GRACE_MS).unref();
+}
 
 /** This machine: every command is a child process started from an argv array (no shell). */
 export class LocalHost implements Host {
@@ -12,21 +42,23 @@ export class LocalHost implements Host {
 
   run(argv: readonly string[]): Promise<RunResult> {
     this.observe?.(this.label, argv);
-    return new Promise((resolve) => {
-      const out: Buffer[] = [];
-      let err = '';
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => {
-        if (err.length < MAX_STDERR) err += d.toString('utf8');
-      });
-      let spawnError: Error | null = null;
-      child.on('error', (e) => (spawnError = e));
-      child.on('close', (code, signal) => {
-        const stderr = spawnError ? `${err}${(spawnError as Error).message}` : err;
-        resolve({ code: spawnError ? 127 : code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr });
-      });
-    });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    return collect(child, true);
+  }
+
+  async startSink(argv: readonly string[]): Promise<Sink> {
+    this.observe?.(this.label, argv);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.resume();
+    child.stdin.on('error', () => {}); // EPIPE when it dies early: reported through `done`
+    return { stdin: child.stdin, done: collect(child, false), abort: () => terminate(child) };
+  }
+
+  /** Start a command whose stdout is a stream (only this machine sends). */
+  startSource(argv: readonly string[]): Source {
+    this.observe?.(this.label, argv);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    return { stdout: child.stdout, done: collect(child, false), abort: () => terminate(child) };
   }
 
   async close(): Promise<void> {}

@@ -6,7 +6,16 @@ import { CommandError } from '../errors.js';
 import type { Host, RunResult } from '../transport/host.js';
 import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
 import * as cmd from './commands.js';
-import { parseInventory, parseNameList, parsePropertyRows, parseZfsVersion, type Inventory, type PropertyRow } from './parse.js';
+import {
+  crossCheckRows,
+  parseInventory,
+  parseNameList,
+  parsePropertyRows,
+  parsePropertyRowsValueFirst,
+  parseZfsVersion,
+  type Inventory,
+  type PropertyRow,
+} from './parse.js';
 
 export class Zfs {
   constructor(
@@ -28,13 +37,16 @@ export class Zfs {
     return r;
   }
 
-  async config(properties: readonly string[]): Promise<PropertyRow[]> {
-    const r = await this.host.run(cmd.configCommand(properties, this.caps));
-    // With no pool at all zfs says "no datasets available" and exits 0 or 1 depending on the port.
-    if (r.code !== 0 && !/no datasets available/.test(r.stderr)) {
-      throw new CommandError(cmd.configCommand(properties, this.caps), r.code, r.signal, r.stderr, this.host.label);
-    }
-    return parsePropertyRows(r.stdout);
+  /** zback's properties of every dataset, read twice and cross-checked (see crossCheckRows). */
+  async config(properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
+    const read = async (valueFirst: boolean) => {
+      const argv = cmd.configCommand(properties, this.caps, valueFirst);
+      const r = await this.host.run(argv);
+      // With no pool at all zfs says "no datasets available" and exits 0 or 1 depending on the port.
+      if (r.code !== 0 && !/no datasets available/.test(r.stderr)) throw new CommandError(argv, r.code, r.signal, r.stderr, this.host.label);
+      return valueFirst ? parsePropertyRowsValueFirst(r.stdout) : parsePropertyRows(r.stdout);
+    };
+    return crossCheckRows(await read(false), await read(true));
   }
 
   async inventory(roots: readonly string[]): Promise<Inventory> {

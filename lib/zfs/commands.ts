@@ -3,7 +3,7 @@
  * command; the executor and the dry run both print what these functions return.
  */
 import type { ZfsCapabilities } from './capabilities.js';
-import { datasetNameProblem, snapshotNameProblem } from './names.js';
+import { MAX_NAME_LENGTH, datasetNameProblem, snapshotNameProblem } from './names.js';
 
 export const ZFS = 'zfs';
 
@@ -14,6 +14,9 @@ function assertDataset(name: string): void {
 
 function assertSnapshot(dataset: string, snap: string): void {
   assertDataset(dataset);
+  if (dataset.length + 1 + snap.length > MAX_NAME_LENGTH) {
+    throw new Error(`refusing to build a zfs command for ${dataset}@${snap}: the full name is longer than ${MAX_NAME_LENGTH} characters`);
+  }
   const problem = snapshotNameProblem(snap);
   if (problem) throw new Error(`refusing to build a zfs command for ${JSON.stringify(`${dataset}@${snap}`)}: ${problem}`);
 }
@@ -22,9 +25,13 @@ export function versionCommand(): string[] {
   return [ZFS, 'version'];
 }
 
-/** zback's properties on every dataset of every pool, in one command. */
-export function configCommand(properties: readonly string[], caps: ZfsCapabilities): string[] {
-  const argv = [ZFS, 'get', '-H', '-p', '-o', 'name,property,value,source', '-s', 'local,inherited,received'];
+/**
+ * zback's properties on every dataset of every pool, in one command. `valueFirst` puts the value
+ * in the first column: the second reading that cross-checks the first (see crossCheckRows).
+ */
+export function configCommand(properties: readonly string[], caps: ZfsCapabilities, valueFirst = false): string[] {
+  const columns = valueFirst ? 'value,source,property,name' : 'name,property,value,source';
+  const argv = [ZFS, 'get', '-H', '-p', '-o', columns, '-s', 'local,inherited,received'];
   if (caps.getTypeFilter) argv.push('-t', 'filesystem,volume');
   argv.push('-r', properties.join(','));
   return argv;
@@ -35,7 +42,9 @@ export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities
   roots.forEach(assertDataset);
   const props = ['guid', 'createtxg', 'userrefs'];
   if (caps.resumableReceive) props.push('receive_resume_token');
-  return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value', '-r', props.join(','), ...roots];
+  // OpenZFS lists bookmarks too unless told the types.
+  const types = caps.getTypeFilter ? ['-t', 'filesystem,volume,snapshot'] : [];
+  return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value', ...types, '-r', props.join(','), ...roots];
 }
 
 /** Every filesystem and volume (names only). */
@@ -51,6 +60,7 @@ export function snapshotRecursiveCommand(root: string, name: string): string[] {
 
 /** `zfs snapshot a@name b@name …`: atomic across the list; needs caps.multiSnapshot for more than one. */
 export function snapshotCommand(datasets: readonly string[], name: string): string[] {
+  if (datasets.length === 0) throw new Error('refusing to build a zfs snapshot command without a dataset');
   datasets.forEach((d) => assertSnapshot(d, name));
   return [ZFS, 'snapshot', ...datasets.map((d) => `${d}@${name}`)];
 }
@@ -82,4 +92,54 @@ export function inheritPropertyCommand(dataset: string, property: string): strin
 export function datasetPropertiesCommand(dataset: string, properties: readonly string[]): string[] {
   assertDataset(dataset);
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value,source', properties.join(','), dataset];
+}
+
+/** `zfs send` of one full snapshot (the initial seed of a destination). */
+export function sendFullCommand(dataset: string, snap: string): string[] {
+  assertSnapshot(dataset, snap);
+  return [ZFS, 'send', `${dataset}@${snap}`];
+}
+
+/**
+ * `zfs send -I from to` (every snapshot in between too) or `-i from to` (only `to`: used to jump
+ * over snapshots the destination would delete straight away).
+ */
+export function sendIncrementalCommand(dataset: string, from: string, to: string, intermediates: boolean): string[] {
+  assertSnapshot(dataset, from);
+  assertSnapshot(dataset, to);
+  return [ZFS, 'send', intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
+}
+
+/** Resume an interrupted receive (OpenZFS). */
+export function sendResumeCommand(token: string): string[] {
+  if (!/^[0-9a-zA-Z-]+$/.test(token)) throw new Error('refusing to use a malformed receive_resume_token');
+  return [ZFS, 'send', '-t', token];
+}
+
+/** `zfs recv -u` (never mount what arrives), resumable (`-s`) where the ZFS supports it. Never -F. */
+export function receiveCommand(target: string, caps: ZfsCapabilities): string[] {
+  assertDataset(target);
+  return [ZFS, 'receive', '-u', ...(caps.resumableReceive ? ['-s'] : []), target];
+}
+
+/** Discard the partial state of an interrupted resumable receive. */
+export function receiveAbortCommand(target: string): string[] {
+  assertDataset(target);
+  return [ZFS, 'receive', '-A', target];
+}
+
+/** Create a destination's missing parents (the seed's `zfs recv` needs its parent to exist). */
+export function createParentsCommand(parent: string): string[] {
+  assertDataset(parent);
+  return [ZFS, 'create', '-p', parent];
+}
+
+export function holdCommand(tag: string, dataset: string, snap: string): string[] {
+  assertSnapshot(dataset, snap);
+  return [ZFS, 'hold', tag, `${dataset}@${snap}`];
+}
+
+export function releaseCommand(tag: string, dataset: string, snap: string): string[] {
+  assertSnapshot(dataset, snap);
+  return [ZFS, 'release', tag, `${dataset}@${snap}`];
 }

@@ -30,23 +30,64 @@ function lines(text: string): string[] {
   return out;
 }
 
-/** `zfs get -H -p -o name,property,value,source …` */
+/** The sources `zfs get -s local,inherited,received` can print. */
+const SOURCE = 'local|received|inherited from [^\\t\\n]*|default|-';
+
+/**
+ * `zfs get -H -p -o name,property,value,source …`. A value may contain tabs and even line breaks
+ * (`zfs get -H` prints them raw), so a value ends at the first "\t<source>" that ends a line.
+ */
 export function parsePropertyRows(text: string): PropertyRow[] {
   const rows: PropertyRow[] = [];
-  for (const line of lines(text)) {
-    // The value may contain tabs; name, property and source cannot. Split from both ends.
-    const first = line.indexOf('\t');
-    const second = line.indexOf('\t', first + 1);
-    const last = line.lastIndexOf('\t');
-    if (first < 0 || second < 0 || last <= second) throw new Error(`unexpected zfs get output line: ${JSON.stringify(line)}`);
-    rows.push({
-      name: line.slice(0, first),
-      property: line.slice(first + 1, second),
-      value: line.slice(second + 1, last),
-      source: line.slice(last + 1),
-    });
+  const head = /([^\t\n]+)\t([^\t\n]+)\t/y;
+  const tail = new RegExp(`\\t(${SOURCE})(?:\\n|$)`, 'g');
+  for (let pos = 0; pos < text.length; ) {
+    head.lastIndex = pos;
+    const h = head.exec(text);
+    tail.lastIndex = head.lastIndex;
+    const t = h ? tail.exec(text) : null;
+    if (!h || !t) throw new Error(`unexpected zfs get output: ${JSON.stringify(text.slice(pos, pos + 200))}`);
+    rows.push({ name: h[1]!, property: h[2]!, value: text.slice(head.lastIndex, t.index), source: t[1]! });
+    pos = tail.lastIndex;
   }
   return rows;
+}
+
+/** The same rows from `zfs get -H -p -o value,source,property,name …` (value first). */
+export function parsePropertyRowsValueFirst(text: string): PropertyRow[] {
+  const rows: PropertyRow[] = [];
+  const tail = new RegExp(`\\t(${SOURCE})\\t([^\\t\\n]+)\\t([^\\t\\n]+)(?:\\n|$)`, 'g');
+  for (let pos = 0; pos < text.length; ) {
+    tail.lastIndex = pos;
+    const t = tail.exec(text);
+    if (!t) throw new Error(`unexpected zfs get output: ${JSON.stringify(text.slice(pos, pos + 200))}`);
+    rows.push({ name: t[3]!, property: t[2]!, value: text.slice(pos, t.index), source: t[1]! });
+    pos = tail.lastIndex;
+  }
+  return rows;
+}
+
+/**
+ * Property values are untrusted, and a value with a line break can imitate whole rows of
+ * `zfs get` output (someone allowed to set properties on one dataset could otherwise configure
+ * another). zback therefore reads the rows twice, with the value in different columns, and keeps
+ * only rows both readings agree on: a forged row cannot parse the same way in both. Datasets
+ * named by any row the readings disagree on are reported as unreadable.
+ */
+export function crossCheckRows(nameFirst: readonly PropertyRow[], valueFirst: readonly PropertyRow[]): { rows: PropertyRow[]; unreadable: Set<string> } {
+  const key = (r: PropertyRow) => JSON.stringify([r.name, r.property, r.value, r.source]);
+  const count = (rows: readonly PropertyRow[]) => {
+    const m = new Map<string, number>();
+    for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0) + 1);
+    return m;
+  };
+  const a = count(nameFirst);
+  const b = count(valueFirst);
+  const unreadable = new Set<string>();
+  const rows: PropertyRow[] = [];
+  for (const r of nameFirst) (a.get(key(r)) === b.get(key(r)) ? rows : (unreadable.add(r.name), [])).push(r);
+  for (const r of valueFirst) if (a.get(key(r)) !== b.get(key(r))) unreadable.add(r.name);
+  return { rows: rows.filter((r) => !unreadable.has(r.name)), unreadable };
 }
 
 export interface SnapshotInfo {
@@ -80,6 +121,7 @@ export function parseInventory(text: string): Inventory {
     const f = splitFields(line, 3);
     if (!f) throw new Error(`unexpected zfs get output line: ${JSON.stringify(line)}`);
     const [name, property, value] = f as [string, string, string];
+    if (name.includes('#')) continue; // a bookmark (OpenZFS lists them too): not a dataset, not a snapshot
     const at = name.indexOf('@');
     if (at < 0) {
       let d = datasets.get(name);

@@ -1,0 +1,65 @@
+/**
+ * Discovery: a constant number of zfs commands per host, whatever the number of datasets.
+ * Local: version, configuration, inventory. Each destination host: version, dataset list,
+ * inventory of the targets that exist.
+ */
+import { errorMessage } from '../errors.js';
+import { topmost } from '../plan/planner.js';
+import type { DestinationState } from '../plan/replication.js';
+import { destinationHostLabel } from '../policy/destinations.js';
+import { propertyList, resolveConfigs, type ConfigResult, type PropertyNames } from '../policy/properties.js';
+import type { HostPool } from '../transport/pool.js';
+import { Zfs } from '../zfs/client.js';
+import type { Inventory } from '../zfs/parse.js';
+
+export interface LocalDiscovery {
+  configs: ConfigResult[];
+  inventory: Inventory;
+}
+
+export async function discoverLocal(zfs: Zfs, names: PropertyNames): Promise<LocalDiscovery> {
+  const { rows, unreadable } = await zfs.config(propertyList(names));
+  const configs = resolveConfigs(rows, names, unreadable);
+  const roots = topmost(configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
+  return { configs, inventory: await zfs.inventory(roots) };
+}
+
+/** Every destination host the managed datasets name, with the targets on it. */
+export function destinationTargets(configs: readonly ConfigResult[]) {
+  const hosts = new Map<string, { destination: import('../policy/destinations.js').Destination; targets: Set<string> }>();
+  for (const c of configs) {
+    if (c.kind !== 'managed') continue;
+    for (const d of c.config.destinations) {
+      const label = destinationHostLabel(d);
+      const entry = hosts.get(label) ?? { destination: d, targets: new Set<string>() };
+      entry.targets.add(d.datasetPath);
+      hosts.set(label, entry);
+    }
+  }
+  return hosts;
+}
+
+export interface DestinationDiscovery {
+  states: Map<string, DestinationState>;
+  zfs: Map<string, Zfs>;
+}
+
+/** Connect to every destination host (in parallel) and read what is there. */
+export async function discoverDestinations(configs: readonly ConfigResult[], pool: HostPool): Promise<DestinationDiscovery> {
+  const states = new Map<string, DestinationState>();
+  const clients = new Map<string, Zfs>();
+  await Promise.all(
+    [...destinationTargets(configs)].map(async ([label, { destination, targets }]) => {
+      try {
+        const zfs = await Zfs.detect(await pool.get(destination));
+        const datasets = new Set(await zfs.listDatasets());
+        const inventory = await zfs.inventory(topmost([...targets].filter((t) => datasets.has(t))));
+        states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory });
+        clients.set(label, zfs);
+      } catch (e) {
+        states.set(label, { label, reachable: false, error: errorMessage(e) });
+      }
+    }),
+  );
+  return { states, zfs: clients };
+}

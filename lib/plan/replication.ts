@@ -1,0 +1,275 @@
+/**
+ * Replication planning for one dataset and one destination (SPEC §4). Pure.
+ *
+ * - The common snapshot is matched by guid, never by name.
+ * - No target yet: seed it with a full send (creating missing parents), then incrementals.
+ * - Divergence (target snapshots newer than the common one, or none in common) is reported with
+ *   the exact fix; zback never destroys destination data to make a send fit.
+ * - Nothing is sent that the destination's retention would delete straight away: `-I` covers runs
+ *   of snapshots the destination keeps, `-i` jumps over the ones it would not.
+ * - Due when the common snapshot is older than the most recent tick of the destination's schedule.
+ */
+import { createHash } from 'node:crypto';
+import type { Calendar } from '../policy/calendar.js';
+import { destinationHostLabel } from '../policy/destinations.js';
+import type { NameFormat } from '../policy/names.js';
+import type { DatasetConfig, DestinationConfig } from '../policy/properties.js';
+import { decideRetention, type PruneCandidate } from '../policy/retention.js';
+import { isDue, type TickCache } from '../policy/schedule.js';
+import type { ZfsCapabilities } from '../zfs/capabilities.js';
+import {
+  createParentsCommand,
+  destroyCommands,
+  receiveCommand,
+  sendFullCommand,
+  sendIncrementalCommand,
+  sendResumeCommand,
+} from '../zfs/commands.js';
+import { parentOf } from '../zfs/names.js';
+import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
+import type { ReplicationPlan, SendStep } from './types.js';
+
+/** What discovery found on one destination host. */
+export type DestinationState =
+  | { label: string; reachable: true; caps: ZfsCapabilities; datasets: ReadonlySet<string>; inventory: Inventory }
+  | { label: string; reachable: false; error: string };
+
+export interface ReplicationInput {
+  config: DatasetConfig;
+  destination: DestinationConfig;
+  /** Source snapshots in creation order. */
+  snapshots: readonly SnapshotInfo[];
+  /** The snapshot this run takes first (it becomes the newest). */
+  planned?: string;
+  state: DestinationState;
+  now: number;
+  calendar: Calendar;
+  names: NameFormat;
+  ticks?: TickCache;
+}
+
+export const TARGET_HOLD_TAG = 'zback:replica';
+
+/** The source-side hold tag: names the destination, so `zfs holds` explains itself. */
+export function sourceHoldTag(hostLabel: string, target: string): string {
+  const tag = `zback:${hostLabel}:${target}`;
+  return tag.length <= 200 ? tag : `zback:${createHash('sha256').update(tag).digest('hex').slice(0, 32)}`;
+}
+
+interface Snap {
+  name: string;
+  guid: string | null; // null: planned, not taken yet
+  createtxg: number;
+  time: number | null; // null: foreign
+}
+
+function candidatesOf(snaps: readonly Snap[]): PruneCandidate[] {
+  return snaps.filter((s) => s.time !== null).map((s) => ({ name: s.name, time: s.time!, createtxg: s.createtxg }));
+}
+
+/**
+ * Sends that bring the target from `base` to the last of `after`, delivering only what
+ * `keep` says the destination keeps: consecutive kept snapshots travel together with -I,
+ * a gap is jumped with -i.
+ */
+function incrementalSteps(
+  dataset: string,
+  base: string,
+  after: readonly Snap[],
+  keep: (s: Snap) => boolean,
+  recvArgv: string[],
+): SendStep[] {
+  const steps: SendStep[] = [];
+  let from = base;
+  let run: string[] = []; // kept snapshots right after `from`, with nothing skipped in between
+  let skipped = false;
+  const flush = () => {
+    if (run.length === 0) return;
+    const to = run[run.length - 1]!;
+    const intermediates = !skipped && run.length > 1;
+    steps.push({
+      kind: 'incremental',
+      from,
+      to,
+      delivers: intermediates ? [...run] : [to],
+      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates),
+      recvArgv,
+    });
+    from = to;
+    run = [];
+    skipped = false;
+  };
+  for (const s of after) {
+    if (keep(s)) {
+      if (skipped && run.length > 0) flush();
+      run.push(s.name);
+      if (skipped) flush(); // a jump (-i) lands exactly on the first kept snapshot after a gap
+    } else {
+      flush();
+      skipped = true;
+    }
+  }
+  flush();
+  return steps;
+}
+
+export function planReplication(input: ReplicationInput): ReplicationPlan {
+  const { config, destination, state } = input;
+  const dataset = config.dataset;
+  const target = destination.datasetPath;
+  const hostLabel = destinationHostLabel(destination);
+  const plan: ReplicationPlan = {
+    dataset,
+    destination: destination.text,
+    hostLabel,
+    target,
+    status: 'up-to-date',
+    sends: [],
+    sourceTag: sourceHoldTag(hostLabel, target),
+    targetTag: TARGET_HOLD_TAG,
+    targetDecisions: [],
+    targetDestroy: [],
+    targetDestroyArgvs: [],
+  };
+  const where = hostLabel === 'local' ? target : `${hostLabel}:${target}`;
+  if (!state.reachable) {
+    plan.status = 'unreachable';
+    plan.message = state.error;
+    return plan;
+  }
+  const caps = state.caps;
+  const recvArgv = receiveCommand(target, caps);
+  const source: Snap[] = input.snapshots.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.createtxg, time: input.names.parse(s.name) }));
+  if (input.planned) {
+    source.push({ name: input.planned, guid: null, createtxg: Number.MAX_SAFE_INTEGER, time: input.names.parse(input.planned) });
+  }
+  const retention = destination.retention ?? config.retention.value;
+  const info = state.inventory.get(target);
+  const exists = state.datasets.has(target);
+
+  // An interrupted resumable receive: finish it before anything else.
+  if (info?.resumeToken) {
+    plan.status = 'resume';
+    plan.sends.push({ kind: 'resume', to: '(interrupted receive)', delivers: [], sendArgv: sendResumeCommand(info.resumeToken), recvArgv });
+    return plan;
+  }
+
+  const targetSnaps: Snap[] = (info?.snapshots ?? []).map((s) => ({ name: s.name, guid: s.guid, createtxg: s.createtxg, time: input.names.parse(s.name) }));
+  const held = new Map<string, string[]>();
+  for (const s of info?.snapshots ?? []) if (s.userrefs > 0) held.set(s.name, [`held (${s.userrefs} user hold${s.userrefs === 1 ? '' : 's'})`]);
+
+  if (!exists) {
+    const zbackSource = source.filter((s) => s.time !== null);
+    if (zbackSource.length === 0) {
+      plan.status = 'error';
+      plan.message = `nothing to seed ${where} with: ${dataset} has no zback snapshot yet`;
+      return plan;
+    }
+    // Seed with the oldest snapshot the destination's retention keeps, then go on incrementally.
+    const kept = new Set(decideRetention(candidatesOf(source), retention, input.calendar).filter((d) => d.keep).map((d) => d.name));
+    const seed = source.find((s) => s.time !== null && kept.has(s.name))!;
+    const parent = parentOf(target);
+    if (parent !== null && !state.datasets.has(parent)) plan.createParents = [parent];
+    plan.status = 'send';
+    plan.sends.push({ kind: 'full', to: seed.name, delivers: [seed.name], sendArgv: sendFullCommand(dataset, seed.name), recvArgv });
+    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv));
+    plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
+    return finish(plan, input, targetSnaps, held, retention, caps);
+  }
+
+  const targetGuids = new Map(targetSnaps.map((s) => [s.guid, s]));
+  const common = [...source].reverse().find((s) => s.guid !== null && targetGuids.has(s.guid));
+  if (!common) {
+    plan.status = 'diverged';
+    plan.message =
+      targetSnaps.length === 0
+        ? `${where} exists but has no snapshot, so zback cannot tell it is a copy of ${dataset}. zback never overwrites it: ` +
+          `if it holds nothing you need, run on ${hostLabel}: zfs destroy -r '${target}' — the next run then seeds it.`
+        : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: keep it aside with ` +
+          `'zfs rename ${target} ${target}.old' on ${hostLabel} (or destroy it) and the next run seeds a new copy.`;
+    return plan;
+  }
+  plan.common = common.name;
+  const commonOnTarget = targetGuids.get(common.guid)!;
+  const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
+  if (newer.length > 0) {
+    plan.status = 'diverged';
+    plan.message =
+      `${where} has ${newer.length} snapshot${newer.length === 1 ? '' : 's'} newer than the last common one (@${common.name}): ` +
+      `${newer.map((s) => '@' + s.name).join(', ')}. zback does not destroy them. To continue replication, run on ${hostLabel}: ` +
+      `zfs rollback -r '${target}@${commonOnTarget.name}'  (this destroys the newer snapshots on the destination).`;
+    return plan;
+  }
+  const after = source.filter((s) => s.createtxg > common.createtxg);
+  if (after.length === 0) {
+    plan.status = 'up-to-date';
+    return finish(plan, input, targetSnaps, held, retention, caps);
+  }
+  const verdict = isDue(destination.schedule, common.time, input.now, input.calendar.zone, input.ticks);
+  if (common.time !== null && !verdict.due) {
+    plan.status = 'not-due';
+    plan.nextDue = verdict.next;
+    return finish(plan, input, targetSnaps, held, retention, caps);
+  }
+  // What the destination keeps once everything newer arrived (existing copies count too).
+  const all = [...targetSnaps.filter((s) => s.createtxg <= commonOnTarget.createtxg), ...after];
+  const protect = new Map(held);
+  protect.set(common.name, ['last common snapshot']);
+  const kept = new Set(decideRetention(candidatesOf(all), retention, input.calendar, protect).filter((d) => d.keep).map((d) => d.name));
+  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv);
+  plan.status = 'send';
+  plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
+  return finish(plan, input, targetSnaps, held, retention, caps);
+}
+
+/** Destination pruning once the sends are done: the target's retention, never the common snapshot. */
+function finish(
+  plan: ReplicationPlan,
+  input: ReplicationInput,
+  targetSnaps: readonly Snap[],
+  held: ReadonlyMap<string, string[]>,
+  retention: DatasetConfig['retention']['value'],
+  caps: ZfsCapabilities,
+): ReplicationPlan {
+  const delivered = plan.sends.flatMap((s) => s.delivers);
+  const arriving: Snap[] = delivered.map((name, i) => ({ name, guid: null, createtxg: Number.MAX_SAFE_INTEGER - delivered.length + i, time: input.names.parse(name) }));
+  const protect = new Map(held);
+  const base = plan.newCommon ?? plan.common;
+  if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
+  plan.targetDecisions = decideRetention(candidatesOf([...targetSnaps, ...arriving]), retention, input.calendar, protect);
+  const existing = new Set(targetSnaps.map((s) => s.name));
+  plan.targetDestroy = plan.targetDecisions.filter((d) => !d.keep && existing.has(d.name)).map((d) => d.name);
+  plan.targetDestroyArgvs = plan.targetDestroy.length ? destroyCommands(plan.target, plan.targetDestroy, caps) : [];
+  return plan;
+}
+
+/**
+ * Seeds of nested targets: a child's target lives inside its parent's target, so the child must
+ * wait for the parent's seed (creating the parent itself would make the parent's seed fail), and
+ * must not be seeded at all while the parent cannot be.
+ */
+export function orderNestedSeeds(replications: ReplicationPlan[]): void {
+  const byHost = new Map<string, ReplicationPlan[]>();
+  for (const r of replications) byHost.set(r.hostLabel, [...(byHost.get(r.hostLabel) ?? []), r]);
+  for (const list of byHost.values()) {
+    const byTarget = new Map(list.map((r) => [r.target, r]));
+    for (const r of list) {
+      if (!r.sends.some((s) => s.kind === 'full')) continue;
+      let ancestor: ReplicationPlan | undefined;
+      for (let p = parentOf(r.target); p !== null && !ancestor; p = parentOf(p)) ancestor = byTarget.get(p);
+      if (!ancestor) continue;
+      const seeded = ancestor.sends.some((s) => s.kind === 'full');
+      const present = ancestor.status === 'send' || ancestor.status === 'up-to-date' || ancestor.status === 'not-due' || ancestor.status === 'resume';
+      if (seeded) {
+        r.after = ancestor.target;
+        if (r.createParents?.[0] === ancestor.target) delete r.createParents;
+      } else if (!present) {
+        r.status = 'error';
+        r.message = `waits for ${ancestor.target} to be seeded first (${ancestor.status}: ${ancestor.message ?? ''})`;
+        r.sends = [];
+        delete r.createParents;
+        delete r.newCommon;
+      }
+    }
+  }
+}

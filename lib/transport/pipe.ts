@@ -1,0 +1,87 @@
+/**
+ * Stream a Source (local `zfs send`) into a Sink (`zfs recv`, local or remote) with failures
+ * propagated both ways: no hang, no orphan, no partial result reported as success.
+ *
+ * - The sink gets EOF only after the source exited 0; otherwise it is aborted without EOF.
+ * - A sink that ends first (it failed, or the connection dropped) stops the source.
+ * - Backpressure: the source is paused while the sink's buffer is full (pipe()), so memory stays
+ *   flat whatever the stream size.
+ * - A stream that makes no progress for `idleTimeoutMs` is aborted on both sides.
+ * - Success means: source exit 0 AND sink exit 0.
+ */
+import type { RunResult, Sink, Source } from './host.js';
+
+export interface TransferResult {
+  ok: boolean;
+  bytes: number;
+  /** Why it failed, in one line; undefined on success. */
+  reason?: string;
+  source: RunResult;
+  sink: RunResult;
+}
+
+export interface TransferOptions {
+  idleTimeoutMs?: number;
+  onProgress?: (bytes: number) => void;
+}
+
+function describe(r: RunResult): string {
+  const status = r.code !== null ? `exit ${r.code}` : r.signal ? `signal ${r.signal}` : 'connection lost';
+  const text = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
+  return text ? `${status}: ${text}` : status;
+}
+
+export async function transfer(source: Source, sink: Sink, options: TransferOptions = {}): Promise<TransferResult> {
+  let bytes = 0;
+  let reason: string | undefined;
+  let sourceDone = false;
+  let sinkDone = false;
+  const fail = (why: string) => {
+    reason ??= why;
+  };
+
+  source.stdout.on('data', (d: Buffer) => {
+    bytes += d.length;
+    options.onProgress?.(bytes);
+  });
+  source.stdout.pipe(sink.stdin, { end: false });
+
+  let idle: NodeJS.Timeout | undefined;
+  if (options.idleTimeoutMs) {
+    let last = -1;
+    idle = setInterval(() => {
+      if (bytes === last && !(sourceDone && sinkDone)) {
+        fail(`no progress for ${Math.round(options.idleTimeoutMs! / 1000)} s`);
+        source.abort();
+        sink.abort();
+      }
+      last = bytes;
+    }, options.idleTimeoutMs);
+  }
+
+  const sourceResult = source.done.then((r) => {
+    sourceDone = true;
+    if (sinkDone) return r;
+    if (r.code === 0 && reason === undefined) sink.stdin.end();
+    else {
+      fail(`zfs send failed (${describe(r)})`);
+      sink.abort();
+    }
+    return r;
+  });
+  const sinkResult = sink.done.then((r) => {
+    sinkDone = true;
+    if (!sourceDone) {
+      fail(r.code === 0 ? 'zfs recv ended before the stream did' : `zfs recv failed (${describe(r)})`);
+      source.stdout.unpipe(sink.stdin);
+      source.stdout.resume(); // drain, so the sender is not stuck on a full pipe
+      source.abort();
+    }
+    return r;
+  });
+  const [s, k] = await Promise.all([sourceResult, sinkResult]);
+  if (idle) clearInterval(idle);
+  if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${describe(k)})`);
+  if (reason === undefined && s.code !== 0) fail(`zfs send failed (${describe(s)})`);
+  return { ok: reason === undefined, bytes, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };
+}

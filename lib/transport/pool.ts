@@ -1,0 +1,55 @@
+/**
+ * One Host per destination host for the whole run: the first use connects, every later use
+ * (other datasets, other destinations on the same host) shares that connection. A host that
+ * cannot be reached is tried once per run and reported; it never stops the others.
+ */
+import type { Destination } from '../policy/destinations.js';
+import { destinationHostLabel } from '../policy/destinations.js';
+import type { CommandObserver, Host } from './host.js';
+import type { LocalHost } from './local.js';
+import { RemoteHost } from './remote.js';
+import { resolveSsh } from './ssh-config.js';
+
+export interface PoolOptions {
+  sshConfig?: string;
+  acceptNewHostKeys: boolean;
+  maxChannels: number;
+  observe?: CommandObserver;
+}
+
+export class HostPool {
+  private readonly hosts = new Map<string, Promise<Host>>();
+  /** SSH connections opened in this run (one per remote host). */
+  connections = 0;
+
+  constructor(
+    readonly local: LocalHost,
+    private readonly options: PoolOptions,
+  ) {}
+
+  get(d: Destination): Promise<Host> {
+    const label = destinationHostLabel(d);
+    let h = this.hosts.get(label);
+    if (!h) {
+      h = d.host === undefined ? Promise.resolve(this.local) : this.connect(label, d);
+      h.catch(() => {}); // reported where it is awaited
+      this.hosts.set(label, h);
+    }
+    return h;
+  }
+
+  private async connect(label: string, d: Destination): Promise<Host> {
+    const target = { alias: d.host!, ...(d.user !== undefined ? { user: d.user } : {}), ...(d.port !== undefined ? { port: d.port } : {}) };
+    const settings = await resolveSsh(this.local, target, this.options.sshConfig, this.options.acceptNewHostKeys);
+    this.connections++;
+    return RemoteHost.connect(label, settings, {
+      maxChannels: this.options.maxChannels,
+      ...(this.options.observe ? { observe: this.options.observe } : {}),
+    });
+  }
+
+  async closeAll(): Promise<void> {
+    const all = await Promise.allSettled(this.hosts.values());
+    await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+  }
+}
