@@ -6,7 +6,7 @@
  * A test that cannot get its ZFS fails loudly here; nothing is skipped.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -55,6 +55,14 @@ function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; ti
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+function readlinkQuiet(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }
 
 export class LabHost {
@@ -106,6 +114,79 @@ export class LabHost {
   async getProp(dataset: string, prop: string): Promise<{ value: string; source: string }> {
     const [value = '', source = ''] = (await this.zfs('get', '-H', '-o', 'value,source', prop, dataset)).trim().split('\t');
     return { value, source };
+  }
+
+  get sshDir(): string {
+    return join(this.lab.dir, this.name, 'ssh');
+  }
+
+  /** An sshd inside this host on 127.0.0.1:port; `reuse` restarts it with its earlier keys. */
+  async sshd(port: number, reuse = false): Promise<void> {
+    const r = await run([LAB_SCRIPT, 'sshd', this.name, String(port), ...(reuse ? ['--reuse-keys'] : [])], { env: this.lab.env() });
+    if (r.code !== 0) throw new Error(`sshd in ${this.name}: ${r.stderr}`);
+  }
+
+  async stopSshd(): Promise<void> {
+    const r = await run([LAB_SCRIPT, 'stop-sshd', this.name], { env: this.lab.env() });
+    if (r.code !== 0) throw new Error(`stop-sshd ${this.name}: ${r.stderr}`);
+  }
+
+  /** Connections sshd accepted so far (its VERBOSE log has one line per login). */
+  acceptedConnections(): number {
+    const log = join(this.sshDir, 'sshd.log');
+    return existsSync(log) ? (readFileSync(log, 'utf8').match(/Accepted publickey for /g) ?? []).length : 0;
+  }
+
+  /** PIDs of processes living in this host's mount namespace whose command line matches. */
+  processes(pattern: RegExp): number[] {
+    const daemon = Number(readFileSync(join(this.lab.dir, this.name, 'daemon.pid'), 'utf8').trim());
+    const ns = readlinkQuiet(`/proc/${daemon}/ns/mnt`);
+    const out: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === daemon) continue;
+      if (readlinkQuiet(`/proc/${entry}/ns/mnt`) !== ns) continue;
+      let cmd = '';
+      try {
+        cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {
+        continue;
+      }
+      if (pattern.test(cmd)) out.push(Number(entry));
+    }
+    return out;
+  }
+
+  /** Bytes a process has read so far (/proc/PID/io), 0 when it is gone. */
+  static bytesRead(pid: number): number {
+    try {
+      return Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
+  /** sha256 of every file of a dataset (mounted), sorted by path. */
+  async checksums(dataset: string): Promise<string> {
+    const r = await this.exec([
+      'sh',
+      '-c',
+      'cd "$(zfs get -H -o value mountpoint "$1")" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum',
+      'sh',
+      dataset,
+    ]);
+    if (r.code !== 0) throw new Error(`checksums of ${dataset}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Checksums of a snapshot's files, through a temporary clone (the replica itself stays untouched). */
+  async snapshotChecksums(snapshot: string): Promise<string> {
+    const clone = `${snapshot.split('/')[0]}/verify-${Math.random().toString(36).slice(2, 8)}`;
+    await this.zfs('clone', snapshot, clone);
+    try {
+      return await this.checksums(clone);
+    } finally {
+      await this.zfs('destroy', clone);
+    }
   }
 
   /**

@@ -7,7 +7,8 @@
 #   zfs-lab.sh exec NAME CMD [ARGS..]  run CMD inside NAME's mount namespace
 #   zfs-lab.sh pid NAME                print NAME's daemon PID
 #   zfs-lab.sh pool NAME POOL [SIZE]   create a file-backed pool (default 256M)
-#   zfs-lab.sh sshd NAME PORT          start sshd inside NAME on 127.0.0.1:PORT
+#   zfs-lab.sh sshd NAME PORT [--reuse-keys]  start sshd in NAME on 127.0.0.1:PORT
+#                                      (--reuse-keys: restart with its earlier keys)
 #   zfs-lab.sh stop-sshd NAME          kill NAME's sshd and all its session processes
 #   zfs-lab.sh stop NAME               stop sshd + daemon, remove NAME's state (idempotent)
 #   zfs-lab.sh stop-all                stop every host under $ZFS_LAB_DIR
@@ -35,7 +36,7 @@ die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
 warn() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
 usage() {
-  sed -n '5,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -211,7 +212,7 @@ cmd_pool() {
 
 # ---------------------------------------------------------------- sshd
 cmd_sshd() {
-  local name=$1 port=$2 dir="$LAB/$1" pid t0 deadline
+  local name=$1 port=$2 reuse=${3:-} dir="$LAB/$1" pid t0 deadline
   check_name "$name"
   [[ $port =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || die "invalid port '$port'"
   lock "$name"
@@ -219,6 +220,10 @@ cmd_sshd() {
   local s="$dir/ssh"
   if ours "$s/sshd.pid" >/dev/null; then die "sshd already running for host '$name'"; fi
   t0=$(now_ms)
+  if [ "$reuse" = --reuse-keys ] && [ -f "$s/sshd_config" ]; then
+  # A restart (after stop-sshd): same host key, client key and configuration.
+  grep -qx "Port $port" "$s/sshd_config" || die "sshd for '$name' was configured for another port"
+  else
   rm -rf "$s"
   mkdir -p "$s" /run/sshd
   chmod 700 "$s"
@@ -262,6 +267,7 @@ Host $name
   BatchMode yes
   LogLevel ERROR
 EOF
+  fi
   : >"$s/sshd.log"
   # sshd daemonizes; its listener is reparented away from us and writes PidFile.
   if ! in_ns "$pid" /usr/sbin/sshd -f "$s/sshd_config" -E "$s/sshd.log" </dev/null >>"$s/sshd.log" 2>&1; then
@@ -400,7 +406,7 @@ case $cmd in
   exec)      [ $# -ge 2 ] || usage; cmd_exec "$@";;
   pid)       [ $# -eq 1 ] || usage; cmd_pid "$1";;
   pool)      [ $# -ge 2 ] && [ $# -le 3 ] || usage; cmd_pool "$@";;
-  sshd)      [ $# -eq 2 ] || usage; cmd_sshd "$1" "$2";;
+  sshd)      [ $# -ge 2 ] && [ $# -le 3 ] || usage; cmd_sshd "$@";;
   stop-sshd) [ $# -eq 1 ] || usage; cmd_stop_sshd "$1";;
   stop)      [ $# -eq 1 ] || usage; cmd_stop "$1";;
   stop-all)  [ $# -eq 0 ] || usage; cmd_stop_all;;

@@ -110,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
           return editCommand(ctx, args.dataset, values, consoleOutput({ verbose: ctx.verbose }));
         }),
     )
+    .exitProcess(false)
     .demandCommand(1, 'Give a command: run, set or unset (see --help).')
     .strict()
     .version(packageVersion())

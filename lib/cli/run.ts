@@ -6,7 +6,7 @@ import { discoverDestinations, discoverLocal } from '../execute/discover.js';
 import { executePlan, type RunOutcome } from '../execute/executor.js';
 import { executeReplication, type ReplicationOutcome } from '../execute/replicate.js';
 import { errorMessage } from '../errors.js';
-import { buildPlan } from '../plan/planner.js';
+import { buildPlan, replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
@@ -95,6 +95,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
           outcome: datasetOutcome,
           ...(ctx.verbose ? { onEvent: (line: string) => out.info(line) } : {}),
         });
+        return new Set(replications.filter((r) => r.ok).map((r) => `${r.plan.dataset}\n${replicationKey(r.plan)}`));
       },
     });
     reportOutcome(plan, outcome, replications, out);

@@ -5,7 +5,7 @@
  */
 import { errorMessage } from '../errors.js';
 import type { Plan, SnapshotAction } from '../plan/types.js';
-import { snapshotCommand } from '../zfs/commands.js';
+import { destroyCommands, snapshotCommand } from '../zfs/commands.js';
 import { pruneSnapshots } from './prune.js';
 import type { Zfs } from '../zfs/client.js';
 
@@ -27,8 +27,11 @@ export interface RunOutcome {
 export interface ExecuteOptions {
   /** Datasets pruned at the same time (each dataset's destroys run one after another). */
   pruneConcurrency?: number;
-  /** Runs between snapshotting and local pruning (SPEC §5: snapshot → replicate → prune). */
-  replicate?: (outcome: (dataset: string) => DatasetOutcome) => Promise<void>;
+  /**
+   * Runs between snapshotting and local pruning (SPEC §5: snapshot → replicate → prune); returns
+   * the replications that succeeded, as "dataset\nkey" (see replicationKey).
+   */
+  replicate?: (outcome: (dataset: string) => DatasetOutcome) => Promise<ReadonlySet<string>>;
 }
 
 async function runSnapshot(zfs: Zfs, action: SnapshotAction, outcome: (d: string) => DatasetOutcome): Promise<void> {
@@ -68,14 +71,22 @@ export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions 
   }
 
   for (const action of plan.snapshots) await runSnapshot(zfs, action, outcome);
-  if (options.replicate) await options.replicate(outcome);
+  const replicated = options.replicate ? await options.replicate(outcome) : new Set<string>();
 
   const planned = new Map(plan.datasets.map((d) => [d.dataset, d]));
-  const queue = plan.destroys.filter((a) => {
-    const p = planned.get(a.dataset);
-    // Prune only when the planned snapshot exists: otherwise the plan's "newest" is not there.
-    return !(p?.newSnapshot && outcome(a.dataset).snapshot !== p.newSnapshot);
-  });
+  // Bases that this run's sends replaced: destroyed only where every such send succeeded.
+  const destroys = new Map(plan.destroys.map((a) => [a.dataset, [...a.snapshots]]));
+  for (const d of plan.datasets) {
+    const freed = d.destroyAfterSend.filter((x) => x.after.every((key) => replicated.has(`${d.dataset}\n${key}`))).map((x) => x.name);
+    if (freed.length) destroys.set(d.dataset, [...(destroys.get(d.dataset) ?? []), ...freed]);
+  }
+  const queue = [...destroys]
+    .filter(([dataset]) => {
+      const p = planned.get(dataset);
+      // Prune only when the planned snapshot exists: otherwise the plan's "newest" is not there.
+      return !(p?.newSnapshot && outcome(dataset).snapshot !== p.newSnapshot);
+    })
+    .map(([dataset, snapshots]) => ({ dataset, argvs: destroyCommands(dataset, snapshots, zfs.caps) }));
   const workers = Math.max(1, options.pruneConcurrency ?? 2);
   await Promise.all(
     Array.from({ length: workers }, async () => {

@@ -37,6 +37,11 @@ export function topmost(names: Iterable<string>): string[] {
   return out;
 }
 
+/** "host:target", the key of a replication in messages and in DatasetPlan.destroyAfterSend. */
+export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>): string {
+  return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
+}
+
 function planDataset(
   config: DatasetConfig,
   input: PlanInput,
@@ -46,16 +51,11 @@ function planDataset(
 ): DatasetPlan {
   const info = input.inventory.get(config.dataset)!;
   const zback: PruneCandidate[] = [];
-  const protectedReasons = new Map<string, string[]>();
   let foreign = 0;
   for (const s of info.snapshots) {
     const time = input.names.parse(s.name);
-    if (time === null) {
-      foreign++;
-      continue;
-    }
-    zback.push({ name: s.name, time, createtxg: s.createtxg });
-    if (s.userrefs > 0) protectedReasons.set(s.name, [`held (${s.userrefs} user hold${s.userrefs === 1 ? '' : 's'})`]);
+    if (time === null) foreign++;
+    else zback.push({ name: s.name, time, createtxg: s.createtxg });
   }
   const latest = zback.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null);
   const due = isDue(config.schedule, latest, input.now, input.calendar.zone, input.ticks);
@@ -69,37 +69,67 @@ function planDataset(
     due,
     decisions: [],
     destroy: [],
+    destroyAfterSend: [],
   };
   const candidates = [...zback];
   if (due.due && !exists) {
     plan.newSnapshot = newName;
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
+
+  const mine: ReplicationPlan[] = [];
   if (input.destinations) {
     for (const destination of config.destinations) {
       const label = destinationHostLabel(destination);
       const state = input.destinations.get(label) ?? { label, reachable: false as const, error: `${label} was not contacted` };
-      const r = planReplication({
-        config,
-        destination,
-        snapshots: info.snapshots,
-        ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
-        state,
-        now: input.now,
-        calendar: input.calendar,
-        names: input.names,
-        ...(input.ticks ? { ticks: input.ticks } : {}),
-      });
-      replications.push(r);
-      // The base of the next incremental send is kept on the source, before and after this run.
-      const why = `base for ${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}`;
-      for (const name of [r.common, r.newCommon]) {
-        if (name) protectedReasons.set(name, [...(protectedReasons.get(name) ?? []), why]);
-      }
+      mine.push(
+        planReplication({
+          config,
+          destination,
+          snapshots: info.snapshots,
+          ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
+          state,
+          now: input.now,
+          calendar: input.calendar,
+          names: input.names,
+          ...(input.ticks ? { ticks: input.ticks } : {}),
+        }),
+      );
+    }
+    replications.push(...mine);
+  }
+
+  // Always kept: snapshots held by someone (zback's own holds on bases do not count: the bases
+  // are kept as bases), every base of an incremental send, and everything while a receive is
+  // being resumed (its target snapshot is not known here).
+  const sure = new Map<string, string[]>();
+  const add = (m: Map<string, string[]>, name: string, why: string) => m.set(name, [...(m.get(name) ?? []), why]);
+  for (const s of info.snapshots) {
+    const own = mine.filter((r) => r.common === s.name).length;
+    const others = s.userrefs - own;
+    if (others > 0) add(sure, s.name, `held (${others} user hold${others === 1 ? '' : 's'})`);
+  }
+  // A base that this run's send replaces is kept only until that send succeeds.
+  const untilSent = new Map<string, string[]>();
+  for (const r of mine) {
+    const key = replicationKey(r);
+    if (r.status === 'resume') for (const c of candidates) add(sure, c.name, `an interrupted receive on ${key} is being resumed`);
+    if (r.newCommon) add(sure, r.newCommon, `base for ${key}`);
+    if (r.common && r.newCommon && r.newCommon !== r.common) add(untilSent, r.common, `base for ${key} until this run's send succeeds`);
+    else if (r.common) add(sure, r.common, `base for ${key}`);
+  }
+  const all = new Map(sure);
+  for (const [name, why] of untilSent) all.set(name, [...(all.get(name) ?? []), ...why]);
+  plan.decisions = decideRetention(candidates, config.retention.value, input.calendar, all);
+  plan.destroy = plan.decisions.filter((d) => !d.keep).map((d) => d.name);
+  if (untilSent.size) {
+    const keptForSure = new Set(decideRetention(candidates, config.retention.value, input.calendar, sure).filter((d) => d.keep).map((d) => d.name));
+    for (const d of plan.decisions) {
+      if (!d.keep || keptForSure.has(d.name)) continue;
+      const needs = mine.filter((r) => r.common === d.name && r.newCommon && r.newCommon !== r.common).map(replicationKey);
+      plan.destroyAfterSend.push({ name: d.name, after: needs });
     }
   }
-  plan.decisions = decideRetention(candidates, config.retention.value, input.calendar, protectedReasons);
-  plan.destroy = plan.decisions.filter((d) => !d.keep).map((d) => d.name);
   return plan;
 }
 
@@ -110,7 +140,7 @@ export function buildPlan(planInput: PlanInput): Plan {
   const datasets: DatasetPlan[] = [];
   const ignored: Plan['ignored'] = [];
   const replications: ReplicationPlan[] = [];
-  const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [] };
+  const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [], destroyAfterSend: [] };
 
   for (const c of input.configs) {
     if (c.kind === 'ignored') ignored.push({ dataset: c.dataset, why: c.why });

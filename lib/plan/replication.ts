@@ -155,8 +155,16 @@ export function planReplication(input: ReplicationInput): ReplicationPlan {
   }
 
   const targetSnaps: Snap[] = (info?.snapshots ?? []).map((s) => ({ name: s.name, guid: s.guid, createtxg: s.createtxg, time: input.names.parse(s.name) }));
-  const held = new Map<string, string[]>();
-  for (const s of info?.snapshots ?? []) if (s.userrefs > 0) held.set(s.name, [`held (${s.userrefs} user hold${s.userrefs === 1 ? '' : 's'})`]);
+  const heldOnTarget = (common?: string) => {
+    // zback's own hold is on the common snapshot; it moves with the base and is not a user's.
+    const held = new Map<string, string[]>();
+    for (const s of info?.snapshots ?? []) {
+      const n = s.userrefs - (s.name === common ? 1 : 0);
+      if (n > 0) held.set(s.name, [`held (${n} user hold${n === 1 ? '' : 's'})`]);
+    }
+    return held;
+  };
+  let held = heldOnTarget();
 
   if (!exists) {
     const zbackSource = source.filter((s) => s.time !== null);
@@ -191,6 +199,7 @@ export function planReplication(input: ReplicationInput): ReplicationPlan {
   }
   plan.common = common.name;
   const commonOnTarget = targetGuids.get(common.guid)!;
+  held = heldOnTarget(commonOnTarget.name);
   const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
   if (newer.length > 0) {
     plan.status = 'diverged';

@@ -38,6 +38,8 @@ export interface DatasetPlan {
   /** Every zback snapshot (including the new one) with keep/destroy and the reasons. */
   decisions: PruneDecision[];
   destroy: string[];
+  /** Kept only as the base of sends this run makes; destroyed once all those sends succeeded. */
+  destroyAfterSend: Array<{ name: string; after: string[] }>;
 }
 
 export interface Plan {

@@ -42,8 +42,11 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
     out.push(`  ${style.dim(`  not due  newest ${d.latest === null ? '-' : cal.format(d.latest)}; next tick ${cal.format(due.next)}`)}`);
   }
   for (const r of plan.replications.filter((x) => x.dataset === d.dataset)) out.push(...replicationLines(r, cal, opts));
+  const afterSend = new Map(d.destroyAfterSend.map((x) => [x.name, x.after]));
   for (const dec of d.decisions) {
-    if (!dec.keep) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim('(kept by no rule)')}`);
+    const after = afterSend.get(dec.name);
+    if (after) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim(`(once the send to ${after.join(', ')} succeeded: it is no longer a base)`)}`);
+    else if (!dec.keep) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim('(kept by no rule)')}`);
     else if (opts.verbose) out.push(`  ${style.keep(`  keep     ${dec.name}  ${dec.reasons.join('; ')}`)}`);
   }
   return out;
@@ -122,7 +125,7 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
 
 export function summaryLine(plan: Plan): string {
   const snaps = plan.snapshots.reduce((n, a) => n + a.datasets.length, 0);
-  const destroys = plan.destroys.reduce((n, a) => n + a.snapshots.length, 0);
+  const destroys = plan.destroys.reduce((n, a) => n + a.snapshots.length, 0) + plan.datasets.reduce((n, d) => n + d.destroyAfterSend.length, 0);
   const errors = plan.datasets.filter((d) => d.error).length;
   const parts = [
     `${plural(plan.datasets.length, 'dataset')}`,

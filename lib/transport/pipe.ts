@@ -36,12 +36,15 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   let reason: string | undefined;
   let sourceDone = false;
   let sinkDone = false;
+  /** Bytes the source produced after the sink had ended (they reached nobody). */
+  let unread = 0;
   const fail = (why: string) => {
     reason ??= why;
   };
 
   source.stdout.on('data', (d: Buffer) => {
-    bytes += d.length;
+    if (sinkDone) unread += d.length;
+    else bytes += d.length;
     options.onProgress?.(bytes);
   });
   source.stdout.pipe(sink.stdin, { end: false });
@@ -69,18 +72,30 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
     }
     return r;
   });
+  let grace: NodeJS.Timeout | undefined;
   const sinkResult = sink.done.then((r) => {
     sinkDone = true;
     if (!sourceDone) {
-      fail(r.code === 0 ? 'zfs recv ended before the stream did' : `zfs recv failed (${describe(r)})`);
       source.stdout.unpipe(sink.stdin);
       source.stdout.resume(); // drain, so the sender is not stuck on a full pipe
-      source.abort();
+      if (r.code === 0) {
+        // zfs recv exits as soon as it has read the stream's end record, which can be before the
+        // sender's exit is seen here. That is success if nothing more comes; give it a moment.
+        grace = setTimeout(() => {
+          fail('zfs recv ended but zfs send did not');
+          source.abort();
+        }, 30_000);
+      } else {
+        fail(`zfs recv failed (${describe(r)})`);
+        source.abort();
+      }
     }
     return r;
   });
   const [s, k] = await Promise.all([sourceResult, sinkResult]);
+  if (grace) clearTimeout(grace);
   if (idle) clearInterval(idle);
+  if (reason === undefined && unread > 0) fail(`zfs recv ended before the stream did (${unread} bytes were not read)`);
   if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${describe(k)})`);
   if (reason === undefined && s.code !== 0) fail(`zfs send failed (${describe(s)})`);
   return { ok: reason === undefined, bytes, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };

@@ -236,10 +236,15 @@ export class RemoteHost implements Host {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.lost) return; // already gone: no 'close' event will come again
     await new Promise<void>((resolve) => {
-      this.conn.once('close', () => resolve());
+      // Not unref'd: an unref'd timer would let the process exit in the middle of this await.
+      const timer = setTimeout(resolve, 2000);
+      this.conn.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       this.conn.end();
-      setTimeout(resolve, 2000).unref();
     });
   }
 }
