@@ -246,3 +246,22 @@ test('a destination without host: a pool on the same machine, same code path', a
   expect(await src.snapshotChecksums('copy/mirror/l@2026-11-25-110000')).toBe(await src.checksums('tank/l'));
   expect(bak.acceptedConnections()).toBe(1); // only the lab's own check when sshd started
 });
+
+test('stale holds are released: a destination removed from the configuration no longer pins its base', async () => {
+  await dataset('tank/r');
+  await src.zback(['set', 'tank/r', '--snapshot', 'yes', '--retention', '1h', '--destinations', `bak${n}:bpool/r|daily`]);
+  expect((await zback(['run', '--now', hour(10)])).code).toBe(0);
+  expect((await zback(['run', '--now', hour(11)])).code).toBe(0);
+  // Not due again until tomorrow: the 10:00 snapshot is the base and stays, held, despite retention 1h.
+  expect(await src.snapshots('tank/r')).toEqual(['2026-11-25-100000', '2026-11-25-110000']);
+  expect((await src.getProp('tank/r@2026-11-25-100000', 'userrefs')).value).toBe('1');
+  const unset = await src.zback(['unset', 'tank/r', '--destinations']);
+  expect(unset.code).toBe(0);
+  const dry = await zback(['run', '--dry-run', '--now', hour(12)]);
+  expect(dry.stdout).toMatch(/tank\/r@2026-11-25-100000\s+zback:bak\d+:bpool\/r\s+\(its destination is no longer configured\)/);
+  const r = await zback(['run', '--now', hour(12)]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(await src.snapshots('tank/r')).toEqual(['2026-11-25-120000']);
+  const ledger = JSON.parse(readFileSync(join(lab.dir, `state-${n}`, 'holds.json'), 'utf8')) as { holds: Array<{ host: string }> };
+  expect(ledger.holds.filter((h) => h.host === 'local')).toEqual([]);
+});

@@ -171,6 +171,7 @@ describe('failures stay with their dataset', () => {
         latest: null,
         decisions: [],
         destroy: [],
+        destroyAfterSend: [],
       });
       expect(p.datasets.filter((d) => d.newSnapshot).map((d) => d.dataset)).toEqual(['p/a', 'p/a/good', 'p/z']);
       const all = p.snapshots.flatMap((s) => s.datasets);

@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import { discoverDestinations, discoverLocal } from '../execute/discover.js';
 import { executePlan, type RunOutcome } from '../execute/executor.js';
-import { executeReplication, type ReplicationOutcome } from '../execute/replicate.js';
+import { executeReplication, releaseStaleHolds, type ReplicationOutcome } from '../execute/replicate.js';
+import { HoldLedger } from '../state/holds.js';
 import { errorMessage } from '../errors.js';
 import { buildPlan, replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
@@ -72,7 +73,17 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
     const { configs, inventory } = await discoverLocal(zfs, ctx.names);
     const remote = await discoverDestinations(configs, pool);
-    const plan = buildPlan({ configs, inventory, caps: zfs.caps, now: ctx.now, calendar: ctx.calendar, names: ctx.format, destinations: remote.states });
+    const ledger = HoldLedger.load(ctx.stateDir);
+    const plan = buildPlan({
+      configs,
+      inventory,
+      caps: zfs.caps,
+      now: ctx.now,
+      calendar: ctx.calendar,
+      names: ctx.format,
+      destinations: remote.states,
+      holds: ledger.all(),
+    });
     if (args.dryRun) {
       out.print(renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
@@ -84,7 +95,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     let replications: ReplicationOutcome[] = [];
     const outcome = await executePlan(plan, zfs, {
       replicate: async (datasetOutcome) => {
-        replications = await executeReplication(plan, {
+        const replicationContext = {
           local,
           localZfs: zfs,
           destinations: remote.zfs,
@@ -93,8 +104,15 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
           concurrency: Math.max(1, args.maxChannels - 1),
           idleTimeoutMs: args.idleTimeoutS * 1000,
           outcome: datasetOutcome,
+          ledger,
           ...(ctx.verbose ? { onEvent: (line: string) => out.info(line) } : {}),
-        });
+        };
+        try {
+          replications = await executeReplication(plan, replicationContext);
+          await releaseStaleHolds(plan, replicationContext);
+        } finally {
+          ledger.save();
+        }
         return new Set(replications.filter((r) => r.ok).map((r) => `${r.plan.dataset}\n${replicationKey(r.plan)}`));
       },
     });

@@ -8,6 +8,7 @@ import type { Plan, ReplicationPlan } from '../plan/types.js';
 import type { LocalHost } from '../transport/local.js';
 import { transfer } from '../transport/pipe.js';
 import type { Zfs } from '../zfs/client.js';
+import type { HoldLedger, HoldRecord } from '../state/holds.js';
 import { createParentsCommand, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand } from '../zfs/commands.js';
 import type { DatasetOutcome } from './executor.js';
 import { pruneSnapshots } from './prune.js';
@@ -23,6 +24,8 @@ export interface ReplicationContext {
   concurrency: number;
   idleTimeoutMs: number;
   outcome: (dataset: string) => DatasetOutcome;
+  /** The record of holds zback placed (see state/holds.ts). */
+  ledger: HoldLedger;
   onEvent?: (line: string) => void;
 }
 
@@ -45,6 +48,19 @@ async function tolerant(zfs: Zfs, argv: string[]): Promise<string | null> {
     if (e instanceof CommandError && /tag already exists|no such tag/.test(e.stderr)) return null;
     return errorMessage(e);
   }
+}
+
+async function hold(zfs: Zfs, ctx: ReplicationContext, record: HoldRecord): Promise<string | null> {
+  const problem = await tolerant(zfs, holdCommand(record.tag, record.dataset, record.snapshot));
+  if (!problem) ctx.ledger.add(record);
+  return problem;
+}
+
+async function release(zfs: Zfs, ctx: ReplicationContext, record: HoldRecord): Promise<string | null> {
+  const problem = await tolerant(zfs, releaseCommand(record.tag, record.dataset, record.snapshot));
+  // A snapshot that is gone has no hold left to release either.
+  if (!problem || /does not exist|could not find/.test(problem)) ctx.ledger.remove(record);
+  return problem;
 }
 
 async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationContext): Promise<ReplicationOutcome> {
@@ -82,20 +98,19 @@ async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationConte
   }
 
   // Move the holds forward: hold the new base first, then release the old one, on both sides.
+  const onSource = (snapshot: string): HoldRecord => ({ host: 'local', dataset: r.dataset, snapshot, tag: r.sourceTag });
+  const onTarget = (snapshot: string): HoldRecord => ({ host: r.hostLabel, dataset: r.target, snapshot, tag: r.targetTag });
   if (r.newCommon && r.newCommon !== r.common) {
-    const problems = [
-      await tolerant(ctx.localZfs, holdCommand(r.sourceTag, r.dataset, r.newCommon)),
-      await tolerant(dest, holdCommand(r.targetTag, r.target, r.newCommon)),
-    ];
+    const problems = [await hold(ctx.localZfs, ctx, onSource(r.newCommon)), await hold(dest, ctx, onTarget(r.newCommon))];
     if (r.common) {
-      problems.push(await tolerant(ctx.localZfs, releaseCommand(r.sourceTag, r.dataset, r.common)));
-      problems.push(await tolerant(dest, releaseCommand(r.targetTag, r.target, r.common)));
+      problems.push(await release(ctx.localZfs, ctx, onSource(r.common)));
+      problems.push(await release(dest, ctx, onTarget(r.common)));
     }
     for (const p of problems) if (p) ctx.outcome(r.dataset).errors.push(`hold bookkeeping for ${where}: ${p}`);
   } else if (r.common && r.status !== 'resume') {
     // Up to date or not due: make sure the base is held (a first run after an upgrade, a lost hold).
-    await tolerant(ctx.localZfs, holdCommand(r.sourceTag, r.dataset, r.common));
-    await tolerant(dest, holdCommand(r.targetTag, r.target, r.common));
+    await hold(ctx.localZfs, ctx, onSource(r.common));
+    await hold(dest, ctx, onTarget(r.common));
   }
   if (r.targetDestroyArgvs.length) {
     const o = ctx.outcome(r.dataset);
@@ -116,6 +131,18 @@ class Slots {
       if (next) next();
       else this.free++;
     };
+  }
+}
+
+/** Release the holds the plan found stale (on the source, or on reachable destinations). */
+export async function releaseStaleHolds(plan: Plan, ctx: ReplicationContext): Promise<void> {
+  for (const h of plan.staleHolds) {
+    const zfs = h.host === 'local' ? ctx.localZfs : ctx.destinations.get(h.host);
+    if (!zfs) continue;
+    const problem = await release(zfs, ctx, h);
+    const where = h.host === 'local' ? '' : `${h.host}:`;
+    if (!problem) ctx.onEvent?.(`released stale hold ${h.tag} on ${where}${h.dataset}@${h.snapshot} (${h.why})`);
+    else if (!/does not exist|could not find/.test(problem)) ctx.outcome(h.dataset).notes.push(`could not release stale hold ${h.tag} on ${where}${h.dataset}@${h.snapshot}: ${problem}`);
   }
 }
 

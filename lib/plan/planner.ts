@@ -14,7 +14,8 @@ import { isSameOrBelow } from '../zfs/names.js';
 import type { Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
-import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction } from './types.js';
+import type { HoldRecord } from '../state/holds.js';
+import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction, StaleHold } from './types.js';
 
 export interface PlanInput {
   configs: readonly ConfigResult[];
@@ -27,6 +28,8 @@ export interface PlanInput {
   destinations?: ReadonlyMap<string, DestinationState>;
   /** Shared by every dataset of the plan; buildPlan makes one when absent. */
   ticks?: TickCache;
+  /** Holds zback placed in earlier runs (the state directory's record). */
+  holds?: readonly HoldRecord[];
 }
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
@@ -42,12 +45,37 @@ export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>)
   return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
 }
 
+/**
+ * zback's holds from earlier runs that no longer mark a base: the destination was removed from the
+ * configuration, or a run stopped between holding the new base and releasing the old one.
+ * Kept when the destination could not be asked (its base is not known).
+ */
+function staleHolds(dataset: string, mine: readonly ReplicationPlan[], records: readonly HoldRecord[]): StaleHold[] {
+  const out: StaleHold[] = [];
+  for (const h of records) {
+    if (h.host === 'local' && h.dataset === dataset) {
+      const r = mine.find((x) => x.sourceTag === h.tag);
+      if (!r) out.push({ ...h, why: 'its destination is no longer configured' });
+      else if (!['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
+        out.push({ ...h, why: `no longer the base for ${replicationKey(r)}` });
+      }
+    } else if (h.host !== 'local') {
+      const r = mine.find((x) => x.hostLabel === h.host && x.target === h.dataset && x.targetTag === h.tag);
+      if (r && !['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
+        out.push({ ...h, why: `no longer the base of ${replicationKey(r)}` });
+      }
+    }
+  }
+  return out;
+}
+
 function planDataset(
   config: DatasetConfig,
   input: PlanInput,
   newName: string,
   nowSec: number,
   replications: ReplicationPlan[],
+  stale: StaleHold[],
 ): DatasetPlan {
   const info = input.inventory.get(config.dataset)!;
   const zback: PruneCandidate[] = [];
@@ -98,6 +126,8 @@ function planDataset(
     }
     replications.push(...mine);
   }
+  const releasing = staleHolds(config.dataset, mine, input.holds ?? []);
+  stale.push(...releasing);
 
   // Always kept: snapshots held by someone (zback's own holds on bases do not count: the bases
   // are kept as bases), every base of an incremental send, and everything while a receive is
@@ -105,7 +135,7 @@ function planDataset(
   const sure = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, name: string, why: string) => m.set(name, [...(m.get(name) ?? []), why]);
   for (const s of info.snapshots) {
-    const own = mine.filter((r) => r.common === s.name).length;
+    const own = mine.filter((r) => r.common === s.name).length + releasing.filter((h) => h.host === 'local' && h.snapshot === s.name).length;
     const others = s.userrefs - own;
     if (others > 0) add(sure, s.name, `held (${others} user hold${others === 1 ? '' : 's'})`);
   }
@@ -140,6 +170,7 @@ export function buildPlan(planInput: PlanInput): Plan {
   const datasets: DatasetPlan[] = [];
   const ignored: Plan['ignored'] = [];
   const replications: ReplicationPlan[] = [];
+  const stale: StaleHold[] = [];
   const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [], destroyAfterSend: [] };
 
   for (const c of input.configs) {
@@ -147,7 +178,7 @@ export function buildPlan(planInput: PlanInput): Plan {
     else if (c.kind === 'error') datasets.push({ dataset: c.dataset, error: c.error.message, ...empty });
     else if (!input.inventory.has(c.dataset)) {
       datasets.push({ dataset: c.dataset, error: `${c.dataset}: the dataset disappeared while zback was reading the pools`, ...empty });
-    } else datasets.push(planDataset(c.config, input, newName, nowSec, replications));
+    } else datasets.push(planDataset(c.config, input, newName, nowSec, replications, stale));
   }
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
 
@@ -172,5 +203,10 @@ export function buildPlan(planInput: PlanInput): Plan {
 
   replications.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
   orderNestedSeeds(replications);
-  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, ignored };
+  // Holds on datasets that zback no longer manages (configuration removed, or snapshot=no).
+  const known = new Set(input.configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
+  for (const h of input.holds ?? []) {
+    if (h.host === 'local' && !known.has(h.dataset)) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
+  }
+  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored };
 }

@@ -50,6 +50,8 @@ export interface Plan {
   destroys: DestroyAction[];
   /** Replication, per dataset and destination. */
   replications: ReplicationPlan[];
+  /** zback holds from earlier runs to release: they no longer mark a base. */
+  staleHolds: StaleHold[];
   /** Datasets with zback properties that are not managed, and why (shown with --verbose). */
   ignored: Array<{ dataset: string; why: string }>;
 }
@@ -104,4 +106,13 @@ export interface ReplicationPlan {
   targetDecisions: PruneDecision[];
   targetDestroy: string[];
   targetDestroyArgvs: string[][];
+}
+
+/** A hold zback placed earlier that no longer marks a base. */
+export interface StaleHold {
+  host: string;
+  dataset: string;
+  snapshot: string;
+  tag: string;
+  why: string;
 }

@@ -99,6 +99,10 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
   lines.push('');
   for (const d of plan.datasets) lines.push(...datasetLines(d, plan, cal, opts));
   if (plan.datasets.length === 0) lines.push(style.dim('No dataset is managed by zback (set its snapshot property to yes, see `zback set --help`).'));
+  if (plan.staleHolds.length) {
+    lines.push('', style.title('Stale zback holds to release:'));
+    for (const h of plan.staleHolds) lines.push(`  ${h.host === 'local' ? '' : h.host + ':'}${h.dataset}@${h.snapshot}  ${h.tag}  ${style.dim(`(${h.why})`)}`);
+  }
   if (opts.verbose && plan.ignored.length) {
     lines.push('', style.dim('Not managed:'));
     for (const i of plan.ignored) lines.push(style.dim(`  ${i.dataset}: ${i.why}`));
