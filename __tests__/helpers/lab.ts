@@ -121,8 +121,9 @@ export class LabHost {
   }
 
   /** An sshd inside this host on 127.0.0.1:port; `reuse` restarts it with its earlier keys. */
-  async sshd(port: number, reuse = false): Promise<void> {
-    const r = await run([LAB_SCRIPT, 'sshd', this.name, String(port), ...(reuse ? ['--reuse-keys'] : [])], { env: this.lab.env() });
+  async sshd(port: number, reuse = false, maxSessions = 10): Promise<void> {
+    const env = { ...this.lab.env(), ZFS_LAB_SSHD_MAX_SESSIONS: String(maxSessions) };
+    const r = await run([LAB_SCRIPT, 'sshd', this.name, String(port), ...(reuse ? ['--reuse-keys'] : [])], { env });
     if (r.code !== 0) throw new Error(`sshd in ${this.name}: ${r.stderr}`);
   }
 

@@ -265,3 +265,17 @@ test('stale holds are released: a destination removed from the configuration no 
   const ledger = JSON.parse(readFileSync(join(lab.dir, `state-${n}`, 'holds.json'), 'utf8')) as { holds: Array<{ host: string }> };
   expect(ledger.holds.filter((h) => h.host === 'local')).toEqual([]);
 });
+
+test('sessions refused by sshd (MaxSessions) are retried with backoff, not fatal', async () => {
+  // An sshd that allows only 3 sessions per connection, and zback told it may open 6 channels.
+  await bak.stopSshd();
+  await bak.sshd(port, false, 3); // new keys and config: the lab writes known_hosts and ssh config anew
+  await src.zfs('create', 'tank/m');
+  for (let i = 0; i < 8; i++) await dataset(`tank/m/d${i}`, 2048);
+  await src.zback(['set', 'tank/m', '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bpool/m|hourly`]);
+  const r = await zback(['run', '--max-channels', '6', '--now', hour(10)]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  const log = readFileSync(join(bak.sshDir, 'sshd.log'), 'utf8');
+  expect(log).toMatch(/no more sessions/); // the limit was hit …
+  for (let i = 0; i < 8; i++) expect(await bak.snapshots(`bpool/m/d${i}`)).toEqual(['2026-11-25-100000']); // … and survived
+});

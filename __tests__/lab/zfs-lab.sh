@@ -15,7 +15,8 @@
 #
 # Environment: ZFS_LAB_DIR (default /tmp/zback-lab); host NAME lives in $ZFS_LAB_DIR/NAME.
 #   ZFS_LAB_WAIT (s, default 10) readiness timeout; ZFS_LAB_TERM_WAIT_MS (default 300)
-#   grace after TERM before KILL; ZFS_LAB_TIMING=1 prints timings on stderr.
+#   grace after TERM before KILL; ZFS_LAB_TIMING=1 prints timings on stderr;
+#   ZFS_LAB_SSHD_MAX_SESSIONS (default 10, sshd's own default) for a new sshd.
 # Layout of $ZFS_LAB_DIR/NAME:
 #   run/ lock/ lib/  bind-mounted over /var/run/zfs, /var/lock/zfs, /var/lib/zfs
 #   home/            (empty) bind-mounted over /root
@@ -253,6 +254,7 @@ UseDNS no
 X11Forwarding no
 # tests open many connections at once; the default 10:30:100 drops some
 MaxStartups 100
+MaxSessions ${ZFS_LAB_SSHD_MAX_SESSIONS:-10}
 EOF
   cat >"$s/config" <<EOF
 Host $name
