@@ -2,7 +2,8 @@
  * Replication against real zfs-fuse on two "hosts" (one daemon per private mount namespace) with a
  * real OpenSSH server on loopback inside the backup one. zback runs inside the source host.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LabHost } from '../helpers/lab.js';
 
@@ -278,4 +279,39 @@ test('sessions refused by sshd (MaxSessions) are retried with backoff, not fatal
   const log = readFileSync(join(bak.sshDir, 'sshd.log'), 'utf8');
   expect(log).toMatch(/no more sessions/); // the limit was hit …
   for (let i = 0; i < 8; i++) expect(await bak.snapshots(`bpool/m/d${i}`)).toEqual(['2026-11-25-100000']); // … and survived
+});
+
+test('ssh settings: Include, a hashed known_hosts entry and a key that only ssh-agent has', async () => {
+  await dataset('tank/g');
+  const dir = join(lab.dir, `ssh-agent-${n}`);
+  mkdirSync(dir, { recursive: true });
+  // known_hosts with the host name hashed (ssh-keygen -H), as many distributions write it.
+  const knownHosts = join(dir, 'known_hosts');
+  copyFileSync(join(bak.sshDir, 'known_hosts'), knownHosts);
+  expect(spawnSync('ssh-keygen', ['-H', '-f', knownHosts]).status).toBe(0);
+  expect(readFileSync(knownHosts, 'utf8')).toMatch(/^\|1\|/);
+  // The host block lives in an included file; no IdentityFile there: the key is in the agent only.
+  writeFileSync(
+    join(dir, 'hosts.conf'),
+    `Host backup-via-agent\n  HostName 127.0.0.1\n  Port ${port}\n  User root\n  IdentityFile ${join(dir, 'nonexistent')}\n  UserKnownHostsFile ${knownHosts}\n  GlobalKnownHostsFile /dev/null\n`,
+  );
+  writeFileSync(join(dir, 'config'), `Include ${join(dir, 'hosts.conf')}\n`);
+  const sock = join(dir, 'agent.sock');
+  const agent = spawnSync('ssh-agent', ['-a', sock], { encoding: 'utf8' });
+  expect(agent.status).toBe(0);
+  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+  try {
+    expect(spawnSync('ssh-add', [join(bak.sshDir, 'id_ed25519')], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status).toBe(0);
+    await src.zback(['set', 'tank/g', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup-via-agent:bpool/g|hourly']);
+    const without = await src.zback(['run', '--ssh-config', join(dir, 'config'), '--state-dir', join(lab.dir, `state-${n}`), '--now', hour(10)]);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/no way to log in to backup-via-agent/);
+    const r = await src.zback(['run', '--ssh-config', join(dir, 'config'), '--state-dir', join(lab.dir, `state-${n}`), '--now', hour(11)], {
+      env: { SSH_AUTH_SOCK: sock },
+    });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(await bak.snapshots('bpool/g')).toEqual(['2026-11-25-100000', '2026-11-25-110000']);
+  } finally {
+    process.kill(agentPid);
+  }
 });
