@@ -65,6 +65,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   const pool = new HostPool(local, {
     ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
     acceptNewHostKeys: args.acceptNewHostKeys,
+    recordNewHostKeys: !args.dryRun,
     maxChannels: args.maxChannels,
     ...(observe ? { observe } : {}),
   });

@@ -6,7 +6,8 @@
 import { CommandError, errorMessage } from '../errors.js';
 import type { Plan, ReplicationPlan } from '../plan/types.js';
 import type { LocalHost } from '../transport/local.js';
-import { transfer } from '../transport/pipe.js';
+import { transfer, type TransferResult } from '../transport/pipe.js';
+import { Semaphore } from '../util/semaphore.js';
 import type { Zfs } from '../zfs/client.js';
 import type { HoldLedger, HoldRecord } from '../state/holds.js';
 import { createParentsCommand, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand } from '../zfs/commands.js';
@@ -63,6 +64,16 @@ async function release(zfs: Zfs, ctx: ReplicationContext, record: HoldRecord): P
   return problem;
 }
 
+/**
+ * Whether a failed resume means the token itself is no good (then its partial state is
+ * discarded), rather than a dropped link or a timeout (then it is kept for the next run).
+ */
+function tokenIsBad(t: TransferResult): boolean {
+  const text = `${t.source.stderr}\n${t.sink.stderr}`;
+  if (/resume token|resume_token|no longer exist|does not exist|invalid|corrupt|mismatch/i.test(text)) return true;
+  return t.bytes === 0 && t.source.code !== null && t.source.code !== 0;
+}
+
 async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationContext): Promise<ReplicationOutcome> {
   const result: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
   const where = `${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}`;
@@ -79,59 +90,51 @@ async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationConte
       const t = await transfer(source, sink, { idleTimeoutMs: ctx.idleTimeoutMs });
       result.bytes += t.bytes;
       if (!t.ok) {
-        if (step.kind === 'resume') {
+        if (step.kind === 'resume' && tokenIsBad(t)) {
           // A token that cannot be resumed must not block this destination forever.
           const abort = await tolerant(dest, receiveAbortCommand(r.target));
-          return fail(`resuming the interrupted receive failed (${t.reason}); ${abort ? `aborting it failed too: ${abort}` : 'its partial state was discarded, the next run starts over from the last common snapshot'}`);
+          return fail(`the interrupted receive cannot be resumed (${t.reason}); ${abort ? `discarding it failed too: ${abort}` : 'its partial state was discarded: the next run starts again from the last common snapshot'}`);
         }
-        return fail(t.reason ?? 'unknown error');
+        return fail(`${t.reason ?? 'unknown error'}${step.kind === 'resume' ? ' (the partial receive is kept; the next run resumes it)' : ''}`);
       }
       result.sent.push(...step.delivers);
       ctx.onEvent?.(`${r.dataset} → ${where}: ${step.kind} ${step.from ? `@${step.from} → ` : ''}@${step.to} (${t.bytes} bytes)`);
-      if (step.kind === 'full') {
-        const mark = await tolerant(dest, setPropertyCommand(r.target, ctx.replicaProperty, `${ctx.sourceName}:${r.dataset}`));
-        if (mark) ctx.outcome(r.dataset).notes.push(`could not mark ${where} as a replica: ${mark}`);
+      if (step.kind === 'full' || step.kind === 'resume') {
+        // Mark the copy (a zback on the backup host then leaves it alone) and keep it from being
+        // mounted at boot: a mounted copy that anything writes to refuses the next incremental.
+        for (const argv of [setPropertyCommand(r.target, ctx.replicaProperty, `${ctx.sourceName}:${r.dataset}`), setPropertyCommand(r.target, 'canmount', 'noauto')]) {
+          const problem = await tolerant(dest, argv);
+          if (problem) ctx.outcome(r.dataset).notes.push(`could not mark ${where} as a copy: ${problem}`);
+        }
       }
     }
   } catch (e) {
     return fail(errorMessage(e));
   }
 
-  // Move the holds forward: hold the new base first, then release the old one, on both sides.
-  const onSource = (snapshot: string): HoldRecord => ({ host: 'local', dataset: r.dataset, snapshot, tag: r.sourceTag });
-  const onTarget = (snapshot: string): HoldRecord => ({ host: r.hostLabel, dataset: r.target, snapshot, tag: r.targetTag });
-  if (r.newCommon && r.newCommon !== r.common) {
-    const problems = [await hold(ctx.localZfs, ctx, onSource(r.newCommon)), await hold(dest, ctx, onTarget(r.newCommon))];
-    if (r.common) {
-      problems.push(await release(ctx.localZfs, ctx, onSource(r.common)));
-      problems.push(await release(dest, ctx, onTarget(r.common)));
+  // Move the holds forward on each side: hold the new base; only once that worked, release the old.
+  const onSource = (snapshot: string): HoldRecord => ({ role: 'source', host: 'local', dataset: r.dataset, snapshot, tag: r.sourceTag });
+  const onTarget = (snapshot: string): HoldRecord => ({ role: 'target', host: r.hostLabel, dataset: r.target, snapshot, tag: r.targetTag });
+  const problems: string[] = [];
+  const note = (p: string | null) => p && problems.push(p);
+  const base = r.newCommon ?? (r.status === 'resume' ? undefined : r.common);
+  if (base) {
+    for (const [zfs, record] of [
+      [ctx.localZfs, onSource],
+      [dest, onTarget],
+    ] as const) {
+      const held = await hold(zfs, ctx, record(base));
+      note(held);
+      if (!held && r.common && r.common !== base) note(await release(zfs, ctx, record(r.common)));
     }
-    for (const p of problems) if (p) ctx.outcome(r.dataset).errors.push(`hold bookkeeping for ${where}: ${p}`);
-  } else if (r.common && r.status !== 'resume') {
-    // Up to date or not due: make sure the base is held (a first run after an upgrade, a lost hold).
-    await hold(ctx.localZfs, ctx, onSource(r.common));
-    await hold(dest, ctx, onTarget(r.common));
   }
+  for (const p of problems) ctx.outcome(r.dataset).errors.push(`hold bookkeeping for ${where}: ${p}`);
   if (r.targetDestroyArgvs.length) {
     const o = ctx.outcome(r.dataset);
     await pruneSnapshots(dest, r.target, r.targetDestroyArgvs, { errors: o.errors, notes: o.notes, destroyed: result.targetDestroyed }, where);
   }
   result.ok = true;
   return result;
-}
-
-class Slots {
-  private readonly waiting: Array<() => void> = [];
-  constructor(private free: number) {}
-  async take(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiting.push(r));
-    return () => {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
 }
 
 /** Release the holds the plan found stale (on the source, or on reachable destinations). */
@@ -166,21 +169,25 @@ export async function executeReplication(plan: Plan, ctx: ReplicationContext): P
   await Promise.all(
     [...byHost].map(async ([label, list]) => {
       const dest = ctx.destinations.get(label)!;
-      const slots = new Slots(Math.max(1, ctx.concurrency));
+      const slots = new Semaphore(ctx.concurrency);
       const done = new Map<string, Promise<ReplicationOutcome>>();
+      let registered!: () => void;
+      const allRegistered = new Promise<void>((resolve) => (registered = resolve));
       // A nested seed waits for its parent's seed; waiting happens before taking a slot, so no
-      // task can hold a slot while it waits for one that has none.
+      // task can hold a slot while it waits for one that has none. Every target is registered
+      // before any task looks up its parent, whatever the order of the list.
       for (const r of list) {
-        const parent = r.after !== undefined ? done.get(r.after) : undefined;
         done.set(
           r.target,
           (async () => {
+            await allRegistered;
+            const parent = r.after !== undefined ? done.get(r.after) : undefined;
             if (parent && !(await parent).ok) {
               const error = `not seeded: the replication of its parent ${r.after} failed`;
               ctx.outcome(r.dataset).errors.push(`replication to ${label === 'local' ? '' : label + ':'}${r.target}: ${error}`);
               return { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [], error };
             }
-            const release = await slots.take();
+            const release = await slots.acquire();
             try {
               return await replicateOne(r, dest, ctx);
             } finally {
@@ -189,6 +196,7 @@ export async function executeReplication(plan: Plan, ctx: ReplicationContext): P
           })(),
         );
       }
+      registered();
       results.push(...(await Promise.all(done.values())));
     }),
   );

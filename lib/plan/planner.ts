@@ -4,6 +4,7 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import type { NameFormat } from '../policy/names.js';
+import { errorMessage } from '../errors.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
 import { decideRetention, type PruneCandidate } from '../policy/retention.js';
@@ -53,13 +54,13 @@ export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>)
 function staleHolds(dataset: string, mine: readonly ReplicationPlan[], records: readonly HoldRecord[]): StaleHold[] {
   const out: StaleHold[] = [];
   for (const h of records) {
-    if (h.host === 'local' && h.dataset === dataset) {
+    if (h.role === 'source' && h.dataset === dataset) {
       const r = mine.find((x) => x.sourceTag === h.tag);
       if (!r) out.push({ ...h, why: 'its destination is no longer configured' });
       else if (!['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
         out.push({ ...h, why: `no longer the base for ${replicationKey(r)}` });
       }
-    } else if (h.host !== 'local') {
+    } else if (h.role === 'target') {
       const r = mine.find((x) => x.hostLabel === h.host && x.target === h.dataset && x.targetTag === h.tag);
       if (r && !['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
         out.push({ ...h, why: `no longer the base of ${replicationKey(r)}` });
@@ -135,18 +136,32 @@ function planDataset(
   const sure = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, name: string, why: string) => m.set(name, [...(m.get(name) ?? []), why]);
   for (const s of info.snapshots) {
-    const own = mine.filter((r) => r.common === s.name).length + releasing.filter((h) => h.host === 'local' && h.snapshot === s.name).length;
+    const own = mine.filter((r) => r.common === s.name).length + releasing.filter((h) => h.role === 'source' && h.snapshot === s.name).length;
     const others = s.userrefs - own;
     if (others > 0) add(sure, s.name, `held (${others} user hold${others === 1 ? '' : 's'})`);
   }
-  // A base that this run's send replaces is kept only until that send succeeds.
+  // A base that this run's send replaces, and every snapshot the send delivers, are kept until
+  // that send succeeded: should it fail half-way, the next run goes on from what arrived.
   const untilSent = new Map<string, string[]>();
+  const neededBy = new Map<string, string[]>();
   for (const r of mine) {
     const key = replicationKey(r);
     if (r.status === 'resume') for (const c of candidates) add(sure, c.name, `an interrupted receive on ${key} is being resumed`);
     if (r.newCommon) add(sure, r.newCommon, `base for ${key}`);
-    if (r.common && r.newCommon && r.newCommon !== r.common) add(untilSent, r.common, `base for ${key} until this run's send succeeds`);
+    const moving = r.newCommon !== undefined && r.newCommon !== r.common;
+    if (r.common && moving) add(untilSent, r.common, `base for ${key} until this run's send succeeds`);
     else if (r.common) add(sure, r.common, `base for ${key}`);
+    const delivered = moving ? [...(r.common ? [r.common] : []), ...r.sends.flatMap((s) => s.delivers)] : [];
+    for (const name of delivered) {
+      if (name !== r.common) add(untilSent, name, `sent to ${key} in this run`);
+      add(neededBy, name, key);
+    }
+    if (r.status === 'unreachable') {
+      // The base is not known without the destination; zback's record of its hold says which it is.
+      for (const h of input.holds ?? []) {
+        if (h.role === 'source' && h.dataset === config.dataset && h.tag === r.sourceTag) add(sure, h.snapshot, `base for ${key} (unreachable now)`);
+      }
+    }
   }
   const all = new Map(sure);
   for (const [name, why] of untilSent) all.set(name, [...(all.get(name) ?? []), ...why]);
@@ -156,8 +171,7 @@ function planDataset(
     const keptForSure = new Set(decideRetention(candidates, config.retention.value, input.calendar, sure).filter((d) => d.keep).map((d) => d.name));
     for (const d of plan.decisions) {
       if (!d.keep || keptForSure.has(d.name)) continue;
-      const needs = mine.filter((r) => r.common === d.name && r.newCommon && r.newCommon !== r.common).map(replicationKey);
-      plan.destroyAfterSend.push({ name: d.name, after: needs });
+      plan.destroyAfterSend.push({ name: d.name, after: [...new Set(neededBy.get(d.name) ?? [])] });
     }
   }
   return plan;
@@ -178,7 +192,17 @@ export function buildPlan(planInput: PlanInput): Plan {
     else if (c.kind === 'error') datasets.push({ dataset: c.dataset, error: c.error.message, ...empty });
     else if (!input.inventory.has(c.dataset)) {
       datasets.push({ dataset: c.dataset, error: `${c.dataset}: the dataset disappeared while zback was reading the pools`, ...empty });
-    } else datasets.push(planDataset(c.config, input, newName, nowSec, replications, stale));
+    } else {
+      // A dataset that cannot be planned (a name ZFS would refuse, …) fails alone.
+      const before = { replications: replications.length, stale: stale.length };
+      try {
+        datasets.push(planDataset(c.config, input, newName, nowSec, replications, stale));
+      } catch (e) {
+        replications.length = before.replications;
+        stale.length = before.stale;
+        datasets.push({ dataset: c.dataset, error: `${c.dataset}: cannot be planned: ${errorMessage(e)}`, ...empty });
+      }
+    }
   }
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
 
@@ -194,11 +218,20 @@ export function buildPlan(planInput: PlanInput): Plan {
   const snapshots: SnapshotAction[] = [];
   for (const [root, due] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const subtree = allDatasets.filter((n) => isSameOrBelow(n, root));
-    snapshots.push(...snapshotActions(root, due, subtree, newName, input.caps));
+    try {
+      snapshots.push(...snapshotActions(root, due, subtree, newName, input.caps));
+    } catch (e) {
+      for (const d of datasets.filter((x) => due.includes(x.dataset))) {
+        d.error = `${d.dataset}: cannot snapshot: ${errorMessage(e)}`;
+        delete d.newSnapshot;
+        d.destroy = [];
+        d.destroyAfterSend = [];
+      }
+    }
   }
 
   const destroys: DestroyAction[] = datasets
-    .filter((d) => d.destroy.length > 0)
+    .filter((d) => d.destroy.length > 0 && !d.error)
     .map((d) => ({ kind: 'destroy', dataset: d.dataset, snapshots: d.destroy, argvs: destroyCommands(d.dataset, d.destroy, input.caps) }));
 
   replications.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
@@ -206,7 +239,7 @@ export function buildPlan(planInput: PlanInput): Plan {
   // Holds on datasets that zback no longer manages (configuration removed, or snapshot=no).
   const known = new Set(input.configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
   for (const h of input.holds ?? []) {
-    if (h.host === 'local' && !known.has(h.dataset)) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
+    if (h.role === 'source' && !known.has(h.dataset)) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
   }
   return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored };
 }

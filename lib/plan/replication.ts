@@ -114,6 +114,31 @@ function incrementalSteps(
 }
 
 export function planReplication(input: ReplicationInput): ReplicationPlan {
+  try {
+    return planReplicationUnguarded(input);
+  } catch (e) {
+    // A name ZFS would refuse (too long once mapped under the destination path, …): only this
+    // destination of this dataset fails.
+    const target = input.destination.datasetPath;
+    const hostLabel = destinationHostLabel(input.destination);
+    return {
+      dataset: input.config.dataset,
+      destination: input.destination.text,
+      hostLabel,
+      target,
+      status: 'error',
+      message: (e as Error).message,
+      sends: [],
+      sourceTag: sourceHoldTag(hostLabel, target),
+      targetTag: TARGET_HOLD_TAG,
+      targetDecisions: [],
+      targetDestroy: [],
+      targetDestroyArgvs: [],
+    };
+  }
+}
+
+function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const { config, destination, state } = input;
   const dataset = config.dataset;
   const target = destination.datasetPath;
@@ -192,9 +217,9 @@ export function planReplication(input: ReplicationInput): ReplicationPlan {
     plan.message =
       targetSnaps.length === 0
         ? `${where} exists but has no snapshot, so zback cannot tell it is a copy of ${dataset}. zback never overwrites it: ` +
-          `if it holds nothing you need, run on ${hostLabel}: zfs destroy -r '${target}' — the next run then seeds it.`
-        : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: keep it aside with ` +
-          `'zfs rename ${target} ${target}.old' on ${hostLabel} (or destroy it) and the next run seeds a new copy.`;
+          `move it aside on ${hostLabel} with: zfs rename '${target}' '${target}.old' (or, if it holds nothing you need, zfs destroy '${target}') — the next run then seeds it.`
+        : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: move it aside on ` +
+          `${hostLabel} with: zfs rename '${target}' '${target}.old' — the next run then seeds a new copy.`;
     return plan;
   }
   plan.common = common.name;

@@ -110,6 +110,7 @@ export interface ReplicationPlan {
 
 /** A hold zback placed earlier that no longer marks a base. */
 export interface StaleHold {
+  role: 'source' | 'target';
   host: string;
   dataset: string;
   snapshot: string;

@@ -9,14 +9,16 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface HoldRecord {
-  /** "local" (the source) or the destination's host label. */
+  /** Which side of a replication: the source's base, or the copy's base on the destination. */
+  role: 'source' | 'target';
+  /** "local" or the destination's host label (a destination pool on this machine is "local" too). */
   host: string;
   dataset: string;
   snapshot: string;
   tag: string;
 }
 
-const key = (r: HoldRecord) => JSON.stringify([r.host, r.dataset, r.snapshot, r.tag]);
+const key = (r: HoldRecord) => JSON.stringify([r.role, r.host, r.dataset, r.snapshot, r.tag]);
 
 export class HoldLedger {
   private readonly records = new Map<string, HoldRecord>();
@@ -34,7 +36,9 @@ export class HoldLedger {
     const path = join(stateDir, 'holds.json');
     try {
       const data = JSON.parse(readFileSync(path, 'utf8')) as { holds?: HoldRecord[] };
-      const valid = (data.holds ?? []).filter((r) => ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'string'));
+      const valid = (data.holds ?? []).filter(
+        (r) => (r.role === 'source' || r.role === 'target') && ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'string'),
+      );
       return new HoldLedger(path, valid);
     } catch {
       return new HoldLedger(path);

@@ -126,7 +126,10 @@ export class RunLock {
     try {
       // Still the same stale owner? Then nobody took it over meanwhile.
       const now = readOwner(this.path);
-      if (JSON.stringify(now) === JSON.stringify(seen)) unlinkQuiet(this.path);
+      // An unreadable lock may be one another run has just created and not yet written: only
+      // an old one is garbage.
+      const stillStale = seen !== null || ageMs(this.path) >= 60_000;
+      if (stillStale && JSON.stringify(now) === JSON.stringify(seen)) unlinkQuiet(this.path);
     } finally {
       unlinkQuiet(guard);
     }

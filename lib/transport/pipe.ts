@@ -53,7 +53,8 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   if (options.idleTimeoutMs) {
     let last = -1;
     idle = setInterval(() => {
-      if (bytes === last && !(sourceDone && sinkDone)) {
+      // Only the sender's progress is measured; once it is done, zfs recv may take its time.
+      if (bytes === last && !sourceDone && !sinkDone) {
         fail(`no progress for ${Math.round(options.idleTimeoutMs! / 1000)} s`);
         source.abort();
         sink.abort();

@@ -13,6 +13,8 @@ import { resolveSsh } from './ssh-config.js';
 export interface PoolOptions {
   sshConfig?: string;
   acceptNewHostKeys: boolean;
+  /** False in a dry run: an accepted new key is used but not written to known_hosts. */
+  recordNewHostKeys: boolean;
   maxChannels: number;
   observe?: CommandObserver;
 }
@@ -44,6 +46,7 @@ export class HostPool {
     this.connections++;
     return RemoteHost.connect(label, settings, {
       maxChannels: this.options.maxChannels,
+      recordNewHostKeys: this.options.recordNewHostKeys,
       ...(this.options.observe ? { observe: this.options.observe } : {}),
     });
   }

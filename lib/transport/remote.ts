@@ -8,12 +8,14 @@
  * - a channel's 'close' only fires once its stdout was read: every channel's stdout is consumed;
  * - sshd refuses channel signals for root: a remote process is stopped by PID over another channel.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { MAX_STDERR, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { shellCommand } from './quote.js';
+import { Semaphore } from '../util/semaphore.js';
 import type { SshSettings } from './ssh-config.js';
 
 const { Client, utils } = ssh2;
@@ -21,6 +23,8 @@ const { Client, utils } = ssh2;
 export interface RemoteOptions {
   /** Channels open at once on the connection (default 4; keep ≤ MaxSessions − 2). */
   maxChannels?: number;
+  /** Write accepted new host keys to known_hosts (not in a dry run, which changes nothing). */
+  recordNewHostKeys?: boolean;
   observe?: CommandObserver;
 }
 
@@ -29,27 +33,9 @@ function algorithmsFor(keyType: string): string[] {
   return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [keyType];
 }
 
-class Semaphore {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
-}
-
 const OPEN_RETRIES = 8;
+/** After an abort, how long a remote process may take to go before zback stops waiting for it. */
+const ABORT_GRACE_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RemoteHost implements Host {
@@ -62,7 +48,7 @@ export class RemoteHost implements Host {
     private readonly conn: InstanceType<typeof Client>,
     private readonly options: RemoteOptions,
   ) {
-    this.slots = new Semaphore(Math.max(1, options.maxChannels ?? 4));
+    this.slots = new Semaphore(options.maxChannels ?? 4);
     conn.on('close', () => {
       if (!this.closed) this.lost ??= `the SSH connection to ${label} was lost`;
     });
@@ -92,7 +78,7 @@ export class RemoteHost implements Host {
         if (check.status === 'known') return true;
         const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
         if (check.status === 'unknown' && s.strict === 'accept-new' && s.userKnownHostsFiles[0]) {
-          addHostKey(s.userKnownHostsFiles[0], name, key);
+          if (options.recordNewHostKeys !== false) addHostKey(s.userKnownHostsFiles[0], name, key);
           return true;
         }
         refusal =
@@ -183,54 +169,67 @@ export class RemoteHost implements Host {
   async startSink(argv: readonly string[]): Promise<Sink> {
     this.options.observe?.(this.label, argv);
     // sshd makes the session its own process group; `exec` keeps the shell's PID for the command,
-    // which the first stderr line reports so the process can be killed if the stream fails.
-    const { ch } = await this.openChannel(`echo "ZBACK_PID $$" >&2; exec ${shellCommand(argv)}`);
+    // which a marker line on stderr reports so the process can be killed if the stream fails. The
+    // marker is unique to this call, and found on any line: shell start-up files may print first.
+    const marker = `ZBACK_PID_${randomBytes(6).toString('hex')}`;
+    const { ch } = await this.openChannel(`echo "${marker} $$" >&2; exec ${shellCommand(argv)}`);
+    const markerLine = new RegExp(`^${marker} (\\d+)\\n`, 'm'); // a whole line, not a partial chunk
     let pid = 0;
     let err = '';
-    let head = '';
     let started: (() => void) | null = null;
     const running = new Promise<void>((r) => (started = r));
     ch.resume(); // stdout must be consumed or 'close' never comes
     ch.on('error', () => {});
     ch.stderr.on('data', (d: Buffer) => {
-      if (started) {
-        head += d.toString('utf8');
-        const nl = head.indexOf('\n');
-        if (nl < 0) return;
-        const m = /^ZBACK_PID (\d+)$/.exec(head.slice(0, nl));
-        pid = m ? Number(m[1]) : 0;
-        err += head.slice(m ? nl + 1 : 0);
-        started();
-        started = null;
-        return;
-      }
       if (err.length < MAX_STDERR) err += d.toString('utf8');
+      if (!started) return;
+      const m = markerLine.exec(err);
+      if (m) {
+        pid = Number(m[1]);
+        err = err.replace(m[0], '');
+      } else if (err.length < MAX_STDERR) return;
+      started();
+      started = null;
     });
-    const done = new Promise<RunResult>((resolve) => {
-      ch.on('close', (code: number | undefined, signal: string | undefined) => {
-        started?.();
-        if (code === undefined && signal === undefined) err += err ? '' : (this.lost ?? `the SSH channel to ${this.label} closed without an exit status`);
-        resolve({ code: code ?? null, signal: signal ?? null, stdout: '', stderr: err });
-      });
+    let resolveDone!: (r: RunResult) => void;
+    const done = new Promise<RunResult>((resolve) => (resolveDone = resolve));
+    ch.on('close', (code: number | undefined, signal: string | undefined) => {
+      started?.();
+      if (code === undefined && signal === undefined) err += err ? '' : (this.lost ?? `the SSH channel to ${this.label} closed without an exit status`);
+      resolveDone({ code: code ?? null, signal: signal ?? null, stdout: '', stderr: err });
     });
     await running;
     const abort = () => {
-      if (pid > 0 && !this.lost) {
-        // Outside the channel cap on purpose: an abort must not wait behind the channels it frees.
-        try {
-          this.conn.exec(`kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null`, (e, k) => {
-            if (!e) {
-              k.resume();
-              k.stderr.resume();
-            }
-          });
-        } catch {
-          /* connection gone: sshd closes the session and the process gets EOF */
-        }
-      }
+      if (pid > 0) void this.killRemote(pid);
       ch.close(); // no EOF from us
+      // A remote process that ignores all this must not hang the run (and keep its lock).
+      setTimeout(() => resolveDone({ code: null, signal: null, stdout: '', stderr: `${err}the remote process did not stop within ${ABORT_GRACE_MS / 1000} s after it was told to` }), ABORT_GRACE_MS).unref();
     };
     return { stdin: ch, done, abort };
+  }
+
+  /**
+   * Stop a remote process group by PID over a channel of its own (sshd refuses signals for root).
+   * Outside the channel cap on purpose: an abort must not wait behind the channels it frees; a
+   * refused channel is retried like any other.
+   */
+  private async killRemote(pid: number): Promise<void> {
+    for (let attempt = 0; attempt <= OPEN_RETRIES && !this.lost; attempt++) {
+      const opened = await new Promise<boolean>((resolve) => {
+        try {
+          this.conn.exec(`kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null`, (e, k) => {
+            if (e) return resolve(false);
+            k.resume();
+            k.stderr.resume();
+            resolve(true);
+          });
+        } catch {
+          resolve(true); // not connected: sshd has closed the session, the process got EOF
+        }
+      });
+      if (opened) return;
+      await sleep(10 * 2 ** attempt);
+    }
   }
 
   async close(): Promise<void> {
