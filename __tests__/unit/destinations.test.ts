@@ -47,8 +47,8 @@ describe('parseDestinations: valid forms', () => {
 
   test.each<[string, Record<string, unknown>]>([
     ['backup/zback|daily', { path: 'backup/zback', cron: '0 0 * * *' }],
-    ['backup|weekly', { path: 'backup', cron: '0 0 * * 1' }],
-    ['host:pool|monthly', { host: 'host', path: 'pool', cron: '0 0 1 * *' }],
+    ['backup/x|weekly', { path: 'backup/x', cron: '0 0 * * 1' }],
+    ['host:pool/m|monthly', { host: 'host', path: 'pool/m', cron: '0 0 1 * *' }],
     ['root@host:pool/x|Daily', { user: 'root', host: 'host', path: 'pool/x', cron: '0 0 * * *' }],
     ['zb-ack.user@backup.example.com:2222:pool/x|daily', { user: 'zb-ack.user', host: 'backup.example.com', port: 2222, path: 'pool/x', cron: '0 0 * * *' }],
     ['host:1:pool/x|daily', { host: 'host', port: 1, path: 'pool/x', cron: '0 0 * * *' }],
@@ -111,6 +111,8 @@ describe('parseDestinations: malformed values are rejected with what is wrong', 
     ['host:pool/x|daily|', /empty retention/],
     [':pool/x|daily', /the host in ":pool\/x" is empty/],
     ['host:|daily', /destination path "": the dataset name is empty/],
+    ['host:backup|daily', /the root dataset of pool "backup" cannot receive a copy/],
+    ['backup|daily', /the root dataset of pool "backup" cannot receive a copy/],
     ['host:0:pool/x|daily', /port 0 is not between 1 and 65535/],
     ['user@host:99999:pool/x|daily', /port 99999 is not between 1 and 65535/],
     ['host:pool/x|daily,host:pool/x|hourly', /"host:pool\/x\|hourly" is listed twice/],
@@ -203,9 +205,9 @@ describe('parseDestinations: a later entry is recognised like the first one', ()
     ]);
   });
   test('a local pool named like a month after a comma (a preset schedule cannot continue)', () => {
-    expect(parseDestinations('a:p/x|daily,may|daily').map(shape)).toEqual([
+    expect(parseDestinations('a:p/x|daily,may/x|daily').map(shape)).toEqual([
       { host: 'a', path: 'p/x', cron: '0 0 * * *' },
-      { path: 'may', cron: '0 0 * * *' },
+      { path: 'may/x', cron: '0 0 * * *' },
     ]);
   });
   test('after a cron expression, day names and steps continue it', () => {

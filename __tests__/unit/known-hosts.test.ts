@@ -220,10 +220,7 @@ describe('addHostKey', () => {
     const file = join(dir, 'kh-no-newline');
     writeFileSync(file, `other ssh-ed25519 ${ed2.b64}`); // hand-edited, no final newline
     addHostKey(file, 'backup', ed.blob);
-    // BUG: addHostKey appends without first ending an unterminated last line (OpenSSH's
-    // add_host_to_hostfile adds the missing "\n" first). The new entry is glued onto the last
-    // line: "other ssh-ed25519 <key2>backup ssh-ed25519 <key>" — the new key is not recorded
-    // and the existing host's key is corrupted (that host then reads as "changed").
+    // Like OpenSSH, an unterminated last line is ended before the new entry is appended.
     expect(checkHostKey([file], 'backup', ed.blob).status).toBe('known');
     expect(checkHostKey([file], 'other', ed2.blob).status).toBe('known');
   });

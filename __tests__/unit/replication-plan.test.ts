@@ -1,7 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { buildPlan, replicationKey } from '../../lib/plan/planner.js';
 import { orderNestedSeeds, planReplication, sourceHoldTag, TARGET_HOLD_TAG, type DestinationState } from '../../lib/plan/replication.js';
+import { parseDestinations } from '../../lib/policy/destinations.js';
 import type { Plan, ReplicationPlan } from '../../lib/plan/types.js';
+import type { HoldRecord } from '../../lib/state/holds.js';
 import { Calendar } from '../../lib/policy/calendar.js';
 import { NameFormat } from '../../lib/policy/names.js';
 import { propertyNames, resolveConfigs, type DatasetConfig } from '../../lib/policy/properties.js';
@@ -118,6 +120,15 @@ describe('planReplication: seeding a missing target', () => {
     expect(p.sourceTag).toBe(sourceHoldTag('bk', 'tank/backups/a'));
     expect(p.sourceTag).toBe('zback:bk:tank/backups/a');
     expect(p.targetTag).toBe(TARGET_HOLD_TAG);
+  });
+
+  test('source hold tag: names host and target; hashed when too long for a hold tag', () => {
+    expect(sourceHoldTag('root@bk:2222', 'tank/copy')).toBe('zback:root@bk:2222:tank/copy');
+    const long = 'tank/' + 'x'.repeat(240);
+    const tag = sourceHoldTag('bk', long);
+    expect(tag).toMatch(/^zback:[0-9a-f]{32}$/);
+    expect(sourceHoldTag('bk', long)).toBe(tag);
+    expect(sourceHoldTag('bk2', long)).not.toBe(tag);
   });
 
   test('parent present → no createParents; a single snapshot → only the full send', () => {
@@ -310,9 +321,9 @@ describe('planReplication: the common snapshot is matched by guid', () => {
     expect(p.status).toBe('diverged');
     expect(p.common).toBeUndefined();
     expect(p.sends).toEqual([]);
-    expect(p.message).toBe(
-      "bk:tank/a has no snapshot in common with p/a (compared by guid). zback never overwrites it: keep it aside with 'zfs rename tank/a tank/a.old' on bk (or destroy it) and the next run seeds a new copy.",
-    );
+    expect(p.message).toContain('bk:tank/a has no snapshot in common with p/a (compared by guid). zback never overwrites it');
+    expect(p.message).toContain("zfs rename 'tank/a' 'tank/a.old'");
+    expect(p.message).not.toMatch(/destroy -r|-F/);
   });
 
   test('a same-named snapshot with another guid after the real common one → diverged, named, rollback to the common', () => {
@@ -356,14 +367,27 @@ describe('planReplication: divergence', () => {
     expect(p.sends).toEqual([]);
   });
 
-  test('target exists with no snapshot: diverged, destroy -r is the fix, nothing sent or created', () => {
+  test('target exists with no snapshot: diverged, moving it aside is the fix (never destroy -r), nothing sent or created', () => {
     const p = plan({ dest: 'bk:tank/x/a|hourly', source: src, planned: NEW, state: reachable({ tank: {}, 'tank/x/a': {} }) });
     expect(p.status).toBe('diverged');
     expect(p.sends).toEqual([]);
     expect(p.createParents).toBeUndefined();
-    expect(p.message).toBe(
-      "bk:tank/x/a exists but has no snapshot, so zback cannot tell it is a copy of p/a. zback never overwrites it: if it holds nothing you need, run on bk: zfs destroy -r 'tank/x/a' — the next run then seeds it.",
-    );
+    expect(p.message).toContain('bk:tank/x/a exists but has no snapshot, so zback cannot tell it is a copy of p/a. zback never overwrites it');
+    expect(p.message).toContain("zfs rename 'tank/x/a' 'tank/x/a.old'");
+    expect(p.message).not.toMatch(/destroy -r|-F/);
+  });
+
+  test('a pool root cannot be a destination: rejected when the property is read, with what to write instead', () => {
+    // A full stream into an existing pool root needs `zfs recv -F`, which zback never uses, and no
+    // rename or destroy can make room for it: such a destination could never be seeded.
+    expect(() => parseDestinations('bk:tank|hourly')).toThrow(/the root dataset of pool "tank" cannot receive a copy.*tank\/<name>/);
+  });
+
+  test('names with spaces are quoted in the rename fix', () => {
+    const p = plan({ dest: 'bk:tank/my copy|hourly', source: src, state: reachable({ tank: {}, 'tank/my copy': { snaps: ['manual'] } }) });
+    expect(p.status).toBe('diverged');
+    // ZFS allows spaces in dataset names and zback accepts them in destinations: the advice must paste.
+    expect(p.message).toContain("zfs rename 'tank/my copy' 'tank/my copy.old'");
   });
 
   test('no destroy on the target while diverged', () => {
@@ -514,11 +538,11 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     destinations: string;
     snaps: Snap[];
   }
-  function build(p: P, states: Map<string, DestinationState>, extra: Record<string, P> = {}): Plan {
+  function build(p: P, states: Map<string, DestinationState>, extra: Record<string, P> = {}, holds: HoldRecord[] = []): Plan {
     const all = { 'p/a': p, ...extra };
     const propRows = Object.entries(all).flatMap(([d, x]) => rows(d, { snapshot: 'yes', retention: x.retention, destinations: x.destinations }));
     const inventory = inventoryOf(Object.fromEntries(Object.entries(all).map(([d, x]) => [d, { snaps: x.snaps }])));
-    return buildPlan({ configs: resolveConfigs(propRows, N), inventory, caps: OZ, now: NOW, calendar: cal, names, destinations: states });
+    return buildPlan({ configs: resolveConfigs(propRows, N), inventory, caps: OZ, now: NOW, calendar: cal, names, destinations: states, holds });
   }
   const ds = (p: Plan, name = 'p/a') => p.datasets.find((d) => d.dataset === name)!;
   const reasons = (p: Plan, snap: string) => ds(p).decisions.find((d) => d.name === snap)!.reasons;
@@ -615,6 +639,56 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
       expect(d.reasons).toContain(`an interrupted receive on ${KEY} is being resumed`);
     }
     expect(ds(p).decisions.map((d) => d.name)).toContain(NEW);
+  });
+
+  const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy'): HoldRecord => ({ role: 'source', host: 'local', dataset: 'p/a', snapshot, tag: sourceHoldTag(host, target) });
+
+  test('snapshots a send delivers are kept until that send succeeded, then destroyed with the old base', () => {
+    const src = hourly('11-25 06', 6); // 06 … 11
+    const p = build({ retention: '1h', destinations: 'bk:tank/copy|hourly|24h', snaps: [{ name: src[0]!, userrefs: 1 }, ...src.slice(1)] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [src[0]!] } })]]), {}, [sourceHold(src[0]!)]);
+    const r = p.replications[0]!;
+    expect(steps(r)).toEqual([['incremental', src[0], NEW, [...src.slice(1), NEW]]]);
+    expect(ds(p).destroy).toEqual([]);
+    expect(reasons(p, src[3]!)).toEqual([`sent to ${KEY} in this run`]);
+    expect(ds(p).destroyAfterSend).toEqual(src.map((name) => ({ name, after: [KEY] })));
+    expect(reasons(p, NEW)).toContain(`base for ${KEY}`);
+    expect(p.staleHolds).toEqual([]);
+  });
+
+  test('a seed: the snapshots it delivers are kept until it succeeded', () => {
+    const src = hourly('11-25 06', 6);
+    const p = build({ retention: '1h', destinations: 'bk:tank/copy|hourly|24h', snaps: src }, new Map([['bk', reachable({ tank: {} })]]));
+    expect(p.replications[0]!.sends[0]!.kind).toBe('full');
+    expect(ds(p).destroy).toEqual([]);
+    expect(ds(p).destroyAfterSend.map((d) => d.name)).toEqual(src);
+  });
+
+  test('unreachable destination: the base recorded in the hold ledger is kept as a base, not only as held', () => {
+    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', DOWN]]), {}, [sourceHold(old)]);
+    expect(reasons(p, old)).toContain(`base for ${KEY} (unreachable now)`);
+    expect(ds(p).destroy).not.toContain(old);
+    expect(p.staleHolds).toEqual([]);
+    // Even if the hold itself were gone (userrefs 0), the record keeps it.
+    const q = build({ retention: '6h', destinations: DEST, snaps: [old, ...today] }, new Map([['bk', DOWN]]), {}, [sourceHold(old)]);
+    expect(reasons(q, old)).toEqual([`base for ${KEY} (unreachable now)`]);
+  });
+
+  test('a stale zback hold (no longer the base) is released and does not count as a user hold', () => {
+    const common = at('11-25 09');
+    const p = build(
+      { retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today.slice(0, 9), { name: common, userrefs: 1 }, ...today.slice(10)] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [common] } })]]),
+      {},
+      [sourceHold(old), sourceHold(common)],
+    );
+    expect(p.staleHolds).toEqual([{ ...sourceHold(old), why: `no longer the base for ${KEY}` }]);
+    expect(reasons(p, old)).toEqual([]);
+    expect(ds(p).destroy).toContain(old);
+  });
+
+  test('a hold for a destination that is no longer configured is stale', () => {
+    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old), sourceHold(today[3]!, 'gone-host', 'pool/x')]);
+    expect(p.staleHolds).toEqual([{ ...sourceHold(today[3]!, 'gone-host', 'pool/x'), why: 'its destination is no longer configured' }]);
   });
 
   test('nested seeds through buildPlan: the child waits for the parent', () => {

@@ -148,8 +148,7 @@ describe('parseSshG on real `ssh -G -F file host` output', () => {
 
   test('an IdentityFile with a space in its path stays one file', () => {
     const s = parseSshG(sshG(sshResolveCommand({ alias: 'spaced' }, cfg)), 'spaced');
-    // BUG: `ssh -G` prints one "identityfile" line per file, unquoted ("identityfile /x/my keys/id_%h");
-    // parseSshG splits every value on whitespace, so this yields ["/x/my", "keys/id_spaced"].
+    // `ssh -G` prints one "identityfile" line per file, unquoted: a path with a space stays one file.
     expect(s.identityFiles).toEqual([`${dir}/my keys/id_spaced`]);
   });
 });

@@ -97,6 +97,11 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
   }
   const problem = datasetNameProblem(rest);
   if (problem) throw new InvalidValue(`destination path ${JSON.stringify(rest)}: ${problem}`);
+  if (!rest.includes('/')) {
+    // Receiving a full stream into an existing dataset needs `zfs recv -F` (overwrite), which zback
+    // never uses; a pool's root always exists, so it could never be seeded.
+    throw new InvalidValue(`the root dataset of pool ${JSON.stringify(rest)} cannot receive a copy; name a dataset inside it, e.g. ${rest}/<name>`);
+  }
   const out: Pick<Destination, 'host' | 'user' | 'port' | 'path'> = { path: rest };
   if (host !== undefined) out.host = host;
   if (user !== undefined) out.user = user;

@@ -101,5 +101,13 @@ export function checkHostKey(files: readonly string[], name: string, key: Buffer
 /** Record a newly accepted key (StrictHostKeyChecking accept-new), as OpenSSH would. */
 export function addHostKey(file: string, name: string, key: Buffer): void {
   if (!existsSync(dirname(file))) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  appendFileSync(file, `${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode: 0o600 });
+  // Like OpenSSH: a file whose last line has no newline gets one first, or the two lines would merge.
+  let lead = '';
+  try {
+    const text = readFileSync(file, 'utf8');
+    if (text.length > 0 && !text.endsWith('\n')) lead = '\n';
+  } catch {
+    /* a new file */
+  }
+  appendFileSync(file, `${lead}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode: 0o600 });
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { MAX_STDERR, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
 
 /** After SIGTERM, a process that is still there after this long gets SIGKILL. */
@@ -26,6 +27,24 @@ function collect(child: ChildProcess, keepStdout: boolean): Promise<RunResult> {
   });
 }
 
+/**
+ * spawn() throws for some failures (ELOOP, EINVAL, …) instead of emitting 'error': turn those into
+ * a process that failed at once, so callers have one failure path and can clean up the other side.
+ */
+function spawnSafely(argv: readonly string[], stdio: Array<'ignore' | 'pipe'>): ChildProcess | Error {
+  try {
+    return spawn(argv[0]!, argv.slice(1), { stdio: stdio as ['ignore' | 'pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+function failedAtOnce(e: Error): { done: Promise<RunResult>; stream: PassThrough } {
+  const stream = new PassThrough();
+  stream.end();
+  return { done: Promise.resolve({ code: 127, signal: null, stdout: '', stderr: e.message }), stream };
+}
+
 function terminate(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
@@ -42,23 +61,32 @@ export class LocalHost implements Host {
 
   run(argv: readonly string[]): Promise<RunResult> {
     this.observe?.(this.label, argv);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    return collect(child, true);
+    const child = spawnSafely(argv, ['ignore', 'pipe', 'pipe']);
+    return child instanceof Error ? failedAtOnce(child).done : collect(child, true);
   }
 
   async startSink(argv: readonly string[]): Promise<Sink> {
     this.observe?.(this.label, argv);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdout.resume();
-    child.stdin.on('error', () => {}); // EPIPE when it dies early: reported through `done`
-    return { stdin: child.stdin, done: collect(child, false), abort: () => terminate(child) };
+    const child = spawnSafely(argv, ['pipe', 'pipe', 'pipe']);
+    if (child instanceof Error) {
+      const f = failedAtOnce(child);
+      f.stream.resume();
+      return { stdin: f.stream, done: f.done, abort: () => {} };
+    }
+    child.stdout!.resume();
+    child.stdin!.on('error', () => {}); // EPIPE when it dies early: reported through `done`
+    return { stdin: child.stdin!, done: collect(child, false), abort: () => terminate(child) };
   }
 
   /** Start a command whose stdout is a stream (only this machine sends). */
   startSource(argv: readonly string[]): Source {
     this.observe?.(this.label, argv);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    return { stdout: child.stdout, done: collect(child, false), abort: () => terminate(child) };
+    const child = spawnSafely(argv, ['ignore', 'pipe', 'pipe']);
+    if (child instanceof Error) {
+      const f = failedAtOnce(child);
+      return { stdout: f.stream, done: f.done, abort: () => {} };
+    }
+    return { stdout: child.stdout!, done: collect(child, false), abort: () => terminate(child) };
   }
 
   async close(): Promise<void> {}

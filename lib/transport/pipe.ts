@@ -31,6 +31,9 @@ function describe(r: RunResult): string {
   return text ? `${status}: ${text}` : status;
 }
 
+/** After the stream ended, zfs recv may take a while to finish (at least this long, or the idle timeout). */
+const FINISH_GRACE_MS = 300_000;
+
 export async function transfer(source: Source, sink: Sink, options: TransferOptions = {}): Promise<TransferResult> {
   let bytes = 0;
   let reason: string | undefined;
@@ -43,9 +46,14 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   };
 
   source.stdout.on('data', (d: Buffer) => {
-    if (sinkDone) unread += d.length;
-    else bytes += d.length;
-    options.onProgress?.(bytes);
+    if (!sinkDone) {
+      bytes += d.length;
+      options.onProgress?.(bytes);
+    } else if ((unread += d.length) === d.length) {
+      // The receiver already ended, and more of the stream comes: it was cut short.
+      fail('zfs recv ended before the stream did');
+      source.abort();
+    }
   });
   source.stdout.pipe(sink.stdin, { end: false });
 
@@ -63,11 +71,21 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
     }, options.idleTimeoutMs);
   }
 
+  let finishing: NodeJS.Timeout | undefined;
   const sourceResult = source.done.then((r) => {
     sourceDone = true;
     if (sinkDone) return r;
-    if (r.code === 0 && reason === undefined) sink.stdin.end();
-    else {
+    if (r.code === 0 && reason === undefined) {
+      sink.stdin.end();
+      // The stream is complete; a receiver that never finishes must not hang the run either.
+      if (options.idleTimeoutMs) {
+        const limit = Math.max(options.idleTimeoutMs, FINISH_GRACE_MS);
+        finishing = setTimeout(() => {
+          fail(`zfs recv did not finish within ${Math.round(limit / 1000)} s after the stream ended`);
+          sink.abort();
+        }, limit);
+      }
+    } else {
       fail(`zfs send failed (${describe(r)})`);
       sink.abort();
     }
@@ -95,6 +113,7 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   });
   const [s, k] = await Promise.all([sourceResult, sinkResult]);
   if (grace) clearTimeout(grace);
+  if (finishing) clearTimeout(finishing);
   if (idle) clearInterval(idle);
   if (reason === undefined && unread > 0) fail(`zfs recv ended before the stream did (${unread} bytes were not read)`);
   if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${describe(k)})`);

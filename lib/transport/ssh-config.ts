@@ -87,8 +87,14 @@ export function parseSshG(text: string, alias: string, acceptNewHostKeys = false
   const user = one('user') ?? userInfo().username;
   const port = Number(one('port') ?? 22);
   const ctx = { hostname, user, port, alias };
-  const files = (k: string) => (values.get(k) ?? []).flatMap((v) => v.split(/\s+/)).filter((f) => f && f !== 'none').map((f) => expandPath(f, ctx));
-  const userKnown = files('userknownhostsfile');
+  // IdentityFile comes one file per line (a path may contain spaces); the known-hosts settings
+  // list several files on one line.
+  const files = (k: string, oneLine: boolean) =>
+    (values.get(k) ?? [])
+      .flatMap((v) => (oneLine ? v.split(/\s+/) : [v]))
+      .filter((f) => f && f !== 'none')
+      .map((f) => expandPath(f, ctx));
+  const userKnown = files('userknownhostsfile', true);
   const strictRaw = (one('stricthostkeychecking') ?? 'ask').toLowerCase();
   // "no"/"off" would let OpenSSH accept unknown keys; zback never accepts a changed key, so the
   // most it allows is accepting new ones.
@@ -98,8 +104,8 @@ export function parseSshG(text: string, alias: string, acceptNewHostKeys = false
     hostname,
     user,
     port,
-    identityFiles: files('identityfile'),
-    knownHostsFiles: [...userKnown, ...files('globalknownhostsfile')],
+    identityFiles: files('identityfile', false),
+    knownHostsFiles: [...userKnown, ...files('globalknownhostsfile', true)],
     userKnownHostsFiles: userKnown,
     strict,
   };
