@@ -41,7 +41,7 @@ describe('parseDestinations: valid forms', () => {
       text: 'dest-srv:OFFSITE/client/server/projects|hourly',
       host: 'dest-srv',
       path: 'OFFSITE/client/server/projects',
-      schedule: { text: 'hourly', cron: '0 * * * *' },
+      schedule: { text: 'hourly', cron: '0 * * * *', unit: 'h' },
     });
   });
 

@@ -64,7 +64,7 @@ describe('resolveConfigs: recorded zfs-fuse configuration', () => {
     const c = managed(res.get('tank/data'));
     expect(c.group).toBe('tank/data');
     expect(c.retention).toEqual({ value: { h: 24, d: 7, w: 0, m: 0, y: 0 }, origin: 'tank/data', raw: '24h7d' });
-    expect(c.schedule).toEqual({ text: 'hourly', cron: '0 * * * *' });
+    expect(c.schedule).toEqual({ text: 'hourly', cron: '0 * * * *', unit: 'h' });
     expect(c.scheduleOrigin).toBeNull();
     expect(c.destinations).toHaveLength(1);
     expect(c.destinations[0]).toMatchObject({ host: 'backup', path: 'bpool/data', datasetPath: 'bpool/data', origin: 'tank/data' });
@@ -242,17 +242,17 @@ describe('resolveConfigs: sources', () => {
 });
 
 describe('resolveConfigs: schedule', () => {
-  test.each<[string, string, string]>([
-    ['24h30d0w3m', 'hourly', '0 * * * *'],
-    ['0h7d', 'daily', '0 0 * * *'],
-    ['0h0d4w', 'weekly', '0 0 * * 1'],
-    ['3m', 'monthly', '0 0 1 * *'],
-    ['3m2w', 'weekly', '0 0 * * 1'],
-    ['1y', 'yearly', '0 0 1 1 *'],
-  ])('default from the finest unit: %s → %s', (retention, text, cron) => {
+  test.each<[string, string, string, string]>([
+    ['24h30d0w3m', 'hourly', '0 * * * *', 'h'],
+    ['0h7d', 'daily', '0 0 * * *', 'd'],
+    ['0h0d4w', 'weekly', '0 0 * * 1', 'w'],
+    ['3m', 'monthly', '0 0 1 * *', 'm'],
+    ['3m2w', 'weekly', '0 0 * * 1', 'w'],
+    ['1y', 'yearly', '0 0 1 1 *', 'y'],
+  ])('default from the finest unit: %s → %s', (retention, text, cron, unit) => {
     const [r] = resolveConfigs(rows(['p/a', 'snapshot', 'yes', L], ['p/a', 'retention', retention, L]), N);
     const c = managed(r);
-    expect(c.schedule).toEqual({ text, cron });
+    expect(c.schedule).toEqual({ text, cron, unit });
     expect(c.scheduleOrigin).toBeNull();
   });
   test('explicit and inherited schedule', () => {

@@ -12,6 +12,8 @@ const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
+export type CalendarUnit = 'h' | 'd' | 'w' | 'm' | 'y';
+
 export interface LocalFields {
   year: number;
   month: number; // 1-12
@@ -124,6 +126,67 @@ export class Calendar {
 
   yearBucket(utcMs: number): number {
     return this.fields(utcMs).year;
+  }
+
+  /** The bucket of an instant for a unit: clock hour, day, ISO week, month or year. */
+  bucket(unit: CalendarUnit, utcMs: number): number {
+    switch (unit) {
+      case 'h':
+        return this.hourBucket(utcMs);
+      case 'd':
+        return this.dayBucket(utcMs);
+      case 'w':
+        return this.weekBucket(utcMs);
+      case 'm':
+        return this.monthBucket(utcMs);
+      case 'y':
+        return this.yearBucket(utcMs);
+    }
+  }
+
+  /**
+   * The first instant of the bucket that contains `utcMs`: the start of its clock hour, day, …
+   * Found by searching (buckets are contiguous and begin on whole minutes), so gaps and repeats
+   * of DST changes — of any size, at any time of day — come out right: local midnight that does
+   * not exist starts the day at the first instant that does; the repeated hour starts twice.
+   */
+  bucketStart(unit: CalendarUnit, utcMs: number): number {
+    const key = this.bucket(unit, utcMs);
+    let inside = Math.floor(utcMs / MINUTE) * MINUTE;
+    let step = MINUTE;
+    let outside = inside - step;
+    while (this.bucket(unit, outside) === key) {
+      inside = outside;
+      step *= 2;
+      outside = inside - step;
+    }
+    return this.boundary(outside, inside, (t) => this.bucket(unit, t) === key);
+  }
+
+  /** The first instant after `utcMs` that belongs to another bucket: the start of the next one. */
+  nextBucketStart(unit: CalendarUnit, utcMs: number): number {
+    const key = this.bucket(unit, utcMs);
+    let inside = Math.floor(utcMs / MINUTE) * MINUTE;
+    let step = MINUTE;
+    let outside = inside + step;
+    while (this.bucket(unit, outside) === key) {
+      inside = outside;
+      step *= 2;
+      outside = inside + step;
+    }
+    return this.boundary(inside, outside, (t) => this.bucket(unit, t) !== key);
+  }
+
+  /** The first whole minute in (before, after] where `is` holds, given it holds at `after` only. */
+  private boundary(before: number, after: number, is: (t: number) => boolean): number {
+    let lo = before;
+    let hi = after;
+    while (hi - lo > MINUTE) {
+      const mid = lo + Math.floor((hi - lo) / 2 / MINUTE) * MINUTE;
+      if (is(mid)) hi = mid;
+      else lo = mid;
+    }
+    return hi;
   }
 
   /** ISO 8601 week-numbering year and week of the local date. */

@@ -83,21 +83,6 @@ export interface PruneDecision {
   reasons: string[];
 }
 
-function bucketOf(cal: Calendar, unit: Unit, t: number): number {
-  switch (unit) {
-    case 'h':
-      return cal.hourBucket(t);
-    case 'd':
-      return cal.dayBucket(t);
-    case 'w':
-      return cal.weekBucket(t);
-    case 'm':
-      return cal.monthBucket(t);
-    case 'y':
-      return cal.yearBucket(t);
-  }
-}
-
 function bucketLabel(cal: Calendar, unit: Unit, t: number): string {
   const f = cal.fields(t);
   const ymd = `${f.year}-${String(f.month).padStart(2, '0')}-${String(f.day).padStart(2, '0')}`;
@@ -140,7 +125,7 @@ export function decideRetention(
     // Oldest snapshot of each bucket, buckets in time order (they are disjoint real intervals).
     const oldestOfBucket = new Map<number, PruneCandidate>();
     for (const s of sorted) {
-      const key = bucketOf(cal, unit, s.time);
+      const key = cal.bucket(unit, s.time);
       if (!oldestOfBucket.has(key)) oldestOfBucket.set(key, s);
     }
     const buckets = [...oldestOfBucket.values()].sort(byTime).reverse();

@@ -1,41 +1,50 @@
 /**
- * Schedules: the presets hourly/daily/weekly/monthly/yearly or a 5-field cron expression,
- * evaluated by cron-parser in the configured time zone.
+ * Schedules: the presets hourly/daily/weekly/monthly/yearly or a 5-field cron expression, in the
+ * configured time zone.
  *
  * Due rule (SPEC §2): due when no zback snapshot exists at or after the most recent tick. Only the
  * most recent tick matters, so a machine that was off for a week takes one snapshot, not 168.
+ *
+ * A preset ticks at the start of every retention bucket of its unit — every clock hour, local day,
+ * ISO week, month, year — computed from the calendar, so each bucket gets exactly one snapshot
+ * across any DST change (cron-parser skips or throws around some, e.g. Lord Howe's 30-minute
+ * shift). Cron expressions are evaluated by cron-parser; the next tick is derived from the same
+ * "most recent tick" the due rule uses, so the two never disagree around DST changes.
  */
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
+import { CronExpressionParser } from 'cron-parser';
 import { InvalidValue } from '../errors.js';
+import { Calendar } from './calendar.js';
 import type { Unit } from './retention.js';
 
 export interface Schedule {
   /** As the operator wrote it. */
   text: string;
-  /** The cron expression cron-parser evaluates. */
+  /** The cron expression (for a preset: its usual equivalent, for display). */
   cron: string;
+  /** Set for the presets: ticks at the start of each bucket of this unit. */
+  unit?: Unit;
 }
 
-const PRESETS: Record<string, string> = {
-  hourly: '0 * * * *',
-  daily: '0 0 * * *',
-  weekly: '0 0 * * 1', // ISO weeks start on Monday, like the retention buckets
-  monthly: '0 0 1 * *',
-  yearly: '0 0 1 1 *',
+const PRESETS: Record<string, { cron: string; unit: Unit }> = {
+  hourly: { cron: '0 * * * *', unit: 'h' },
+  daily: { cron: '0 0 * * *', unit: 'd' },
+  weekly: { cron: '0 0 * * 1', unit: 'w' }, // ISO weeks start on Monday, like the retention buckets
+  monthly: { cron: '0 0 1 * *', unit: 'm' },
+  yearly: { cron: '0 0 1 1 *', unit: 'y' },
 };
 
 const UNIT_PRESET: Record<Unit, string> = { h: 'hourly', d: 'daily', w: 'weekly', m: 'monthly', y: 'yearly' };
 
 export function presetForUnit(unit: Unit): Schedule {
   const text = UNIT_PRESET[unit];
-  return { text, cron: PRESETS[text]! };
+  return { text, ...PRESETS[text]! };
 }
 
 export function parseSchedule(text: string): Schedule {
   const s = text.trim();
   if (s === '') throw new InvalidValue('empty schedule; use hourly, daily, weekly, monthly, yearly or a 5-field cron expression');
   const preset = PRESETS[s.toLowerCase()];
-  if (preset) return { text: s.toLowerCase(), cron: preset };
+  if (preset) return { text: s.toLowerCase(), ...preset };
   const fields = s.split(/\s+/);
   if (fields.length !== 5) {
     throw new InvalidValue(
@@ -53,19 +62,51 @@ export function parseSchedule(text: string): Schedule {
   return { text: s, cron: s };
 }
 
-function iterator(schedule: Schedule, from: number, zone: string): CronExpression {
-  return CronExpressionParser.parse(schedule.cron, { currentDate: new Date(from), tz: zone });
+const calendars = new Map<string, Calendar>();
+function calendar(zone: string): Calendar {
+  let c = calendars.get(zone);
+  if (!c) calendars.set(zone, (c = new Calendar(zone)));
+  return c;
+}
+
+function cronPrev(schedule: Schedule, now: number, zone: string): number {
+  try {
+    // cron-parser's prev() is strictly before currentDate; +1 ms makes a tick at exactly `now` count.
+    return CronExpressionParser.parse(schedule.cron, { currentDate: new Date(now + 1), tz: zone }).prev().getTime();
+  } catch (e) {
+    throw new InvalidValue(`cron expression ${JSON.stringify(schedule.text)} cannot be evaluated in ${zone} at ${new Date(now).toISOString()}: ${(e as Error).message}`);
+  }
 }
 
 /** The most recent tick at or before `now` (UTC ms). */
 export function mostRecentTick(schedule: Schedule, now: number, zone: string): number {
-  // cron-parser's prev() is strictly before currentDate; +1 ms makes a tick at exactly `now` count.
-  return iterator(schedule, now + 1, zone).prev().getTime();
+  if (schedule.unit) return calendar(zone).bucketStart(schedule.unit, now);
+  return cronPrev(schedule, now, zone);
 }
 
-/** The first tick strictly after `now`. */
+const MINUTE = 60_000;
+const HORIZON = 800 * 86_400_000; // every 5-field expression ticks within a leap-year cycle's worst case
+
+/** The first tick strictly after `now`: the first instant where the most recent tick changes. */
 export function nextTick(schedule: Schedule, now: number, zone: string): number {
-  return iterator(schedule, now, zone).next().getTime();
+  if (schedule.unit) return calendar(zone).nextBucketStart(schedule.unit, now);
+  const current = cronPrev(schedule, now, zone);
+  // Ticks are on whole minutes; gallop forward, then bisect, on the due rule's own function.
+  let inside = Math.floor(now / MINUTE) * MINUTE;
+  let step = MINUTE;
+  let outside = inside + step;
+  while (cronPrev(schedule, outside, zone) === current) {
+    if (outside - now > HORIZON) throw new InvalidValue(`cron expression ${JSON.stringify(schedule.text)} never ticks again`);
+    inside = outside;
+    step *= 2;
+    outside = inside + step;
+  }
+  while (outside - inside > MINUTE) {
+    const mid = inside + Math.floor((outside - inside) / 2 / MINUTE) * MINUTE;
+    if (cronPrev(schedule, mid, zone) === current) inside = mid;
+    else outside = mid;
+  }
+  return outside;
 }
 
 /**
