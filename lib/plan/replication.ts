@@ -119,33 +119,17 @@ export function planReplication(input: ReplicationInput): ReplicationPlan {
   } catch (e) {
     // A name ZFS would refuse (too long once mapped under the destination path, …): only this
     // destination of this dataset fails.
-    const target = input.destination.datasetPath;
-    const hostLabel = destinationHostLabel(input.destination);
-    return {
-      dataset: input.config.dataset,
-      destination: input.destination.text,
-      hostLabel,
-      target,
-      status: 'error',
-      message: (e as Error).message,
-      sends: [],
-      sourceTag: sourceHoldTag(hostLabel, target),
-      targetTag: TARGET_HOLD_TAG,
-      targetDecisions: [],
-      targetDestroy: [],
-      targetDestroyArgvs: [],
-    };
+    return { ...emptyPlan(input), status: 'error', message: (e as Error).message };
   }
 }
 
-function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
-  const { config, destination, state } = input;
-  const dataset = config.dataset;
-  const target = destination.datasetPath;
-  const hostLabel = destinationHostLabel(destination);
-  const plan: ReplicationPlan = {
-    dataset,
-    destination: destination.text,
+/** A plan for this dataset and destination that does nothing yet. */
+function emptyPlan(input: ReplicationInput): ReplicationPlan {
+  const target = input.destination.datasetPath;
+  const hostLabel = destinationHostLabel(input.destination);
+  return {
+    dataset: input.config.dataset,
+    destination: input.destination.text,
     hostLabel,
     target,
     status: 'up-to-date',
@@ -156,6 +140,14 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     targetDestroy: [],
     targetDestroyArgvs: [],
   };
+}
+
+function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
+  const { config, destination, state } = input;
+  const dataset = config.dataset;
+  const target = destination.datasetPath;
+  const hostLabel = destinationHostLabel(destination);
+  const plan = emptyPlan(input);
   const where = hostLabel === 'local' ? target : `${hostLabel}:${target}`;
   if (!state.reachable) {
     plan.status = 'unreachable';

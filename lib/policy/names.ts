@@ -76,9 +76,11 @@ export class NameFormat {
     this.order.forEach((t, i) => (v[t] = Number(m[i + 1])));
     const [Y, mo, d, H, M, S] = [v.Y!, v.m!, v.d!, v.H!, v.M!, v.S!];
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || H > 23 || M > 59 || S > 59) return null;
-    const t = Date.UTC(Y, mo - 1, d, H, M, S);
+    // Date.UTC maps years 0–99 to 1900–1999: set the year separately.
+    const date = new Date(Date.UTC(2000, mo - 1, d, H, M, S));
+    date.setUTCFullYear(Y);
     // Reject dates that roll over (2026-02-30): they were not written by zback.
-    if (new Date(t).getUTCDate() !== d) return null;
-    return t;
+    if (date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1) return null;
+    return date.getTime();
   }
 }
