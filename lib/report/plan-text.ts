@@ -134,8 +134,10 @@ export function summaryLine(plan: Plan): string {
   const parts = [
     `${plural(plan.datasets.length, 'dataset')}`,
     `${plural(snaps, 'snapshot')} to take${snaps ? ` in ${plural(plan.snapshots.length, 'command')}` : ''}`,
-    `${destroys} to destroy`,
+    `${destroys} to destroy here`,
   ];
+  const remote = plan.replications.reduce((n, r) => n + r.targetDestroy.length, 0);
+  if (remote) parts.push(`${remote} to destroy on destinations`);
   const sends = plan.replications.filter((r) => r.status === 'send' || r.status === 'resume').length;
   parts.push(`${plural(sends, 'replication')} to send`);
   const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error').length;
