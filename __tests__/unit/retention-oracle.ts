@@ -88,6 +88,25 @@ export function ymd(l: { year: number; month: number; day: number }): string {
   return `${l.year}-${pad2(l.month)}-${pad2(l.day)}`;
 }
 
+/** Offset changes of a zone in [from, to), located to the minute with the oracle (first minute of the new offset). */
+export function oracleOffsetChanges(zone: string, from: number, to: number): number[] {
+  const out: number[] = [];
+  const STEP = 6 * HOUR_MS;
+  for (let t = from; t < to; t += STEP) {
+    const before = oracleLocal(t, zone).offsetMinutes;
+    if (before === oracleLocal(t + STEP, zone).offsetMinutes) continue;
+    let lo = t;
+    let hi = t + STEP;
+    while (hi - lo > MINUTE_MS) {
+      const mid = lo + Math.floor((hi - lo) / 2 / MINUTE_MS) * MINUTE_MS;
+      if (oracleLocal(mid, zone).offsetMinutes === before) lo = mid;
+      else hi = mid;
+    }
+    out.push(hi);
+  }
+  return out;
+}
+
 // ---- ISO 8601 week date, the classic algorithm (ordinal date, weekday, weeks-in-year) ----
 
 export function isLeapYear(y: number): boolean {
