@@ -254,4 +254,3 @@ describe('Australia/Lord_Howe (DST of 30 minutes)', () => {
     expect(snapshots.filter((t) => oracleLocal(t, zone).minute !== 0).map((t) => fmt.nameFor(t).slice(11))).toEqual([short]);
   });
 });
-});
