@@ -13,6 +13,8 @@ export interface GlobalArgs {
   'state-dir': string;
   'snapshot-format': string;
   verbose: boolean;
+  json: boolean;
+  'log-file'?: string;
 }
 
 export interface Context {
@@ -22,6 +24,8 @@ export interface Context {
   now: number;
   stateDir: string;
   verbose: boolean;
+  json: boolean;
+  logFile?: string;
 }
 
 /** `--now` takes an ISO 8601 time with an explicit zone (Z or ±hh:mm), so it is never ambiguous. */
@@ -51,5 +55,7 @@ export function buildContext(args: GlobalArgs): Context {
     now: args.now ? parseNow(args.now) : Date.now(),
     stateDir: args['state-dir'],
     verbose: args.verbose,
+    json: args.json,
+    ...(args['log-file'] ? { logFile: args['log-file'] } : {}),
   };
 }

@@ -7,10 +7,12 @@ import yargs from 'yargs';
 import { UsageError } from '../errors.js';
 import { DEFAULT_NAME_FORMAT } from '../policy/names.js';
 import { DEFAULT_PREFIX } from '../policy/properties.js';
-import { buildContext, type GlobalArgs } from './context.js';
+import { buildContext, type Context, type GlobalArgs } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
 
 function packageVersion(): string {
@@ -18,10 +20,14 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+function output(ctx: Context) {
+  return consoleOutput({ verbose: ctx.verbose, json: ctx.json, ...(ctx.logFile ? { logFile: ctx.logFile } : {}) });
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
   const withContext = async (args: GlobalArgs, f: (ctx: ReturnType<typeof buildContext>) => Promise<number>) => {
-    const out = consoleOutput({ verbose: args.verbose });
+    const out = consoleOutput({ verbose: args.verbose, json: args.json });
     try {
       exitCode = await f(buildContext(args));
     } catch (e) {
@@ -46,6 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('state-dir', { type: 'string', default: '/var/lib/zback', describe: 'Where the run lock and run state live' })
     .option('snapshot-format', { type: 'string', default: DEFAULT_NAME_FORMAT, describe: 'Snapshot name format, UTC (%Y %m %d %H %M %S)' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every command and why each snapshot is kept' })
+    .option('json', { type: 'boolean', default: false, describe: 'run: one JSON object per event; status: the report as JSON' })
+    .option('log-file', { type: 'string', describe: 'Append every message, with a timestamp, to this file' })
     .command(
       'run',
       'Take the snapshots that are due and prune by retention',
@@ -70,7 +78,44 @@ export async function main(argv: string[]): Promise<number> {
               acceptNewHostKeys: args['accept-new-host-keys'],
               idleTimeoutS: args['idle-timeout'],
             },
-            consoleOutput({ verbose: ctx.verbose }),
+            output(ctx),
+          );
+        }),
+    )
+    .command(
+      'status',
+      'Show each dataset: policy, snapshots, next due, replication lag, problems',
+      (y) =>
+        y
+          .option('check', { type: 'boolean', default: false, describe: 'One line and a Nagios exit code: 0 ok, 1 warning, 2 critical, 3 unknown' })
+          .option('remote', { type: 'boolean', default: false, describe: 'Ask the destinations now (over one SSH connection per host)' })
+          .option('warn-after', { type: 'string', default: '2h', describe: 'Overdue snapshot or replication: warning after this long (e.g. 90m, 2h)' })
+          .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
+          .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
+          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' }),
+      (args) =>
+        withContext(args as unknown as GlobalArgs, (ctx) => {
+          const duration = (name: string, v: string) => {
+            try {
+              return parseDuration(v);
+            } catch (e) {
+              throw new UsageError(`--${name}: ${(e as Error).message}`);
+            }
+          };
+          const warnMs = duration('warn-after', args['warn-after']);
+          const critMs = duration('crit-after', args['crit-after']);
+          if (critMs < warnMs) throw new UsageError('--crit-after must not be shorter than --warn-after');
+          return statusCommand(
+            ctx,
+            {
+              json: args.json,
+              check: args.check,
+              remote: args.remote,
+              thresholds: { warnMs, critMs },
+              ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
+              maxChannels: args['max-channels'],
+            },
+            output(ctx),
           );
         }),
     )
@@ -89,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
         withContext(args as unknown as GlobalArgs, (ctx) => {
           const values: Partial<Record<Field, string>> = {};
           for (const f of FIELDS) if (typeof args[f] === 'string') values[f] = args[f] as string;
-          return editCommand(ctx, args.dataset, values, consoleOutput({ verbose: ctx.verbose }));
+          return editCommand(ctx, args.dataset, values, output(ctx));
         }),
     )
     .command(
@@ -107,11 +152,12 @@ export async function main(argv: string[]): Promise<number> {
         withContext(args as unknown as GlobalArgs, (ctx) => {
           const values: Partial<Record<Field, null>> = {};
           for (const f of FIELDS) if (args[f] || args.all) values[f] = null;
-          return editCommand(ctx, args.dataset, values, consoleOutput({ verbose: ctx.verbose }));
+          return editCommand(ctx, args.dataset, values, output(ctx));
         }),
     )
+    .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)
-    .demandCommand(1, 'Give a command: run, set or unset (see --help).')
+    .demandCommand(1, 'Give a command: run, status, set or unset (see --help).')
     .strict()
     .version(packageVersion())
     .help()

@@ -5,7 +5,10 @@ import { hostname } from 'node:os';
 import { discoverDestinations, discoverLocal } from '../execute/discover.js';
 import { executePlan, type RunOutcome } from '../execute/executor.js';
 import { executeReplication, releaseStaleHolds, type ReplicationOutcome } from '../execute/replicate.js';
+import { recordRun } from '../execute/record.js';
+import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
+import { readRunState, writeRunState } from '../state/run-state.js';
 import { errorMessage } from '../errors.js';
 import { buildPlan, replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
@@ -47,6 +50,7 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, replications: Replicatio
 }
 
 export async function runCommand(ctx: Context, args: RunArgs, out: Output): Promise<number> {
+  const started = Date.now();
   const lock = new RunLock(ctx.stateDir);
   if (!args.dryRun) {
     try {
@@ -86,7 +90,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       holds: ledger.all(),
     });
     if (args.dryRun) {
-      out.print(renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
+      out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
       const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error');
       for (const r of broken) out.error(`${r.dataset}: replication to ${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}: ${r.message}`);
@@ -106,7 +110,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
           idleTimeoutMs: args.idleTimeoutS * 1000,
           outcome: datasetOutcome,
           ledger,
-          ...(ctx.verbose ? { onEvent: (line: string) => out.info(line) } : {}),
+          onEvent: (line: string) => out.event('replication', line),
+          onProgress: progressReporter((line) => out.progress(line)),
         };
         try {
           replications = await executeReplication(plan, replicationContext);
@@ -118,7 +123,21 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       },
     });
     reportOutcome(plan, outcome, replications, out);
-    return [...outcome.datasets.values()].every((o) => o.errors.length === 0) ? EXIT.OK : EXIT.FAILED;
+    const exitCode = [...outcome.datasets.values()].every((o) => o.errors.length === 0) ? EXIT.OK : EXIT.FAILED;
+    try {
+      // Recorded on the run's own clock (--now moves it), so status compares like with like.
+      const state = recordRun(readRunState(ctx.stateDir), plan, outcome, replications, ctx.format, {
+        started: ctx.now,
+        finished: ctx.now + (Date.now() - started),
+        exitCode,
+        host: hostname(),
+      });
+      writeRunState(ctx.stateDir, state);
+    } catch (e) {
+      out.error(`cannot write the run state in ${ctx.stateDir}: ${errorMessage(e)}`);
+      return EXIT.FAILED;
+    }
+    return exitCode;
   } catch (e) {
     out.error(errorMessage(e));
     return EXIT.FAILED;

@@ -28,6 +28,8 @@ export interface ReplicationContext {
   /** The record of holds zback placed (see state/holds.ts). */
   ledger: HoldLedger;
   onEvent?: (line: string) => void;
+  /** Bytes sent so far of a stream (and its size, where the ZFS could estimate it); null: done. */
+  onProgress?: (label: string, bytes: number | null, total: number | null) => void;
 }
 
 export interface ReplicationOutcome {
@@ -83,11 +85,21 @@ async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationConte
     return result;
   };
   try {
-    for (const parent of r.createParents ?? []) await dest.exec(createParentsCommand(parent));
+    for (const parent of r.createParents ?? []) {
+      // Two seeds under the same new parent create it at the same time: one of them is told it exists.
+      const problem = await tolerant(dest, createParentsCommand(parent));
+      if (problem && !/already exists/.test(problem)) throw new Error(problem);
+    }
     for (const step of r.sends) {
+      const total = ctx.onProgress && step.kind !== 'resume' ? await ctx.localZfs.sendSize(step.sendArgv) : null;
+      const label = `${r.dataset} → ${where}`;
       const sink = await dest.host.startSink(step.recvArgv);
       const source = ctx.local.startSource(step.sendArgv);
-      const t = await transfer(source, sink, { idleTimeoutMs: ctx.idleTimeoutMs });
+      const t = await transfer(source, sink, {
+        idleTimeoutMs: ctx.idleTimeoutMs,
+        ...(ctx.onProgress ? { onProgress: (bytes: number) => ctx.onProgress!(label, bytes, total) } : {}),
+      });
+      ctx.onProgress?.(label, null, null);
       result.bytes += t.bytes;
       if (!t.ok) {
         if (step.kind === 'resume' && tokenIsBad(t)) {

@@ -1,8 +1,11 @@
 /**
- * Colour for people, plain text for everything else: chalk decides by itself whether stdout is a
- * terminal and honours NO_COLOR / FORCE_COLOR.
+ * Colour for people, plain text for everything else: chalk decides whether stdout is a terminal
+ * (and honours FORCE_COLOR); NO_COLOR turns colour off.
  */
 import chalk from 'chalk';
+
+// chalk honours FORCE_COLOR and terminals, not NO_COLOR (no-color.org): do that here.
+if (process.env.NO_COLOR) chalk.level = 0;
 
 export const style = {
   title: (s: string) => chalk.bold(s),
@@ -13,4 +16,10 @@ export const style = {
   error: (s: string) => chalk.bold.red(s),
   warn: (s: string) => chalk.yellow(s),
   dim: (s: string) => chalk.dim(s),
+};
+
+export const level = {
+  ok: (s: string) => chalk.green(s),
+  warning: (s: string) => chalk.yellow(s),
+  critical: (s: string) => chalk.bold.red(s),
 };

@@ -10,6 +10,7 @@ import {
   crossCheckRows,
   parseInventory,
   parseNameList,
+  parseSendSize,
   parsePropertyRows,
   parsePropertyRowsValueFirst,
   parseZfsVersion,
@@ -65,6 +66,13 @@ export class Zfs {
   /** Run a command built by ./commands.ts that changes something; throws CommandError on failure. */
   async exec(argv: string[]): Promise<void> {
     await this.check(argv);
+  }
+
+  /** The size a send will have, where the ZFS can tell (OpenZFS `send -nP`); null otherwise. */
+  async sendSize(sendArgv: readonly string[]): Promise<number | null> {
+    if (!this.caps.sendEstimate) return null;
+    const r = await this.host.run(cmd.sendEstimateCommand(sendArgv));
+    return r.code === 0 ? parseSendSize(r.stdout) : null;
   }
 
   async datasetProperties(dataset: string, properties: readonly string[]): Promise<PropertyRow[]> {

@@ -110,6 +110,12 @@ export function sendIncrementalCommand(dataset: string, from: string, to: string
   return [ZFS, 'send', intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
 }
 
+/** The same send as a dry run that prints its size (`zfs send -nP …`, OpenZFS). */
+export function sendEstimateCommand(sendArgv: readonly string[]): string[] {
+  if (sendArgv[0] !== ZFS || sendArgv[1] !== 'send') throw new Error('not a zfs send command');
+  return [ZFS, 'send', '-nP', ...sendArgv.slice(2)];
+}
+
 /** Resume an interrupted receive (OpenZFS). */
 export function sendResumeCommand(token: string): string[] {
   if (!/^[0-9a-zA-Z-]+$/.test(token)) throw new Error('refusing to use a malformed receive_resume_token');

@@ -146,6 +146,12 @@ export function parseInventory(text: string): Inventory {
   return datasets;
 }
 
+/** `zfs send -nP …`: the line "size\t<bytes>" (null when absent). */
+export function parseSendSize(text: string): number | null {
+  const m = /^size\s+(\d+)\s*$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
 /** `zfs list -H -o name` */
 export function parseNameList(text: string): string[] {
   return lines(text).filter((l) => l !== '');

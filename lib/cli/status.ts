@@ -1,0 +1,89 @@
+/**
+ * `zback status [--json] [--check] [--remote]`: read-only. Local ZFS plus the state the last run
+ * recorded; destinations only with --remote (over the same pooled connection a run uses).
+ */
+import { discoverDestinations, discoverLocal } from '../execute/discover.js';
+import { errorMessage } from '../errors.js';
+import { buildPlan } from '../plan/planner.js';
+import { TickCache } from '../policy/schedule.js';
+import { buildStatus, type Thresholds } from '../report/status.js';
+import { renderCheck, renderStatus } from '../report/status-text.js';
+import { HoldLedger } from '../state/holds.js';
+import { readRunState } from '../state/run-state.js';
+import { LocalHost } from '../transport/local.js';
+import { HostPool } from '../transport/pool.js';
+import { shellCommand } from '../transport/quote.js';
+import { Zfs } from '../zfs/client.js';
+import type { Context } from './context.js';
+import { EXIT } from './exit-codes.js';
+import type { Output } from './output.js';
+
+export interface StatusArgs {
+  json: boolean;
+  check: boolean;
+  remote: boolean;
+  thresholds: Thresholds;
+  sshConfig?: string;
+  maxChannels: number;
+}
+
+export async function statusCommand(ctx: Context, args: StatusArgs, out: Output): Promise<number> {
+  const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.error(`[${h}] ${shellCommand(argv)}`) : undefined;
+  const local = new LocalHost(observe);
+  const pool = new HostPool(local, {
+    ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
+    acceptNewHostKeys: false,
+    recordNewHostKeys: false,
+    maxChannels: args.maxChannels,
+    ...(observe ? { observe } : {}),
+  });
+  try {
+    const zfs = await Zfs.detect(local);
+    const { configs, inventory } = await discoverLocal(zfs, ctx.names);
+    const ticks = new TickCache();
+    let live;
+    if (args.remote) {
+      const remote = await discoverDestinations(configs, pool);
+      live = buildPlan({
+        configs,
+        inventory,
+        caps: zfs.caps,
+        now: ctx.now,
+        calendar: ctx.calendar,
+        names: ctx.format,
+        destinations: remote.states,
+        holds: HoldLedger.load(ctx.stateDir).all(),
+        ticks,
+      }).replications;
+    }
+    const report = buildStatus({
+      configs,
+      inventory,
+      state: readRunState(ctx.stateDir),
+      stateDir: ctx.stateDir,
+      now: ctx.now,
+      calendar: ctx.calendar,
+      names: ctx.format,
+      thresholds: args.thresholds,
+      ticks,
+      ...(live ? { live } : {}),
+    });
+    if (args.check) {
+      const { line, exitCode } = renderCheck(report);
+      out.print(line + '\n');
+      return exitCode;
+    }
+    out.print(args.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, ctx.calendar));
+    return EXIT.OK;
+  } catch (e) {
+    if (args.check) {
+      // Monitoring must see that the check itself could not run: UNKNOWN.
+      out.print(`ZBACK UNKNOWN - ${errorMessage(e)}\n`);
+      return 3;
+    }
+    out.error(errorMessage(e));
+    return EXIT.FAILED;
+  } finally {
+    await pool.closeAll();
+  }
+}

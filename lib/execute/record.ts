@@ -1,0 +1,59 @@
+/**
+ * Turns what a run did into the recorded state (see state/run-state.ts). Pure: the previous state,
+ * the plan and the outcomes in, the new state out.
+ */
+import { replicationKey } from '../plan/planner.js';
+import type { Plan } from '../plan/types.js';
+import type { NameFormat } from '../policy/names.js';
+import type { DatasetState, DestinationResult, DestinationState, RunState } from '../state/run-state.js';
+import { STATE_VERSION } from '../state/run-state.js';
+import type { RunOutcome } from './executor.js';
+import type { ReplicationOutcome } from './replicate.js';
+
+export function recordRun(
+  previous: RunState,
+  plan: Plan,
+  outcome: RunOutcome,
+  replications: readonly ReplicationOutcome[],
+  names: NameFormat,
+  times: { started: number; finished: number; exitCode: number; host: string },
+): RunState {
+  const at = new Date(times.finished).toISOString();
+  const datasets: Record<string, DatasetState> = {};
+  for (const d of plan.datasets) {
+    const o = outcome.datasets.get(d.dataset);
+    const before = previous.datasets[d.dataset]?.destinations ?? {};
+    const destinations: Record<string, DestinationState> = {};
+    for (const r of plan.replications.filter((x) => x.dataset === d.dataset)) {
+      const key = replicationKey(r);
+      const prev = before[key];
+      const done = replications.find((x) => x.plan === r);
+      const ok = done !== undefined && done.ok;
+      let result: DestinationResult;
+      if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') result = r.status;
+      else if (done === undefined || !done.ok) result = 'failed';
+      else if (r.status === 'resume') result = 'resume';
+      else result = r.sends.length ? 'sent' : r.status === 'not-due' ? 'not-due' : 'up-to-date';
+      const lastReplicated = (ok ? r.newCommon : undefined) ?? r.common ?? prev?.lastReplicated;
+      const time = lastReplicated !== undefined ? names.parse(lastReplicated) : null;
+      const entry: DestinationState = { lastRun: at, result };
+      const error = done?.error ?? (result === 'failed' || r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error' ? r.message : undefined);
+      if (error) entry.error = error;
+      if (lastReplicated !== undefined) entry.lastReplicated = lastReplicated;
+      if (time !== null) entry.lastReplicatedTime = new Date(time).toISOString();
+      else if (prev?.lastReplicated === lastReplicated && prev?.lastReplicatedTime) entry.lastReplicatedTime = prev.lastReplicatedTime;
+      const success = ok ? at : prev?.lastSuccess;
+      if (success) entry.lastSuccess = success;
+      if (done?.bytes) entry.bytes = done.bytes;
+      destinations[key] = entry;
+    }
+    // Replication errors are recorded with their destination; the dataset keeps the others.
+    const own = (o?.errors ?? []).filter((e) => !/^replication to /.test(e));
+    datasets[d.dataset] = { lastRun: at, ok: own.length === 0, errors: own, notes: o?.notes ?? [], destinations };
+  }
+  return {
+    version: STATE_VERSION,
+    run: { started: new Date(times.started).toISOString(), finished: at, exitCode: times.exitCode, host: times.host },
+    datasets,
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * `zback status`: what each dataset's policy is, how fresh its snapshots are, when the next one is
+ * due, and per destination what was last replicated and how far behind it is — with the problems
+ * a monitoring system should see. Pure: local inventory, configuration, recorded run state (and,
+ * with --remote, a live plan) in; a report out. The JSON form is a stable, documented schema.
+ */
+import { destinationHostLabel } from '../policy/destinations.js';
+import type { ConfigResult } from '../policy/properties.js';
+import type { Calendar } from '../policy/calendar.js';
+import type { NameFormat } from '../policy/names.js';
+import { formatRetention } from '../policy/retention.js';
+import { isDue, nextTick, type TickCache } from '../policy/schedule.js';
+import { replicationKey } from '../plan/planner.js';
+import type { ReplicationPlan } from '../plan/types.js';
+import type { RunState } from '../state/run-state.js';
+import type { Inventory } from '../zfs/parse.js';
+
+export const STATUS_SCHEMA = 'zback.status/1';
+
+export type Level = 'ok' | 'warning' | 'critical';
+
+export interface Problem {
+  level: Exclude<Level, 'ok'>;
+  message: string;
+}
+
+export interface DestinationStatus {
+  /** "host:target" or the local target. */
+  destination: string;
+  /** As written in the property. */
+  text: string;
+  schedule: string;
+  /** The last run's result for it (sent, up-to-date, not-due, failed, diverged, unreachable, error, resume), or null. */
+  result: string | null;
+  lastReplicated: string | null;
+  lastReplicatedTime: string | null;
+  /** now − the time of the last replicated snapshot. */
+  lagSeconds: number | null;
+  lastSuccess: string | null;
+  error: string | null;
+  problems: Problem[];
+}
+
+export interface DatasetStatus {
+  dataset: string;
+  managed: boolean;
+  error: string | null;
+  retention: string | null;
+  schedule: string | null;
+  snapshots: { zback: number; foreign: number };
+  newest: { name: string; time: string; ageSeconds: number } | null;
+  /** ISO time of the next snapshot, or "now" when one is due. */
+  nextDue: string | null;
+  lastRun: { time: string; ok: boolean; errors: string[] } | null;
+  destinations: DestinationStatus[];
+  problems: Problem[];
+}
+
+export interface StatusReport {
+  schema: typeof STATUS_SCHEMA;
+  generated: string;
+  zone: string;
+  stateDir: string;
+  remote: boolean;
+  lastRun: { started: string; finished: string; exitCode: number; host: string } | null;
+  datasets: DatasetStatus[];
+  summary: { datasets: number; warnings: number; criticals: number; status: Level };
+}
+
+export interface Thresholds {
+  /** How long overdue (a snapshot, a replication) before a warning / critical. */
+  warnMs: number;
+  critMs: number;
+}
+
+export interface StatusInput {
+  configs: readonly ConfigResult[];
+  inventory: Inventory;
+  state: RunState;
+  stateDir: string;
+  now: number;
+  calendar: Calendar;
+  names: NameFormat;
+  thresholds: Thresholds;
+  ticks?: TickCache;
+  /** Live replication plans (--remote): they override the recorded state. */
+  live?: readonly ReplicationPlan[];
+}
+
+function overdueProblem(what: string, overdueMs: number, t: Thresholds): Problem | null {
+  const mins = Math.round(overdueMs / 60_000);
+  const human = mins >= 120 ? `${Math.round(mins / 60)} h` : `${mins} min`;
+  if (overdueMs > t.critMs) return { level: 'critical', message: `${what} is overdue by ${human}` };
+  if (overdueMs > t.warnMs) return { level: 'warning', message: `${what} is overdue by ${human}` };
+  return null;
+}
+
+export function buildStatus(input: StatusInput): StatusReport {
+  const { now, calendar, names } = input;
+  const datasets: DatasetStatus[] = [];
+  for (const c of input.configs) {
+    if (c.kind === 'ignored') continue;
+    const recorded = input.state.datasets[c.dataset];
+    const base: DatasetStatus = {
+      dataset: c.dataset,
+      managed: c.kind === 'managed',
+      error: null,
+      retention: null,
+      schedule: null,
+      snapshots: { zback: 0, foreign: 0 },
+      newest: null,
+      nextDue: null,
+      lastRun: recorded ? { time: recorded.lastRun, ok: recorded.ok, errors: recorded.errors } : null,
+      destinations: [],
+      problems: [],
+    };
+    if (c.kind === 'error') {
+      base.error = c.error.message;
+      base.problems.push({ level: 'critical', message: c.error.message });
+      datasets.push(base);
+      continue;
+    }
+    const config = c.config;
+    base.retention = formatRetention(config.retention.value);
+    base.schedule = config.schedule.text;
+    const info = input.inventory.get(c.dataset);
+    let latest: number | null = null;
+    let newestName = '';
+    for (const s of info?.snapshots ?? []) {
+      const t = names.parse(s.name);
+      if (t === null) base.snapshots.foreign++;
+      else {
+        base.snapshots.zback++;
+        if (latest === null || t > latest) [latest, newestName] = [t, s.name];
+      }
+    }
+    if (latest !== null) base.newest = { name: newestName, time: new Date(latest).toISOString(), ageSeconds: Math.round((now - latest) / 1000) };
+    const due = isDue(config.schedule, latest, now, calendar.zone, input.ticks);
+    base.nextDue = due.due ? 'now' : new Date(due.next).toISOString();
+    if (due.due) {
+      const p = overdueProblem('the next snapshot', now - due.tick, input.thresholds);
+      if (p) base.problems.push(p);
+    }
+    if (recorded && !recorded.ok) base.problems.push({ level: 'critical', message: `the last run failed: ${recorded.errors[0] ?? 'see the log'}` });
+
+    for (const d of config.destinations) {
+      const key = replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath });
+      const rec = recorded?.destinations[key];
+      const live = input.live?.find((r) => r.dataset === c.dataset && replicationKey(r) === key);
+      const ds: DestinationStatus = {
+        destination: key,
+        text: d.text,
+        schedule: d.schedule.text,
+        result: rec?.result ?? null,
+        lastReplicated: rec?.lastReplicated ?? null,
+        lastReplicatedTime: rec?.lastReplicatedTime ?? null,
+        lagSeconds: null,
+        lastSuccess: rec?.lastSuccess ?? null,
+        error: rec?.error ?? null,
+        problems: [],
+      };
+      if (live) {
+        // What the destination says now beats what the last run recorded.
+        ds.result = live.status;
+        ds.error = live.message ?? null;
+        if (live.common) {
+          ds.lastReplicated = live.common;
+          const t = names.parse(live.common);
+          ds.lastReplicatedTime = t === null ? null : new Date(t).toISOString();
+        }
+      }
+      if (ds.lastReplicatedTime) ds.lagSeconds = Math.round((now - Date.parse(ds.lastReplicatedTime)) / 1000);
+      if (ds.result === 'failed' || ds.result === 'unreachable' || ds.result === 'diverged' || ds.result === 'error') {
+        ds.problems.push({ level: 'critical', message: `${ds.result}: ${ds.error ?? 'see the log'}` });
+      } else if (ds.result === 'resume') {
+        ds.problems.push({ level: 'warning', message: 'an interrupted receive is pending; the next run resumes it' });
+      }
+      if (ds.lastReplicatedTime === null && ds.result === null) {
+        ds.problems.push({ level: 'warning', message: 'not replicated yet (no run has reached it)' });
+      } else if (ds.lastReplicatedTime !== null && latest !== null && latest > Date.parse(ds.lastReplicatedTime)) {
+        // Something newer exists: the replication is overdue from the first tick after the last one sent.
+        const dueAt = nextTick(d.schedule, Date.parse(ds.lastReplicatedTime), calendar.zone);
+        const p = now > dueAt ? overdueProblem(`replication to ${key}`, now - dueAt, input.thresholds) : null;
+        if (p) ds.problems.push({ ...p, message: `stale: ${p.message}` });
+      }
+      base.destinations.push(ds);
+    }
+    datasets.push(base);
+  }
+  const all = datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)]);
+  const criticals = all.filter((p) => p.level === 'critical').length;
+  const warnings = all.filter((p) => p.level === 'warning').length;
+  return {
+    schema: STATUS_SCHEMA,
+    generated: new Date(now).toISOString(),
+    zone: calendar.zone,
+    stateDir: input.stateDir,
+    remote: input.live !== undefined,
+    lastRun: input.state.run ?? null,
+    datasets,
+    summary: { datasets: datasets.length, warnings, criticals, status: criticals ? 'critical' : warnings ? 'warning' : 'ok' },
+  };
+}
