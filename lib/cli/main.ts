@@ -39,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const cli = yargs(argv)
     .scriptName('zback')
+    // An option given twice takes the last value (as most tools do), not an array of both.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nZFS snapshots, retention and replication, configured in ZFS user properties.')
     .option('prefix', {
       type: 'string',

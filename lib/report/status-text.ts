@@ -27,7 +27,7 @@ function pad(text: string, width: number): string {
 function datasetRow(d: DatasetStatus, now: number): string[] {
   const next = d.nextDue === null ? '-' : d.nextDue === 'now' ? 'now' : `in ${formatDuration(Date.parse(d.nextDue) - now)}`;
   return [
-    mark(d.problems),
+    mark([...d.problems, ...d.destinations.flatMap((x) => x.problems)]),
     style.dataset(d.dataset),
     d.retention ?? '-',
     d.schedule ?? '-',

@@ -138,7 +138,9 @@ export function buildStatus(input: StatusInput): StatusReport {
     const due = isDue(config.schedule, latest, now, calendar.zone, input.ticks);
     base.nextDue = due.due ? 'now' : new Date(due.next).toISOString();
     if (due.due) {
-      const p = overdueProblem('the next snapshot', now - due.tick, input.thresholds);
+      // Overdue since the first tick after the newest snapshot (not since the latest tick).
+      const since = latest === null ? due.tick : nextTick(config.schedule, latest, calendar.zone);
+      const p = overdueProblem('the next snapshot', now - since, input.thresholds);
       if (p) base.problems.push(p);
     }
     if (recorded && !recorded.ok) base.problems.push({ level: 'critical', message: `the last run failed: ${recorded.errors[0] ?? 'see the log'}` });

@@ -1,0 +1,239 @@
+/**
+ * The operator's view on real zfs-fuse state: zback status (table, JSON, --check, --remote),
+ * the state file, --json and --log-file, completion, colour rules, and what a person sees in a
+ * real terminal (tmux).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, ZBACK, type LabHost } from '../helpers/lab.js';
+
+let lab: Lab;
+let src: LabHost;
+let bak: LabHost;
+const port = 23300 + (process.pid % 500);
+let stateDir: string;
+
+beforeAll(async () => {
+  lab = new Lab('status');
+  src = await lab.start('src');
+  bak = await lab.start('bak');
+  await src.pool('tank');
+  await bak.pool('bpool');
+  await bak.sshd(port);
+  stateDir = join(lab.dir, 'state');
+  // A second host name in the ssh config that nothing listens on.
+  writeFileSync(
+    join(lab.dir, 'ssh-config'),
+    `Include ${join(bak.sshDir, 'config')}\nHost nowhere\n  HostName 127.0.0.1\n  Port 9\n  User root\n  IdentityFile ${join(bak.sshDir, 'id_ed25519')}\n`,
+  );
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const common = () => ['--state-dir', stateDir, '--timezone', 'UTC'];
+function zback(args: string[], opts: Parameters<LabHost['zback']>[1] = {}) {
+  return src.zback([...args, ...common()], opts);
+}
+const run = (now: string, ...more: string[]) => zback(['run', '--ssh-config', join(lab.dir, 'ssh-config'), '--now', now, ...more]);
+
+interface Report {
+  schema: string;
+  lastRun: { exitCode: number } | null;
+  datasets: Array<{
+    dataset: string;
+    retention: string | null;
+    schedule: string | null;
+    snapshots: { zback: number; foreign: number };
+    newest: { name: string; ageSeconds: number } | null;
+    nextDue: string | null;
+    destinations: Array<{ destination: string; result: string | null; lastReplicated: string | null; lagSeconds: number | null; problems: Array<{ level: string; message: string }> }>;
+    problems: Array<{ level: string; message: string }>;
+  }>;
+  summary: { datasets: number; warnings: number; criticals: number; status: string };
+}
+async function json(now: string, ...more: string[]): Promise<Report> {
+  const r = await zback(['status', '--json', '--now', now, ...more]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  return JSON.parse(r.stdout) as Report;
+}
+
+test('status: fresh, then stale (warning), then critical; --check exit codes follow', async () => {
+  await src.zfs('create', 'tank/good');
+  await src.zback(['set', 'tank/good', '--snapshot', 'yes', '--retention', '24h7d', '--destinations', 'bak:bpool/good|hourly']);
+  const first = await run('2026-11-25T10:00:00Z');
+  expect([first.code, first.stderr]).toEqual([0, '']);
+
+  const fresh = await json('2026-11-25T10:10:00Z');
+  expect(fresh.schema).toBe('zback.status/1');
+  expect(fresh.lastRun?.exitCode).toBe(0);
+  expect(fresh.datasets).toHaveLength(1);
+  const good = fresh.datasets[0]!;
+  expect(good).toMatchObject({ dataset: 'tank/good', retention: '24h7d', schedule: 'hourly', snapshots: { zback: 1, foreign: 0 }, nextDue: '2026-11-25T11:00:00.000Z', problems: [] });
+  expect(good.newest).toEqual({ name: '2026-11-25-100000', time: '2026-11-25T10:00:00.000Z', ageSeconds: 600 });
+  expect(good.destinations).toEqual([
+    expect.objectContaining({ destination: 'bak:bpool/good', result: 'sent', lastReplicated: '2026-11-25-100000', lagSeconds: 600, problems: [] }),
+  ]);
+  expect(fresh.summary).toEqual({ datasets: 1, warnings: 0, criticals: 0, status: 'ok' });
+  const ok = await zback(['status', '--check', '--now', '2026-11-25T10:10:00Z']);
+  expect([ok.code, ok.stdout.trim()]).toEqual([0, 'ZBACK OK - 1 datasets, 0 critical, 0 warning | datasets=1 critical=0 warning=0']);
+
+  // No run for six hours: the snapshot and the replication are overdue by 5 h > 2 h: warnings.
+  const late = await json('2026-11-25T16:30:00Z');
+  expect(late.datasets[0]!.problems).toEqual([{ level: 'warning', message: 'the next snapshot is overdue by 6 h' }]);
+  expect(late.datasets[0]!.destinations[0]!.problems).toEqual([]);
+  const warn = await zback(['status', '--check', '--now', '2026-11-25T16:30:00Z']);
+  expect(warn.code).toBe(1);
+  expect(warn.stdout).toMatch(/^ZBACK WARNING - 1 datasets, 0 critical, 1 warning: tank\/good: the next snapshot is overdue by 6 h \|/);
+  // Custom thresholds: 30 minutes is already critical.
+  const tight = await zback(['status', '--check', '--warn-after', '10m', '--crit-after', '30m', '--now', '2026-11-25T16:30:00Z']);
+  expect(tight.code).toBe(2);
+  // Two days without a run: critical.
+  const crit = await zback(['status', '--check', '--now', '2026-11-27T12:00:00Z']);
+  expect(crit.code).toBe(2);
+  expect(crit.stdout).toMatch(/^ZBACK CRITICAL/);
+
+  // A local snapshot taken while the backup is not replicated: the destination becomes stale.
+  const catchUp = await run('2026-11-27T12:05:00Z', '--ssh-config', '/dev/null'); // an unusable ssh config: the host is unknown
+  expect(catchUp.code).toBe(1);
+  const stale = await json('2026-11-27T15:00:00Z');
+  const dest = stale.datasets[0]!.destinations[0]!;
+  expect(dest.lastReplicated).toBe('2026-11-25-100000');
+  expect(dest.problems.map((p) => p.level)).toContain('critical');
+  expect(dest.problems.map((p) => p.message).join('\n')).toMatch(/unreachable: /);
+  expect(dest.problems.map((p) => p.message).join('\n')).toMatch(/stale: replication to bak:bpool\/good is overdue by 5\d h/);
+  // Back to normal.
+  const again = await run('2026-11-27T15:05:00Z');
+  expect([again.code, again.stderr]).toEqual([0, '']);
+  expect((await json('2026-11-27T15:10:00Z')).summary.status).toBe('ok');
+});
+
+test('status shows a failed destination and a diverged one; --remote asks the destination now', async () => {
+  await src.zfs('create', 'tank/far');
+  await src.zback(['set', 'tank/far', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'nowhere:bpool/far|hourly']);
+  await src.zfs('create', 'tank/div');
+  await src.zback(['set', 'tank/div', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'bak:bpool/div|hourly']);
+  expect((await run('2026-11-27T16:00:00Z')).code).toBe(1); // tank/far cannot connect
+  await bak.zfs('snapshot', 'bpool/div@someone-was-here');
+
+  const recorded = await json('2026-11-27T16:10:00Z');
+  const far = recorded.datasets.find((d) => d.dataset === 'tank/far')!;
+  expect(far.destinations[0]).toMatchObject({ destination: 'nowhere:bpool/far', result: 'unreachable', lastReplicated: null });
+  expect(far.destinations[0]!.problems[0]!.message).toMatch(/^unreachable: cannot connect to nowhere .*ECONNREFUSED/);
+  // Without --remote, status knows only what the last run recorded: tank/div was fine then.
+  expect(recorded.datasets.find((d) => d.dataset === 'tank/div')!.destinations[0]!.result).toBe('sent');
+
+  const before = bak.acceptedConnections();
+  const live = await json('2026-11-27T16:10:00Z', '--remote', '--ssh-config', join(lab.dir, 'ssh-config'));
+  expect(bak.acceptedConnections() - before).toBe(1);
+  const div = live.datasets.find((d) => d.dataset === 'tank/div')!.destinations[0]!;
+  expect(div.result).toBe('diverged');
+  expect(div.problems[0]!.message).toMatch(/diverged: .*@someone-was-here.*zfs rollback -r 'bpool\/div@2026-11-27-160000'/);
+
+  const table = await zback(['status', '--now', '2026-11-27T16:10:00Z']);
+  expect(table.code).toBe(0);
+  expect(table.stdout).toMatch(/^CRIT\s+tank\/far\s+24h\s+hourly\s+1\s+10m ago\s+in 50m$/m);
+  expect(table.stdout).toMatch(/→ nowhere:bpool\/far {2}hourly {2}last nothing yet {2}CRIT unreachable/);
+  expect(table.stdout).not.toMatch(/\u001b\[/); // not a terminal: no colour
+  const check = await zback(['status', '--check', '--now', '2026-11-27T16:10:00Z']);
+  expect(check.code).toBe(2);
+  await bak.zfs('destroy', 'bpool/div@someone-was-here');
+  await src.zback(['unset', 'tank/far', '--all']);
+});
+
+test('the state file is written atomically: a reader during a run always sees whole JSON', async () => {
+  await src.zfs('create', 'tank/atomic');
+  await src.zback(['set', 'tank/atomic', '--snapshot', 'yes', '--retention', '24h']);
+  const path = join(stateDir, 'state.json');
+  let reads = 0;
+  let running = true;
+  const slow = run('2026-11-27T17:00:00Z', '--verbose').finally(() => (running = false));
+  while (running) {
+    if (existsSync(path)) {
+      JSON.parse(readFileSync(path, 'utf8')); // throws on a half-written file
+      reads++;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  expect((await slow).code).toBe(0);
+  expect(reads).toBeGreaterThan(0);
+  expect(readdirSync(stateDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  const state = JSON.parse(readFileSync(path, 'utf8')) as { datasets: Record<string, { ok: boolean }> };
+  expect(state.datasets['tank/atomic']).toMatchObject({ ok: true });
+});
+
+test('--json prints one JSON object per event; --log-file appends timestamped lines', async () => {
+  const log = join(lab.dir, 'zback.log');
+  const r = await run('2026-11-27T18:00:00Z', '--json', '--log-file', log);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { time: string; type: string; message: string });
+  expect(events.length).toBeGreaterThan(2);
+  expect(events.some((e) => e.type === 'replication' && /tank\/good → bak:bpool\/good: incremental/.test(e.message))).toBe(true);
+  for (const e of events) expect(e.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  expect(lines.length).toBeGreaterThan(2);
+  for (const l of lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info|error) /);
+  expect(lines.join('\n')).toContain('tank/good: snapshot @2026-11-27-180000');
+});
+
+test('completion for bash and zsh', () => {
+  const bash = spawnSync('node', [ZBACK, 'completion'], { encoding: 'utf8', env: { ...process.env, SHELL: '/bin/bash' } });
+  expect(bash.status).toBe(0);
+  expect(bash.stdout).toContain('complete -o bashdefault -o default -F _zback_yargs_completions zback');
+  const zsh = spawnSync('node', [ZBACK, 'completion'], { encoding: 'utf8', env: { ...process.env, SHELL: '/usr/bin/zsh' } });
+  expect(zsh.stdout).toMatch(/^#compdef zback/);
+  const words = spawnSync('node', [ZBACK, '--get-yargs-completions', 'zback', ''], { encoding: 'utf8' }).stdout.split('\n');
+  expect(words).toEqual(expect.arrayContaining(['run', 'status', 'set', 'unset', 'completion']));
+  const opts = spawnSync('node', [ZBACK, '--get-yargs-completions', 'zback', 'status', '--'], { encoding: 'utf8' }).stdout.split('\n');
+  expect(opts).toEqual(expect.arrayContaining(['--check', '--remote', '--json']));
+});
+
+/** Runs a command in a real terminal (tmux, 110×40) and returns the screen, and all it wrote. */
+function inTerminal(command: string, env: Record<string, string> = {}): { screen: string; raw: string } {
+  const session = `zback-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+  const raw = join(lab.dir, `${session}.raw`);
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `).join('');
+  const tmux = (...a: string[]) => spawnSync('tmux', a, { encoding: 'utf8' });
+  expect(tmux('new-session', '-d', '-s', session, '-x', '110', '-y', '40', 'bash --norc --noprofile').status).toBe(0);
+  try {
+    tmux('pipe-pane', '-t', session, '-o', `cat >> ${raw}`);
+    tmux('send-keys', '-t', session, `${exports}${command}; echo "EXIT=$?"`, 'Enter');
+    let screen = '';
+    for (let i = 0; i < 300 && !/^EXIT=\d+/m.test(screen); i++) {
+      spawnSync('sleep', ['0.1']);
+      screen = tmux('capture-pane', '-t', session, '-p', '-J').stdout;
+    }
+    return { screen, raw: existsSync(raw) ? readFileSync(raw, 'utf8') : '' };
+  } finally {
+    tmux('kill-session', '-t', session);
+  }
+}
+
+test('in a real terminal: a person sees the status table, in colour unless NO_COLOR; a long send shows progress', async () => {
+  const cmd = `${join(lab.dir, 'bin', 'zfs-lab-exec')} node ${ZBACK} status --now 2026-11-27T18:10:00Z --state-dir ${stateDir} --timezone UTC`;
+  writeFileSync(join(lab.dir, 'bin', 'zfs-lab-exec'), `#!/bin/sh\nexec env ZFS_LAB_DIR=${lab.dir} ${join(process.cwd(), '__tests__/lab/zfs-lab.sh')} exec src "$@"\n`, { mode: 0o755 });
+  const { screen, raw } = inTerminal(cmd);
+  expect(screen).toMatch(/zback status at 2026-11-27 18:10:00 \+00:00 \(UTC\) · last run 10m ago \(exit 0\)/);
+  expect(screen).toMatch(/^\s+DATASET\s+RETENTION\s+SCHEDULE\s+SNAPS\s+NEWEST\s+NEXT DUE$/m);
+  expect(screen).toMatch(/^ok\s+tank\/good\s+24h7d\s+hourly\s+\d+\s+10m ago\s+in 50m$/m);
+  expect(screen).toMatch(/→ bak:bpool\/good {2}hourly {2}last @2026-11-27-180000 \(10m ago\) {2}ok/);
+  expect(screen).toMatch(/^\d+ datasets: all ok$/m);
+  expect(screen).toMatch(/^EXIT=0$/m);
+  expect(raw).toMatch(/\u001b\[3\dm/); // colour on a terminal …
+  const plain = inTerminal(cmd, { NO_COLOR: '1' });
+  expect(plain.screen).toMatch(/^ok\s+tank\/good/m);
+  expect(plain.raw).not.toMatch(/\u001b\[3\dm/); // … and none with NO_COLOR
+
+  // A send of ~48 MB to the backup host: on a terminal the progress line shows bytes and rate.
+  await src.zfs('create', 'tank/big');
+  const w = await src.exec(['sh', '-c', 'head -c 50000000 /dev/urandom > "$(zfs get -H -o value mountpoint tank/big)/data"']);
+  expect(w.code).toBe(0);
+  await src.zback(['set', 'tank/big', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'bak:bpool/big|hourly']);
+  const send = inTerminal(
+    `${join(lab.dir, 'bin', 'zfs-lab-exec')} node ${ZBACK} run --now 2026-11-27T19:00:00Z --state-dir ${stateDir} --timezone UTC --ssh-config ${join(lab.dir, 'ssh-config')}`,
+  );
+  expect(send.screen).toMatch(/^EXIT=0$/m);
+  expect(send.raw).toMatch(/tank\/big → bak:bpool\/big: [\d.]+ (KiB|MiB), [\d.]+ (KiB|MiB|GiB)\/s/);
+  expect(send.screen).toMatch(/tank\/big: snapshot @2026-11-27-190000; sent 1 to bak:bpool\/big/);
+});
