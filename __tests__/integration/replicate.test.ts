@@ -315,3 +315,18 @@ test('ssh settings: Include, a hashed known_hosts entry and a key that only ssh-
     process.kill(agentPid);
   }
 });
+
+test('a copy made before zback (by hand or by ZnapZend, same snapshot names) is continued incrementally, not resent', async () => {
+  await dataset('tank/z');
+  for (const t of ['2026-11-20-000000', '2026-11-21-000000']) await src.zfs('snapshot', `tank/z@${t}`);
+  // The old way: a manual "offsite seed" with zfs send | ssh zfs recv.
+  const seed = await src.exec(['sh', '-c', `zfs send tank/z@2026-11-21-000000 | ssh -F "$1" bak${n} zfs recv -u bpool/z`, 'sh', sshConfig()]);
+  expect([seed.code, seed.stderr]).toEqual([0, '']);
+  await src.zback(['set', 'tank/z', '--snapshot', 'yes', '--retention', '7d', '--destinations', `bak${n}:bpool/z|daily`]);
+  await write('tank/z', 'new.bin');
+  const r = await zback(['run', '--verbose', '--now', '2026-11-22T00:00:00Z']);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(r.stdout).toMatch(/tank\/z → bak\d+:bpool\/z: incremental @2026-11-21-000000 → @2026-11-22-000000/);
+  expect(r.stdout).not.toMatch(/: full @/);
+  expect(await bak.snapshots('bpool/z')).toEqual(['2026-11-21-000000', '2026-11-22-000000']);
+});
