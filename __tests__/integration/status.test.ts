@@ -142,6 +142,25 @@ test('status shows a failed destination and a diverged one; --remote asks the de
   await src.zback(['unset', 'tank/far', '--all']);
 });
 
+test('status shows a destination whose receive failed (copy modified on the backup host)', async () => {
+  await src.zfs('create', 'tank/mod');
+  await src.zback(['set', 'tank/mod', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'bak:bpool/mod|hourly']);
+  expect((await run('2026-11-27T16:20:00Z')).code).toBe(0);
+  await bak.zfs('mount', 'bpool/mod');
+  expect((await bak.exec(['sh', '-c', 'echo x > "$(zfs get -H -o value mountpoint bpool/mod)/oops"'])).code).toBe(0);
+  await src.exec(['sh', '-c', 'echo y > "$(zfs get -H -o value mountpoint tank/mod)/new"']);
+  expect((await run('2026-11-27T17:20:00Z')).code).toBe(1);
+  const report = await json('2026-11-27T17:25:00Z');
+  const mod = report.datasets.find((d) => d.dataset === 'tank/mod')!;
+  expect(mod.destinations[0]).toMatchObject({ result: 'failed', lastReplicated: '2026-11-27-162000' });
+  expect(mod.destinations[0]!.problems[0]).toEqual({ level: 'critical', message: expect.stringMatching(/^failed: replication to bak:bpool\/mod failed: zfs recv failed .*modified/) });
+  const table = await zback(['status', '--now', '2026-11-27T17:25:00Z']);
+  expect(table.stdout).toMatch(/^CRIT\s+tank\/mod\s/m);
+  // Put it right for the tests after this one.
+  await bak.zfs('rollback', 'bpool/mod@2026-11-27-162000');
+  await src.zback(['unset', 'tank/mod', '--all']);
+});
+
 test('the state file is written atomically: a reader during a run always sees whole JSON', async () => {
   await src.zfs('create', 'tank/atomic');
   await src.zback(['set', 'tank/atomic', '--snapshot', 'yes', '--retention', '24h']);
