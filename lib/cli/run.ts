@@ -2,7 +2,7 @@
  * `zback run [--dry-run]`: lock → discover → plan → snapshot → replicate → prune → report (SPEC §5).
  */
 import { hostname } from 'node:os';
-import { discoverDestinations, discoverLocal } from '../execute/discover.js';
+import { discoverAndPlan } from '../execute/discover.js';
 import { executePlan, type RunOutcome } from '../execute/executor.js';
 import { executeReplication, releaseStaleHolds, type ReplicationOutcome } from '../execute/replicate.js';
 import { recordRun } from '../execute/record.js';
@@ -10,7 +10,7 @@ import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
 import { readRunState, writeRunState } from '../state/run-state.js';
 import { errorMessage } from '../errors.js';
-import { buildPlan, replicationKey } from '../plan/planner.js';
+import { replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
@@ -76,19 +76,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
-    const { configs, inventory } = await discoverLocal(zfs, ctx.names);
-    const remote = await discoverDestinations(configs, pool);
+    const { plan, remote } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: true });
     const ledger = HoldLedger.load(ctx.stateDir);
-    const plan = buildPlan({
-      configs,
-      inventory,
-      caps: zfs.caps,
-      now: ctx.now,
-      calendar: ctx.calendar,
-      names: ctx.format,
-      destinations: remote.states,
-      holds: ledger.all(),
-    });
     if (args.dryRun) {
       out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
@@ -103,7 +92,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
         const replicationContext = {
           local,
           localZfs: zfs,
-          destinations: remote.zfs,
+          destinations: remote!.zfs,
           replicaProperty: ctx.names.replicaOf,
           sourceName: hostname(),
           concurrency: Math.max(1, args.maxChannels - 1),

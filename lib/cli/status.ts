@@ -2,13 +2,11 @@
  * `zback status [--json] [--check] [--remote]`: read-only. Local ZFS plus the state the last run
  * recorded; destinations only with --remote (over the same pooled connection a run uses).
  */
-import { discoverDestinations, discoverLocal } from '../execute/discover.js';
+import { discoverAndPlan } from '../execute/discover.js';
 import { errorMessage } from '../errors.js';
-import { buildPlan } from '../plan/planner.js';
 import { TickCache } from '../policy/schedule.js';
 import { buildStatus, type Thresholds } from '../report/status.js';
 import { renderCheck, renderStatus } from '../report/status-text.js';
-import { HoldLedger } from '../state/holds.js';
 import { readRunState } from '../state/run-state.js';
 import { LocalHost } from '../transport/local.js';
 import { HostPool } from '../transport/pool.js';
@@ -39,23 +37,9 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
   });
   try {
     const zfs = await Zfs.detect(local);
-    const { configs, inventory } = await discoverLocal(zfs, ctx.names);
     const ticks = new TickCache();
-    let live;
-    if (args.remote) {
-      const remote = await discoverDestinations(configs, pool);
-      live = buildPlan({
-        configs,
-        inventory,
-        caps: zfs.caps,
-        now: ctx.now,
-        calendar: ctx.calendar,
-        names: ctx.format,
-        destinations: remote.states,
-        holds: HoldLedger.load(ctx.stateDir).all(),
-        ticks,
-      }).replications;
-    }
+    const { configs, inventory, plan } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: args.remote, ticks });
+    const live = args.remote ? plan.replications : undefined;
     const report = buildStatus({
       configs,
       inventory,

@@ -4,9 +4,13 @@
  * inventory of the targets that exist.
  */
 import { errorMessage } from '../errors.js';
-import { topmost } from '../plan/planner.js';
+import { buildPlan, topmost } from '../plan/planner.js';
+import type { Calendar } from '../policy/calendar.js';
+import type { NameFormat } from '../policy/names.js';
+import type { TickCache } from '../policy/schedule.js';
+import { HoldLedger } from '../state/holds.js';
 import type { DestinationState } from '../plan/replication.js';
-import { destinationHostLabel } from '../policy/destinations.js';
+import { destinationHostLabel, type Destination } from '../policy/destinations.js';
 import { propertyList, resolveConfigs, type ConfigResult, type PropertyNames } from '../policy/properties.js';
 import type { HostPool } from '../transport/pool.js';
 import { Zfs } from '../zfs/client.js';
@@ -26,7 +30,7 @@ export async function discoverLocal(zfs: Zfs, names: PropertyNames): Promise<Loc
 
 /** Every destination host the managed datasets name, with the targets on it. */
 export function destinationTargets(configs: readonly ConfigResult[]) {
-  const hosts = new Map<string, { destination: import('../policy/destinations.js').Destination; targets: Set<string> }>();
+  const hosts = new Map<string, { destination: Destination; targets: Set<string> }>();
   for (const c of configs) {
     if (c.kind !== 'managed') continue;
     for (const d of c.config.destinations) {
@@ -62,4 +66,33 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
     }),
   );
   return { states, zfs: clients };
+}
+
+export interface DiscoverAndPlanOptions {
+  names: PropertyNames;
+  now: number;
+  calendar: Calendar;
+  format: NameFormat;
+  stateDir: string;
+  /** Ask the destination hosts (a run, or status --remote). */
+  destinations: boolean;
+  ticks?: TickCache;
+}
+
+/** Discovery on this machine (and the destinations), then the plan: what run and status share. */
+export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPlanOptions) {
+  const local = await discoverLocal(zfs, o.names);
+  const remote = o.destinations ? await discoverDestinations(local.configs, pool) : null;
+  const plan = buildPlan({
+    configs: local.configs,
+    inventory: local.inventory,
+    caps: zfs.caps,
+    now: o.now,
+    calendar: o.calendar,
+    names: o.format,
+    ...(remote ? { destinations: remote.states } : {}),
+    holds: HoldLedger.load(o.stateDir).all(),
+    ...(o.ticks ? { ticks: o.ticks } : {}),
+  });
+  return { ...local, remote, plan };
 }
