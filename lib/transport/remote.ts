@@ -39,6 +39,8 @@ const ABORT_GRACE_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RemoteHost implements Host {
+  /** The algorithms the handshake settled on (cipher etc.), for diagnostics and benchmarks. */
+  negotiated?: { kex?: string; serverHostKey?: string; cs?: { cipher?: string } };
   private closed = false;
   private lost: string | null = null;
   private readonly slots: Semaphore;
@@ -101,10 +103,14 @@ export class RemoteHost implements Host {
         const why = refusal ?? (e.level === 'client-authentication' ? `authentication as ${s.user} failed (${auth.describe})` : e.message);
         reject(new Error(`cannot connect to ${label} (${s.user}@${s.hostname}:${s.port}): ${why}`));
       });
+      let negotiated: RemoteHost['negotiated'];
+      conn.on('handshake', (n: RemoteHost['negotiated']) => (negotiated = n));
       conn.on('ready', () => {
         settled = true;
         conn.setNoDelay(true);
-        resolve(new RemoteHost(label, conn, options));
+        const host = new RemoteHost(label, conn, options);
+        if (negotiated) host.negotiated = negotiated;
+        resolve(host);
       });
       try {
         conn.connect(config);

@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+/**
+ * zback's performance contract (SPEC §7), measured side by side in one run on this machine:
+ * discovery cost, parse+plan time at scale, SSH connections per run, catch-up after missed
+ * snapshots, and stream throughput against OpenSSH with peak memory. Prints a table and writes
+ * the figures to bench-results/bench.json. Needs root, zfs-fuse and sshd (like the tests).
+ *
+ *   npm run bench            full sizes (1 GiB dataset, 2 GiB plain stream)
+ *   npm run bench -- --quick small sizes, for trying the harness
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+const LAB = join(ROOT, '__tests__/lab/zfs-lab.sh');
+const ZBACK = join(ROOT, 'bin/zback');
+const QUICK = process.argv.includes('--quick');
+const REPS = QUICK ? 3 : 5;
+const dir = mkdtempSync(join(tmpdir(), 'zback-bench-'));
+const env = { ...process.env, ZFS_LAB_DIR: dir };
+const results = { date: new Date().toISOString(), machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${process.platform}, node ${process.version}`, quick: QUICK };
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const lab = (...args) => execFileSync(LAB, args, { env, encoding: 'utf8' });
+const inHost = (host, argv, opts = {}) => spawnSync(LAB, ['exec', host, ...argv], { env: { ...env, ...opts.env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+const zfs = (host, ...args) => {
+  const r = inHost(host, ['zfs', ...args]);
+  if (r.status !== 0) throw new Error(`zfs ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+function log(line) {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+// A zfs wrapper first on PATH counts invocations (zback is not aware of it).
+const wrapperDir = join(dir, 'bin');
+mkdirSync(wrapperDir);
+const realZfs = execFileSync('sh', ['-c', 'command -v zfs'], { encoding: 'utf8' }).trim();
+writeFileSync(join(wrapperDir, 'zfs'), `#!/bin/sh\n[ -n "$BENCH_ZFS_LOG" ] && printf '%s\\n' "$*" >> "$BENCH_ZFS_LOG"\nexec ${realZfs} "$@"\n`, { mode: 0o755 });
+
+/** Runs zback in host `src`; returns wall ms, zback's own CPU, zfs invocations, stderr. */
+function zback(args, { count = false } = {}) {
+  const zlog = join(dir, `zfs-${Math.random().toString(36).slice(2)}.log`);
+  const t0 = performance.now();
+  const r = inHost('src', ['node', ZBACK, ...args, '--state-dir', join(dir, 'state'), '--ssh-config', join(dir, 'bak', 'ssh', 'config')], {
+    env: { PATH: `${wrapperDir}:${process.env.PATH}`, ZBACK_REPORT_CPU: '1', BENCH_ZFS_LOG: count ? zlog : '' },
+  });
+  const wallMs = performance.now() - t0;
+  const cpu = JSON.parse(/zback-cpu (\{.*\})/.exec(r.stderr)?.[1] ?? '{}');
+  let calls = [];
+  try {
+    calls = readFileSync(zlog, 'utf8').trim().split('\n').filter(Boolean);
+  } catch {}
+  return { code: r.status, wallMs, cpuMs: (cpu.userMs ?? NaN) + (cpu.systemMs ?? NaN), maxRssKiB: cpu.maxRssKiB, calls, stderr: r.stderr.replace(/zback-cpu .*\n/, '') };
+}
+const accepted = () => (readFileSync(join(dir, 'bak', 'ssh', 'sshd.log'), 'utf8').match(/Accepted publickey/g) ?? []).length;
+
+async function main() {
+  log(`lab in ${dir}`);
+  lab('start', 'src');
+  lab('start', 'bak');
+  lab('pool', 'src', 'tank', '4G');
+  lab('pool', 'bak', 'bpool', '4G');
+  lab('sshd', 'bak', String(24000 + (process.pid % 1000)));
+  try {
+    await discovery();
+    planScale();
+    await connections();
+    await catchUp();
+    await throughput();
+  } finally {
+    lab('stop-all');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report();
+}
+
+/** 1. zfs invocations and zback's own CPU for a no-op run with 1, 10 and 100 real datasets. */
+async function discovery() {
+  results.discovery = [];
+  zfs('src', 'create', 'tank/d');
+  let made = 0;
+  for (const n of [1, 10, 100]) {
+    for (; made < n; made++) {
+      const ds = `tank/d/n${made}`;
+      zfs('src', 'create', ds);
+      zfs('src', 'set', 'org.wit:snapshot=yes', ds);
+      zfs('src', 'set', 'org.wit:retention=24h', ds);
+    }
+    zback(['run', '--now', '2026-11-25T10:00:00Z']); // take the snapshots: the runs below are no-ops
+    const runs = Array.from({ length: REPS }, () => zback(['run', '--now', '2026-11-25T10:10:00Z'], { count: true }));
+    results.discovery.push({ datasets: n, zfsCommands: runs[0].calls.length, zbackCpuMs: median(runs.map((r) => r.cpuMs)), wallMs: median(runs.map((r) => r.wallMs)) });
+    log(`discovery ${n}: ${runs[0].calls.length} zfs commands, cpu ${median(runs.map((r) => r.cpuMs)).toFixed(0)} ms`);
+  }
+  for (let i = 0; i < made; i++) zfs('src', 'set', 'org.wit:snapshot=no', `tank/d/n${i}`);
+}
+
+/** 2. Parse + plan time on zfs output for D datasets × 100 snapshots (recorded-format text). */
+function planScale() {
+  const script = `
+    import { parsePropertyRows, parsePropertyRowsValueFirst, crossCheckRows, parseInventory } from '${ROOT}/dist/lib/zfs/parse.js';
+    import { propertyNames, resolveConfigs } from '${ROOT}/dist/lib/policy/properties.js';
+    import { buildPlan } from '${ROOT}/dist/lib/plan/planner.js';
+    import { Calendar } from '${ROOT}/dist/lib/policy/calendar.js';
+    import { NameFormat } from '${ROOT}/dist/lib/policy/names.js';
+    import { LEGACY_CAPABILITIES } from '${ROOT}/dist/lib/zfs/capabilities.js';
+    const D = Number(process.argv[1]); const S = 100; const names = new NameFormat(); const N = propertyNames('org.wit');
+    let cfgA = 'pool/r\\torg.wit:snapshot\\tyes\\tlocal\\npool/r\\torg.wit:retention\\t24h30d8w12m\\tlocal\\n';
+    let cfgB = 'yes\\tlocal\\torg.wit:snapshot\\tpool/r\\n24h30d8w12m\\tlocal\\torg.wit:retention\\tpool/r\\n';
+    let inv = 'pool/r\\tguid\\t1\\npool/r\\tcreatetxg\\t1\\npool/r\\tuserrefs\\t-\\n';
+    const t0 = Date.UTC(2026, 8, 1);
+    for (let d = 0; d < D; d++) {
+      const ds = 'pool/r/d' + d;
+      for (const p of ['snapshot', 'retention']) { const v = p === 'snapshot' ? 'yes' : '24h30d8w12m'; cfgA += ds + '\\torg.wit:' + p + '\\t' + v + '\\tinherited from pool/r\\n'; cfgB += v + '\\tinherited from pool/r\\torg.wit:' + p + '\\t' + ds + '\\n'; }
+      inv += ds + '\\tguid\\t' + (1000 + d) + '\\n' + ds + '\\tcreatetxg\\t2\\n' + ds + '\\tuserrefs\\t-\\n';
+      for (let s = 0; s < S; s++) { const sn = ds + '@' + names.nameFor(t0 + s * 6 * 3600e3); inv += sn + '\\tguid\\t' + (d * 1000 + s) + '\\n' + sn + '\\tcreatetxg\\t' + (10 + s) + '\\n' + sn + '\\tuserrefs\\t0\\n'; }
+    }
+    const times = [];
+    for (let i = 0; i < ${REPS}; i++) {
+      const t = performance.now();
+      const { rows, unreadable } = crossCheckRows(parsePropertyRows(cfgA), parsePropertyRowsValueFirst(cfgB));
+      const configs = resolveConfigs(rows, N, unreadable);
+      const inventory = parseInventory(inv);
+      buildPlan({ configs, inventory, caps: LEGACY_CAPABILITIES, now: t0 + 101 * 6 * 3600e3, calendar: new Calendar('Europe/Berlin'), names });
+      times.push(performance.now() - t);
+    }
+    console.log(JSON.stringify({ datasets: D, snapshots: D * S, ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)], inventoryLines: inv.split('\\n').length - 1 }));
+  `;
+  results.planScale = [100, 300, 1000].map((D) => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, String(D)], { encoding: 'utf8' });
+    const r = JSON.parse(out);
+    log(`parse+plan ${r.datasets} datasets × 100 snapshots: ${r.ms.toFixed(0)} ms`);
+    return r;
+  });
+}
+
+/** 3. TCP connections accepted by the backup host's sshd per run, for 1, 20 and 100 datasets. */
+async function connections() {
+  results.connections = [];
+  zfs('src', 'create', 'tank/c');
+  let made = 0;
+  let hour = 10;
+  for (const n of [1, 20, 100]) {
+    for (; made < n; made++) zfs('src', 'create', `tank/c/x${made}`);
+    zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/c');
+    zfs('src', 'set', 'org.wit:retention=24h', 'tank/c');
+    zfs('src', 'set', `org.wit:destinations=bak:bpool/c${n}|hourly`, 'tank/c');
+    const before = accepted();
+    const r = zback(['run', '--now', `2026-11-25T${String(hour++).padStart(2, '0')}:00:00Z`]);
+    if (r.code !== 0) throw new Error(`connections run failed: ${r.stderr}`);
+    results.connections.push({ datasets: n + 1, connections: accepted() - before, wallMs: r.wallMs });
+    log(`connections with ${n + 1} datasets: ${accepted() - before}`);
+  }
+  zfs('src', 'set', 'org.wit:snapshot=no', 'tank/c');
+}
+
+/** 4. Catch-up after 48 missed hourly snapshots: zback's -I against one -i per snapshot. */
+async function catchUp() {
+  zfs('src', 'create', 'tank/u');
+  zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/u');
+  zfs('src', 'set', 'org.wit:retention=72h', 'tank/u');
+  zfs('src', 'set', 'org.wit:destinations=bak:bpool/u|hourly', 'tank/u');
+  const mnt = zfs('src', 'get', '-H', '-o', 'value', 'mountpoint', 'tank/u').trim();
+  const t0 = Date.UTC(2026, 10, 20, 0);
+  const iso = (h) => new Date(t0 + h * 3600e3).toISOString().replace('.000', '');
+  if (zback(['run', '--now', iso(0)]).code !== 0) throw new Error('seed failed');
+  for (let h = 1; h <= 48; h++) {
+    inHost('src', ['sh', '-c', `head -c 262144 /dev/urandom > "${mnt}/f${h % 6}"`]);
+    zfs('src', 'snapshot', `tank/u@${new Date(t0 + h * 3600e3).toISOString().slice(0, 19).replace('T', '-').replace(/:/g, '')}`);
+  }
+  const zb = zback(['run', '--now', iso(48) + '', '--verbose'], { count: true });
+  if (zb.code !== 0) throw new Error(`catch-up failed: ${zb.stderr}`);
+  const sends = zb.calls.filter((c) => /^send /.test(c));
+  // The same 48 snapshots one -i at a time, through OpenSSH, into a second copy.
+  const snaps = zfs('src', 'list', '-H', '-o', 'name', '-t', 'snapshot', '-s', 'createtxg', '-r', 'tank/u').trim().split('\n');
+  const ssh = ['ssh', '-F', join(dir, 'bak', 'ssh', 'config'), 'bak'];
+  inHost('src', ['sh', '-c', `zfs send ${snaps[0]} | ${ssh.join(' ')} zfs recv -u bpool/u2`]);
+  const t = performance.now();
+  for (let i = 1; i <= 48; i++) {
+    const r = inHost('src', ['sh', '-c', `zfs send -i ${snaps[i - 1]} ${snaps[i]} | ${ssh.join(' ')} zfs recv -u bpool/u2`]);
+    if (r.status !== 0) throw new Error(`-i ${i}: ${r.stderr}`);
+  }
+  const perSnapshotMs = performance.now() - t;
+  results.catchUp = { missed: 48, zbackSendCommands: sends.length, zbackWallMs: zb.wallMs, perSnapshotSends: 48, perSnapshotWallMs: perSnapshotMs };
+  log(`catch-up: zback ${sends.length} send(s) in ${zb.wallMs.toFixed(0)} ms; one -i per snapshot: ${perSnapshotMs.toFixed(0)} ms`);
+}
+
+/**
+ * 5. Throughput. (a) A zfs send of a dataset with ≥1 GiB of incompressible data, seeded by zback
+ * vs `zfs send | ssh bak zfs recv` (OpenSSH defaults). (b) A plain 2 GiB stream, which isolates
+ * the transport: zback's transfer over its ssh2 connection vs `cat | ssh bak 'cat >/dev/null'`.
+ */
+async function throughput() {
+  const size = QUICK ? 128 : 1024; // MiB
+  zfs('src', 'create', 'tank/big');
+  const mnt = zfs('src', 'get', '-H', '-o', 'value', 'mountpoint', 'tank/big').trim();
+  log(`writing ${size} MiB of random data`);
+  inHost('src', ['sh', '-c', `head -c ${size}M /dev/urandom > "${mnt}/data"`]);
+  zfs('src', 'snapshot', 'tank/big@2026-11-25-100000');
+  const ssh = `ssh -F ${join(dir, 'bak', 'ssh', 'config')} bak`;
+  const zbMs = [];
+  const sshMs = [];
+  const rss = [];
+  let opensshCipher = '';
+  for (let i = 0; i < REPS; i++) {
+    // Interleaved, each into a fresh target.
+    const target = `bpool/t${i}`;
+    zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/big');
+    zfs('src', 'set', 'org.wit:retention=24h', 'tank/big');
+    zfs('src', 'set', `org.wit:destinations=bak:${target}z|hourly`, 'tank/big');
+    const z = zback(['run', '--now', '2026-11-25T10:30:00Z']);
+    if (z.code !== 0) throw new Error(`zback seed: ${z.stderr}`);
+    zbMs.push(z.wallMs);
+    rss.push(z.maxRssKiB);
+    zfs('src', 'set', 'org.wit:snapshot=no', 'tank/big');
+    const t = performance.now();
+    const o = inHost('src', ['sh', '-c', `zfs send tank/big@2026-11-25-100000 | ${ssh} -v zfs recv -u ${target}o 2>/tmp/zback-bench-ssh.$$; grep -m1 -o 'cipher: [^ ]*' /tmp/zback-bench-ssh.$$; rm -f /tmp/zback-bench-ssh.$$`]);
+    sshMs.push(performance.now() - t);
+    opensshCipher ||= (/cipher: (\S+)/.exec(o.stdout) ?? [])[1] ?? '?';
+    log(`zfs stream ${i + 1}/${REPS}: zback ${z.wallMs.toFixed(0)} ms, openssh ${sshMs[sshMs.length - 1].toFixed(0)} ms`);
+  }
+  results.zfsStream = {
+    mib: size,
+    zbackMiBps: size / (median(zbMs) / 1000),
+    opensshMiBps: size / (median(sshMs) / 1000),
+    ratio: median(sshMs) / median(zbMs),
+    zbackPeakRssMiB: Math.max(...rss) / 1024,
+    opensshCipher,
+    note: 'zback wall time includes its discovery, snapshot bookkeeping and holds (~0.5 s)',
+  };
+  results.plainStream = plainStream(QUICK ? 256 : 2048, ssh);
+}
+
+function plainStream(mib, ssh) {
+  const file = join(dir, 'stream.bin');
+  execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
+  const script = `
+    import { LocalHost } from '${ROOT}/dist/lib/transport/local.js';
+    import { RemoteHost } from '${ROOT}/dist/lib/transport/remote.js';
+    import { resolveSsh } from '${ROOT}/dist/lib/transport/ssh-config.js';
+    import { transfer } from '${ROOT}/dist/lib/transport/pipe.js';
+    const local = new LocalHost();
+    const settings = await resolveSsh(local, { alias: 'bak' }, process.argv[1], false);
+    const host = await RemoteHost.connect('bak', settings, {});
+    let peak = 0; const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const t = performance.now();
+    const r = await transfer(local.startSource(['cat', process.argv[2]]), await host.startSink(['sh', '-c', 'cat > /dev/null']), { idleTimeoutMs: 60000 });
+    const ms = performance.now() - t; clearInterval(timer);
+    console.log(JSON.stringify({ ok: r.ok, bytes: r.bytes, ms, peakRss: peak, cipher: host.negotiated?.cs?.cipher ?? '?' }));
+    await host.close();
+  `;
+  const zb = [];
+  const os = [];
+  let cipher = '';
+  let peak = 0;
+  for (let i = 0; i < REPS; i++) {
+    const r = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, join(dir, 'bak', 'ssh', 'config'), file], { encoding: 'utf8' }));
+    if (!r.ok) throw new Error('plain stream through zback failed');
+    zb.push(r.ms);
+    peak = Math.max(peak, r.peakRss);
+    cipher = r.cipher;
+    const t = performance.now();
+    execFileSync('sh', ['-c', `cat ${file} | ${ssh} 'cat > /dev/null'`]);
+    os.push(performance.now() - t);
+    log(`plain stream ${i + 1}/${REPS}: zback ${r.ms.toFixed(0)} ms, openssh ${os[os.length - 1].toFixed(0)} ms`);
+  }
+  return { mib, zbackMiBps: mib / (median(zb) / 1000), opensshMiBps: mib / (median(os) / 1000), ratio: median(os) / median(zb), zbackPeakRssMiB: peak / 1048576, zbackCipher: cipher };
+}
+
+function report() {
+  const rows = [];
+  for (const d of results.discovery) rows.push([`no-op run, ${d.datasets} datasets`, `${d.zfsCommands} zfs commands, zback CPU ${d.zbackCpuMs.toFixed(0)} ms`, 'constant; < 1 s']);
+  for (const p of results.planScale) rows.push([`parse + plan, ${p.datasets} × 100 snapshots`, `${p.ms.toFixed(0)} ms`, '< 1 s at 100,000; linear']);
+  for (const c of results.connections) rows.push([`SSH connections, ${c.datasets} datasets`, `${c.connections}`, '1']);
+  const u = results.catchUp;
+  rows.push(['catch-up after 48 missed', `${u.zbackSendCommands} send, ${(u.zbackWallMs / 1000).toFixed(1)} s vs 48 × -i ${(u.perSnapshotWallMs / 1000).toFixed(1)} s`, 'one -I per dataset']);
+  const z = results.zfsStream;
+  rows.push([`zfs send ${z.mib} MiB`, `zback ${z.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH (${z.opensshCipher}) ${z.opensshMiBps.toFixed(0)} MiB/s = ${z.ratio.toFixed(2)}; peak RSS ${z.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat < 150 MB']);
+  const s = results.plainStream;
+  rows.push([`plain stream ${s.mib} MiB`, `zback (${s.zbackCipher}) ${s.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH ${s.opensshMiBps.toFixed(0)} MiB/s = ${s.ratio.toFixed(2)}; peak RSS ${s.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat']);
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
+  const line = (r) => `| ${r.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
+  console.log(`zback benchmarks, ${results.date}, ${results.machine}${QUICK ? ' (quick)' : ''}\n`);
+  console.log(line(['measure', 'result', 'target']));
+  console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench-results', 'bench.json'), JSON.stringify(results, null, 2) + '\n');
+  console.log(`\nfigures: ${join(ROOT, 'bench-results', 'bench.json')}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  try {
+    lab('stop-all');
+  } catch {}
+  process.exit(1);
+});
