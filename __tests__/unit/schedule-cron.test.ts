@@ -7,12 +7,18 @@ import { InvalidValue } from '../../lib/errors.js';
 import { NameFormat } from '../../lib/policy/names.js';
 import { Calendar } from '../../lib/policy/calendar.js';
 import { isDue, mostRecentTick, nextTick, parseSchedule, presetForUnit, type Schedule } from '../../lib/policy/schedule.js';
-import { DAY_MS, HOUR_MS, MINUTE_MS, oracleLocal, ymd } from './retention-oracle.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, oracleBucket, oracleLocal, oracleOffsetChanges, ymd, type OracleUnit } from './retention-oracle.js';
 
 const fmt = new NameFormat();
 const STEP = 5 * MINUTE_MS;
 const BERLIN = 'Europe/Berlin';
 
+/**
+ * Runs every `step` in [from, to). A cron expression's nextTick is costly (it searches for the instant
+ * where the most recent tick changes: tens of cron-parser evaluations), so with `cheapNext` a run
+ * applies the due rule to mostRecentTick directly and nextTick is checked only after each snapshot
+ * (it must be after now, and be a tick); isDue itself is exercised by the other tests.
+ */
 function simulate(
   schedule: Schedule,
   zone: string,
@@ -20,23 +26,34 @@ function simulate(
   to: number,
   latest: number | null = null,
   step = STEP,
+  cheapNext = false,
 ): { snapshots: number[]; problems: string[] } {
   const snapshots: number[] = [];
   const problems: string[] = [];
+  const iso = (t: number) => new Date(t).toISOString();
   for (let now = from; now < to; now += step) {
-    let v;
+    let v: { due: boolean; tick: number; next: number | null };
     try {
-      v = isDue(schedule, latest, now, zone);
+      if (cheapNext) {
+        const tick = mostRecentTick(schedule, now, zone);
+        v = { due: latest === null || latest < tick, tick, next: null };
+      } else {
+        v = isDue(schedule, latest, now, zone);
+      }
     } catch (e) {
-      problems.push(`${new Date(now).toISOString()}: isDue threw ${(e as Error).message}`);
+      problems.push(`${iso(now)}: isDue threw ${(e as Error).message}`);
       continue;
     }
-    if (!(v.tick <= now && v.next > now)) {
-      problems.push(`${new Date(now).toISOString()}: tick ${new Date(v.tick).toISOString()} / next ${new Date(v.next).toISOString()}`);
+    if (!(v.tick <= now) || (v.next !== null && !(v.next > now))) {
+      problems.push(`${iso(now)}: tick ${iso(v.tick)} / next ${v.next === null ? '-' : iso(v.next)}`);
     }
     if (v.due) {
       latest = fmt.parse(fmt.nameFor(now))!;
       snapshots.push(latest);
+      if (cheapNext) {
+        const next = nextTick(schedule, now, zone);
+        if (!(next > now) || mostRecentTick(schedule, next, zone) !== next) problems.push(`${iso(now)}: next ${iso(next)}`);
+      }
     }
   }
   return { snapshots, problems };
@@ -133,7 +150,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     ['spring forward', Date.UTC(2026, 2, 28, 23), 23 + 24, ['2026-03-29', '2026-03-30']],
     ['fall back', Date.UTC(2026, 9, 24, 22), 25 + 24, ['2026-10-25', '2026-10-26']],
   ])('0 */6 * * * on the %s days: 00:00, 06:00, 12:00, 18:00 local, four per day', (_what, from, hours, days) => {
-    const { snapshots, problems } = simulate(parseSchedule('0 */6 * * *'), BERLIN, from, from + hours * HOUR_MS, null, EVERY_15);
+    const { snapshots, problems } = simulate(parseSchedule('0 */6 * * *'), BERLIN, from, from + hours * HOUR_MS, null, EVERY_15, true);
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN).slice(0, 16));
     expect(got).toEqual(days.flatMap((d) => ['00:00', '06:00', '12:00', '18:00'].map((h) => `${d} ${h}`)));
@@ -153,7 +170,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     const schedule = parseSchedule('30 2 * * *');
     const from = Date.UTC(2026, 2, 27, 23); // 2026-03-28 00:00 CET; the 2026-03-27 02:30 snapshot exists
     const latest = Date.UTC(2026, 2, 27, 1, 30);
-    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 2, 30, 4), latest, EVERY_15);
+    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 2, 30, 4), latest, EVERY_15, true);
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN));
     expect(got[0]).toBe('2026-03-28 02:30 +01:00');
@@ -165,7 +182,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     const schedule = parseSchedule('30 2 * * *');
     const from = Date.UTC(2026, 9, 23, 22); // 2026-10-24 00:00 CEST; the 2026-10-23 02:30 snapshot exists
     const latest = Date.UTC(2026, 9, 23, 0, 30);
-    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 9, 26, 5), latest, EVERY_15);
+    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 9, 26, 5), latest, EVERY_15, true);
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN));
     expect(got[0]).toBe('2026-10-24 02:30 +02:00');
@@ -221,7 +238,43 @@ describe('nextTick and mostRecentTick', () => {
           expect(isDue(schedule, tick - 1000, now, zone).due).toBe(true);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 30 },
+    );
+  });
+
+  test('presets tick at the first instant of every retention bucket (oracle), in every zone, Lord Howe included', () => {
+    const zones = [BERLIN, 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'UTC'];
+    const from = Date.UTC(2026, 0, 1);
+    const to = Date.UTC(2029, 0, 1);
+    const anchors = zones.flatMap((z) => oracleOffsetChanges(z, from, to));
+    anchors.push(Date.UTC(2026, 11, 31), Date.UTC(2027, 0, 4), Date.UTC(2028, 1, 29), Date.UTC(2028, 2, 1));
+    const nowArb = fc.oneof(
+      fc.integer({ min: from, max: to }),
+      fc.tuple(fc.constantFrom(...anchors), fc.integer({ min: -2 * DAY_MS, max: 2 * DAY_MS })).map(([a, d]) => a + d),
+      fc.tuple(fc.constantFrom(...anchors), fc.integer({ min: -8, max: 8 })).map(([a, k]) => a + k * 15 * MINUTE_MS),
+    );
+    const presets: Array<[string, OracleUnit]> = [
+      ['hourly', 'h'],
+      ['daily', 'd'],
+      ['weekly', 'w'],
+      ['monthly', 'm'],
+      ['yearly', 'y'],
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...presets), fc.constantFrom(...zones), nowArb, ([text, unit], zone, now) => {
+        const schedule = parseSchedule(text);
+        const tick = mostRecentTick(schedule, now, zone);
+        const next = nextTick(schedule, now, zone);
+        const key = oracleBucket(unit, now, zone);
+        expect(tick).toBeLessThanOrEqual(now);
+        expect(next).toBeGreaterThan(now);
+        // tick is the first instant of now's bucket, next the first instant of the following one.
+        expect(oracleBucket(unit, tick, zone)).toBe(key);
+        expect(oracleBucket(unit, tick - 1, zone)).not.toBe(key);
+        expect(oracleBucket(unit, next - 1, zone)).toBe(key);
+        expect(oracleBucket(unit, next, zone)).not.toBe(key);
+      }),
+      { numRuns: 400 },
     );
   });
 
