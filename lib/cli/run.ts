@@ -40,7 +40,7 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, replications: Replicatio
     const did: string[] = [];
     if (o.snapshot) did.push(`snapshot @${o.snapshot}`);
     for (const r of replications.filter((x) => x.plan.dataset === d.dataset && x.ok && x.sent.length)) {
-      did.push(`sent ${r.sent.length} to ${r.plan.hostLabel === 'local' ? '' : r.plan.hostLabel + ':'}${r.plan.target}`);
+      did.push(`sent ${r.sent.length} to ${replicationKey(r.plan)}`);
     }
     if (o.destroyed.length) did.push(`destroyed ${o.destroyed.length} (${o.destroyed.join(', ')})`);
     if (did.length) out.info(`${d.dataset}: ${did.join('; ')}`);
@@ -82,7 +82,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
       const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error');
-      for (const r of broken) out.error(`${r.dataset}: replication to ${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}: ${r.message}`);
+      for (const r of broken) out.error(`${r.dataset}: replication to ${replicationKey(r)}: ${r.message}`);
       return plan.datasets.some((d) => d.error) || broken.length ? EXIT.FAILED : EXIT.OK;
     }
     if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));

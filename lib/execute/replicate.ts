@@ -4,6 +4,7 @@
  * sends succeed, the holds move forward on both sides and the destination is pruned.
  */
 import { CommandError, errorMessage } from '../errors.js';
+import { replicationKey } from '../plan/replication.js';
 import type { Plan, ReplicationPlan } from '../plan/types.js';
 import type { LocalHost } from '../transport/local.js';
 import { transfer, type TransferResult } from '../transport/pipe.js';
@@ -78,7 +79,7 @@ function tokenIsBad(t: TransferResult): boolean {
 
 async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationContext): Promise<ReplicationOutcome> {
   const result: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
-  const where = `${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}`;
+  const where = replicationKey(r);
   const fail = (why: string) => {
     result.error = `replication to ${where} failed: ${why}`;
     ctx.outcome(r.dataset).errors.push(result.error);
@@ -155,9 +156,9 @@ export async function releaseStaleHolds(plan: Plan, ctx: ReplicationContext): Pr
     const zfs = h.host === 'local' ? ctx.localZfs : ctx.destinations.get(h.host);
     if (!zfs) continue;
     const problem = await release(zfs, ctx, h);
-    const where = h.host === 'local' ? '' : `${h.host}:`;
-    if (!problem) ctx.onEvent?.(`released stale hold ${h.tag} on ${where}${h.dataset}@${h.snapshot} (${h.why})`);
-    else if (!/does not exist|could not find/.test(problem)) ctx.outcome(h.dataset).notes.push(`could not release stale hold ${h.tag} on ${where}${h.dataset}@${h.snapshot}: ${problem}`);
+    const where = replicationKey({ hostLabel: h.host, target: h.dataset });
+    if (!problem) ctx.onEvent?.(`released stale hold ${h.tag} on ${where}@${h.snapshot} (${h.why})`);
+    else if (!/does not exist|could not find/.test(problem)) ctx.outcome(h.dataset).notes.push(`could not release stale hold ${h.tag} on ${where}@${h.snapshot}: ${problem}`);
   }
 }
 
@@ -166,7 +167,7 @@ export async function executeReplication(plan: Plan, ctx: ReplicationContext): P
   const byHost = new Map<string, ReplicationPlan[]>();
   const snapshotFailed = new Set(plan.datasets.filter((d) => d.newSnapshot && ctx.outcome(d.dataset).snapshot !== d.newSnapshot).map((d) => d.dataset));
   for (const r of plan.replications) {
-    const where = `${r.hostLabel === 'local' ? '' : r.hostLabel + ':'}${r.target}`;
+    const where = replicationKey(r);
     if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') {
       ctx.outcome(r.dataset).errors.push(`replication to ${where}: ${r.status === 'unreachable' ? 'unreachable: ' : ''}${r.message}`);
       results.push({ plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [], error: r.message ?? r.status });
@@ -196,7 +197,7 @@ export async function executeReplication(plan: Plan, ctx: ReplicationContext): P
             const parent = r.after !== undefined ? done.get(r.after) : undefined;
             if (parent && !(await parent).ok) {
               const error = `not seeded: the replication of its parent ${r.after} failed`;
-              ctx.outcome(r.dataset).errors.push(`replication to ${label === 'local' ? '' : label + ':'}${r.target}: ${error}`);
+              ctx.outcome(r.dataset).errors.push(`replication to ${replicationKey(r)}: ${error}`);
               return { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [], error };
             }
             const release = await slots.acquire();

@@ -13,7 +13,7 @@ import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands } from '../zfs/commands.js';
 import { isSameOrBelow } from '../zfs/names.js';
 import type { Inventory } from '../zfs/parse.js';
-import { orderNestedSeeds, planReplication, type DestinationState } from './replication.js';
+import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
 import type { HoldRecord } from '../state/holds.js';
 import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction, StaleHold } from './types.js';
@@ -41,10 +41,7 @@ export function topmost(names: Iterable<string>): string[] {
   return out;
 }
 
-/** "host:target", the key of a replication in messages and in DatasetPlan.destroyAfterSend. */
-export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>): string {
-  return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
-}
+export { replicationKey };
 
 /**
  * zback's holds from earlier runs that no longer mark a base: the destination was removed from the

@@ -50,6 +50,11 @@ export interface ReplicationInput {
 
 export const TARGET_HOLD_TAG = 'zback:replica';
 
+/** "host:target" (just the target on this machine): a replication in messages and keys. */
+export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>): string {
+  return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
+}
+
 /** The source-side hold tag: names the destination, so `zfs holds` explains itself. */
 export function sourceHoldTag(hostLabel: string, target: string): string {
   const tag = `zback:${hostLabel}:${target}`;
@@ -148,7 +153,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const target = destination.datasetPath;
   const hostLabel = destinationHostLabel(destination);
   const plan = emptyPlan(input);
-  const where = hostLabel === 'local' ? target : `${hostLabel}:${target}`;
+  const where = replicationKey(plan);
   if (!state.reachable) {
     plan.status = 'unreachable';
     plan.message = state.error;

@@ -5,6 +5,7 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import { formatRetention } from '../policy/retention.js';
+import { replicationKey } from '../plan/replication.js';
 import type { DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
 import { style } from './style.js';
 
@@ -52,10 +53,6 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
   return out;
 }
 
-function where(r: ReplicationPlan): string {
-  return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
-}
-
 function stepText(s: SendStep): string {
   if (s.kind === 'full') return `full @${s.to}`;
   if (s.kind === 'resume') return 'resume the interrupted receive';
@@ -63,7 +60,7 @@ function stepText(s: SendStep): string {
 }
 
 function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptions): string[] {
-  const dest = where(r);
+  const dest = replicationKey(r);
   const out: string[] = [];
   switch (r.status) {
     case 'send':
@@ -101,7 +98,7 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
   if (plan.datasets.length === 0) lines.push(style.dim('No dataset is managed by zback (set its snapshot property to yes, see `zback set --help`).'));
   if (plan.staleHolds.length) {
     lines.push('', style.title('Stale zback holds to release:'));
-    for (const h of plan.staleHolds) lines.push(`  ${h.host === 'local' ? '' : h.host + ':'}${h.dataset}@${h.snapshot}  ${h.tag}  ${style.dim(`(${h.why})`)}`);
+    for (const h of plan.staleHolds) lines.push(`  ${replicationKey({ hostLabel: h.host, target: h.dataset })}@${h.snapshot}  ${h.tag}  ${style.dim(`(${h.why})`)}`);
   }
   if (opts.verbose && plan.ignored.length) {
     lines.push('', style.dim('Not managed:'));
