@@ -208,13 +208,19 @@ test('completion for bash and zsh', () => {
   expect(opts).toEqual(expect.arrayContaining(['--check', '--remote', '--json']));
 });
 
-/** Runs a command in a real terminal (tmux, 110×40) and returns the screen, and all it wrote. */
+/**
+ * Runs a command in a real terminal (tmux, 110×40) and returns the screen, and all it wrote.
+ * The terminal is a person's, not the test runner's: its own tmux server (no config) and a shell
+ * with a clean environment, so what CI exports (CI=true, FORCE_COLOR, TERM=dumb …), which would
+ * rightly turn colour off, does not leak into it.
+ */
 function inTerminal(command: string, env: Record<string, string> = {}): { screen: string; raw: string } {
   const session = `zback-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
   const raw = join(lab.dir, `${session}.raw`);
   const exports = Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `).join('');
-  const tmux = (...a: string[]) => spawnSync('tmux', a, { encoding: 'utf8' });
-  expect(tmux('new-session', '-d', '-s', session, '-x', '110', '-y', '40', 'bash --norc --noprofile').status).toBe(0);
+  const tmux = (...a: string[]) => spawnSync('tmux', ['-L', session, '-f', '/dev/null', ...a], { encoding: 'utf8' });
+  const shell = `env -i HOME=/root PATH=${JSON.stringify(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')} TERM=tmux-256color LANG=C.UTF-8 bash --norc --noprofile`;
+  expect(tmux('new-session', '-d', '-s', session, '-x', '110', '-y', '40', shell).status).toBe(0);
   try {
     tmux('pipe-pane', '-t', session, '-o', `cat >> ${raw}`);
     tmux('send-keys', '-t', session, `${exports}${command}; echo "EXIT=$?"`, 'Enter');
@@ -225,7 +231,7 @@ function inTerminal(command: string, env: Record<string, string> = {}): { screen
     }
     return { screen, raw: existsSync(raw) ? readFileSync(raw, 'utf8') : '' };
   } finally {
-    tmux('kill-session', '-t', session);
+    tmux('kill-server');
   }
 }
 
