@@ -1,0 +1,174 @@
+/**
+ * zback on real OpenZFS 2.3 (a QEMU guest, see helpers/openzfs-vm.ts): the paths zfs-fuse cannot
+ * run. zback detects OpenZFS with `zfs version` and then uses atomic multi-dataset snapshots,
+ * batched destroys, resumable receives (`recv -s`, `send -t`) and size estimates; these tests run
+ * them against the real thing, source and destination both OpenZFS, the destination over ssh2 to
+ * the guest's own sshd.
+ */
+import { OpenZfsVm } from '../helpers/openzfs-vm.js';
+
+let vm: OpenZfsVm;
+
+beforeAll(async () => {
+  vm = new OpenZfsVm();
+  await vm.start();
+}, 25 * 60_000);
+afterAll(async () => {
+  await vm?.stop();
+}, 120_000);
+
+const hour = (h: number, day = 26) => `2026-11-${day}T${String(h).padStart(2, '0')}:00:00Z`;
+const state = ['--state-dir', '/root/state'];
+const MINUTES = 60_000;
+
+async function snapshots(dataset: string): Promise<string[]> {
+  const out = await vm.ok(`zfs list -H -o name -t snapshot -s createtxg -d 1 '${dataset}'`);
+  return out.split('\n').filter(Boolean).map((l) => l.slice(l.indexOf('@') + 1));
+}
+
+/** sha256 of every file in a dataset's snapshot, read through a temporary read-only clone. */
+async function checksums(snapshot: string): Promise<string> {
+  const clone = `${snapshot.split('/')[0]}/verify-${Math.random().toString(36).slice(2, 8)}`;
+  return vm.ok(`
+    set -e
+    zfs clone -o mountpoint=/mnt/${clone} -o readonly=on '${snapshot}' '${clone}'
+    (cd '/mnt/${clone}' && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+    zfs destroy '${clone}'`);
+}
+
+test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable receive, batched destroys; data identical', async () => {
+  await vm.ok(`
+    set -e
+    zfs create tank/data; zfs create tank/data/x; zfs create tank/data/scratch
+    head -c 3000000 /dev/urandom > /tank/data/a.bin
+    head -c 2000000 /dev/urandom > /tank/data/x/b.bin
+    # A history from before zback: six hourly snapshots, one of them held, and a foreign one.
+    for h in 01 02 03 04 05 06; do zfs snapshot -r tank/data@2026-11-26-\${h}0000; done
+    zfs hold keep tank/data@2026-11-26-020000
+    zfs snapshot tank/data@before-upgrade`);
+  const set = await vm.zback(['set', 'tank/data', '--snapshot', 'yes', '--retention', '3h', '--destinations', 'backup:bpool/copy/data|hourly']);
+  expect([set.code, set.stderr]).toEqual([0, '']);
+  expect((await vm.zback(['set', 'tank/data/scratch', '--snapshot', 'no'])).code).toBe(0);
+
+  const first = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
+  expect([first.code, first.stderr]).toEqual([0, '']);
+  expect(first.stdout).toMatch(/local zfs: OpenZFS 2\.\d+/);
+  // tank/data/scratch is not managed, so `snapshot -r` would not do: one atomic command for both.
+  expect(first.stdout).toContain('[local] zfs snapshot tank/data@2026-11-26-100000 tank/data/x@2026-11-26-100000');
+  expect(first.stdout).toMatch(/zfs receive -u -s bpool\/copy\/data\b/);
+  // Retention 3h keeps the oldest of the 3 newest hour buckets holding a zback snapshot (10, 06,
+  // 05); the rest of the old history goes in one destroy per dataset; held and foreign stay.
+  expect(first.stdout).toContain('[local] zfs destroy tank/data@2026-11-26-010000,2026-11-26-030000,2026-11-26-040000\n');
+  expect(first.stdout).toContain('[local] zfs destroy tank/data/x@2026-11-26-010000,2026-11-26-020000,2026-11-26-030000,2026-11-26-040000\n');
+  expect(await snapshots('tank/data')).toEqual(['2026-11-26-020000', '2026-11-26-050000', '2026-11-26-060000', 'before-upgrade', '2026-11-26-100000']);
+  expect(await snapshots('tank/data/x')).toEqual(['2026-11-26-050000', '2026-11-26-060000', '2026-11-26-100000']);
+  expect(await snapshots('tank/data/scratch')).toEqual(['2026-11-26-010000', '2026-11-26-020000', '2026-11-26-030000', '2026-11-26-040000', '2026-11-26-050000', '2026-11-26-060000']);
+  // The seed carries what the destination's retention (the same 3h) keeps; the foreign snapshot
+  // in between travels with -I (it is part of the history) and is never pruned there either.
+  expect(await snapshots('bpool/copy/data')).toEqual(['2026-11-26-050000', '2026-11-26-060000', 'before-upgrade', '2026-11-26-100000']);
+  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-050000', '2026-11-26-060000', '2026-11-26-100000']);
+
+  // Three more hours: incremental sends, the destination pruned by the same rules (batched).
+  for (const h of [11, 12, 13]) {
+    await vm.ok(`head -c 500000 /dev/urandom > /tank/data/x/more-${h}.bin`);
+    const r = await vm.zback(['run', '--verbose', '--now', hour(h), ...state]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(new RegExp(`tank/data/x → backup:bpool/copy/data/x: incremental @2026-11-26-${h - 1}0000 → @2026-11-26-${h}0000`));
+  }
+  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-110000', '2026-11-26-120000', '2026-11-26-130000']);
+  expect(await snapshots('bpool/copy/data')).toEqual(['before-upgrade', '2026-11-26-110000', '2026-11-26-120000', '2026-11-26-130000']);
+
+  // A shorter retention on the destination: its pruning goes in one remote destroy per dataset.
+  const shorter = await vm.zback(['set', 'tank/data', '--destinations', 'backup:bpool/copy/data|hourly|1h']);
+  expect([shorter.code, shorter.stderr]).toEqual([0, '']);
+  await vm.ok('head -c 500000 /dev/urandom > /tank/data/x/more-14.bin');
+  const pruned = await vm.zback(['run', '--verbose', '--now', hour(14), ...state]);
+  expect([pruned.code, pruned.stderr]).toEqual([0, '']);
+  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data/x@2026-11-26-110000,2026-11-26-120000,2026-11-26-130000\n');
+  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data@2026-11-26-110000,2026-11-26-120000,2026-11-26-130000\n');
+  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-140000']);
+  expect(await snapshots('bpool/copy/data')).toEqual(['before-upgrade', '2026-11-26-140000']);
+  expect(await checksums('bpool/copy/data/x@2026-11-26-140000')).toBe(await checksums('tank/data/x@2026-11-26-140000'));
+  expect(await checksums('bpool/copy/data@2026-11-26-140000')).toBe(await checksums('tank/data@2026-11-26-140000'));
+  // The base of the next send is held on both sides (zfs holds exists on OpenZFS: check the tag).
+  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-140000 bpool/copy/data/x@2026-11-26-140000 | cut -f1,2')).toMatch(
+    /^tank\/data\/x@2026-11-26-140000\tzback[^\n]*\nbpool\/copy\/data\/x@2026-11-26-140000\tzback/,
+  );
+  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-130000')).toBe('');
+}, 20 * MINUTES);
+
+test('a send cut off half-way leaves a resumable receive: status shows it, the next run resumes it with send -t', async () => {
+  await vm.ok(`
+    set -e
+    zfs create tank/big
+    head -c 200000000 /dev/urandom > /tank/big/data.bin`);
+  expect((await vm.zback(['set', 'tank/big', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup:bpool/big|hourly'])).code).toBe(0);
+  // The receive side reads slowly (a wrapper on the ssh session's PATH only), so the stream can be
+  // cut once part of it has arrived: killing the local `zfs send` is a network drop, as far as
+  // the receiving side can tell.
+  await vm.ok(`
+    set -e
+    cat > /usr/local/sbin/zfs <<'EOF'
+#!/bin/sh
+if [ "$1" = receive ]; then
+  node -e 'process.stdin.on("data", (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); })' | /sbin/zfs "$@"
+  exit $?
+fi
+exec /sbin/zfs "$@"
+EOF
+    chmod 755 /usr/local/sbin/zfs`);
+  const run = vm.zback(['run', '--now', hour(10), ...state]);
+  const cut = await vm.ok(`
+    for i in $(seq 600); do
+      pid=$(pgrep -f '^zfs send tank/big@' | head -1)
+      recv=$(pgrep -f '^/sbin/zfs receive' | head -1)
+      if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 4; kill -9 "$pid" && echo cut; exit 0; fi
+      sleep 0.1
+    done
+    echo "no send seen" >&2; exit 1`);
+  expect(cut.trim()).toBe('cut');
+  const failed = await run;
+  expect(failed.code).toBe(1);
+  expect(failed.stderr).toMatch(/tank\/big: replication to backup:bpool\/big failed/);
+  await vm.ok('rm /usr/local/sbin/zfs');
+  const token = await vm.ok('zfs get -H -o value receive_resume_token bpool/big');
+  expect(token.trim()).toMatch(/^[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$/);
+
+  const status = await vm.zback(['status', '--remote', '--check', '--now', hour(10), ...state]);
+  expect(status.code).toBe(1); // a warning, not critical: nothing is lost, the next run resumes
+  expect(status.stdout).toMatch(/tank\/big.*an interrupted receive is pending; the next run resumes it/);
+
+  const dry = await vm.zback(['run', '--dry-run', '--now', hour(10), ...state]);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/^tank\/big\n(.*\n)*? +→ send +to backup:bpool\/big: resume the interrupted receive$/m);
+
+  const resumed = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
+  expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+  expect(resumed.stdout).toContain(`[local] zfs send -t ${token.trim()}`);
+  expect((await vm.ok('zfs get -H -o value receive_resume_token bpool/big')).trim()).toBe('-');
+  expect(await snapshots('bpool/big')).toEqual(['2026-11-26-100000']);
+  expect(await checksums('bpool/big@2026-11-26-100000')).toBe(await checksums('tank/big@2026-11-26-100000'));
+
+  // And the next hour continues incrementally from the resumed snapshot.
+  await vm.ok('head -c 100000 /dev/urandom > /tank/big/next.bin');
+  const next = await vm.zback(['run', '--verbose', '--now', hour(11), ...state]);
+  expect([next.code, next.stderr]).toEqual([0, '']);
+  expect(next.stdout).toMatch(/tank\/big → backup:bpool\/big: incremental @2026-11-26-100000 → @2026-11-26-110000/);
+  expect(await snapshots('bpool/big')).toEqual(['2026-11-26-100000', '2026-11-26-110000']);
+}, 20 * MINUTES);
+
+test('a diverged copy on OpenZFS is reported with the fix, and nothing is destroyed', async () => {
+  await vm.ok(`
+    set -e
+    zfs create tank/div; head -c 100000 /dev/urandom > /tank/div/a.bin`);
+  expect((await vm.zback(['set', 'tank/div', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup:bpool/div|hourly'])).code).toBe(0);
+  expect((await vm.zback(['run', '--now', hour(10), ...state])).code).toBe(0);
+  await vm.ok('zfs snapshot bpool/div@local-change');
+  const r = await vm.zback(['run', '--now', hour(11), ...state]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(
+    "tank/div: replication to backup:bpool/div: backup:bpool/div has 1 snapshot newer than the last common one (@2026-11-26-100000): @local-change. zback does not destroy them. To continue replication, run on backup: zfs rollback -r 'bpool/div@2026-11-26-100000'",
+  );
+  expect(await snapshots('bpool/div')).toEqual(['2026-11-26-100000', 'local-change']);
+  expect(await snapshots('tank/div')).toEqual(['2026-11-26-100000', '2026-11-26-110000']);
+}, 10 * MINUTES);
