@@ -18,6 +18,8 @@ export const VM_SCRIPT = join(ROOT, '__tests__/lab/openzfs-vm.sh');
 export class OpenZfsVm {
   readonly dir = mkdtempSync(join(tmpdir(), 'zback-openzfs-vm-'));
   readonly port = 22800 + (process.pid % 150);
+  /** The cached image's folder: its id_ed25519 logs in to the guest as root. */
+  imageDir = '';
 
   private env(): NodeJS.ProcessEnv {
     return { ...process.env, OPENZFS_VM_DIR: this.dir, OPENZFS_VM_PORT: String(this.port) };
@@ -47,6 +49,7 @@ export class OpenZfsVm {
   async start(): Promise<void> {
     const build = await this.script(['build'], undefined, 15 * 60_000);
     if (build.code !== 0) throw new Error(`building the OpenZFS guest failed:\n${build.stderr}`);
+    this.imageDir = build.stdout.trim();
     const boot = await this.script(['boot'], undefined, 6 * 60_000);
     if (boot.code !== 0) throw new Error(`booting the OpenZFS guest failed:\n${boot.stderr}`);
     await this.sh(`

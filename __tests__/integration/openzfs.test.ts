@@ -3,8 +3,13 @@
  * run. zback detects OpenZFS with `zfs version` and then uses atomic multi-dataset snapshots,
  * batched destroys, resumable receives (`recv -s`, `send -t`) and size estimates; these tests run
  * them against the real thing, source and destination both OpenZFS, the destination over ssh2 to
- * the guest's own sshd.
+ * the guest's own sshd. The last test mixes them, as an old server backing up to a new one does:
+ * zback on zfs-fuse (this machine's lab) replicating into the OpenZFS guest.
  */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab } from '../helpers/lab.js';
 import { OpenZfsVm } from '../helpers/openzfs-vm.js';
 
 let vm: OpenZfsVm;
@@ -171,4 +176,55 @@ test('a diverged copy on OpenZFS is reported with the fix, and nothing is destro
   );
   expect(await snapshots('bpool/div')).toEqual(['2026-11-26-100000', 'local-change']);
   expect(await snapshots('tank/div')).toEqual(['2026-11-26-100000', '2026-11-26-110000']);
+}, 10 * MINUTES);
+
+test('zfs-fuse here, OpenZFS there: each side gets the commands its own ZFS supports', async () => {
+  const lab = new Lab('openzfs-mixed');
+  try {
+    const src = await lab.start('src');
+    await src.pool('tank');
+    const knownHosts = join(lab.dir, 'vm_known_hosts');
+    const scan = spawnSync('ssh-keyscan', ['-p', String(vm.port), '-t', 'ed25519', '127.0.0.1'], { encoding: 'utf8' });
+    expect(scan.stdout).toContain(`[127.0.0.1]:${vm.port} ssh-ed25519 `);
+    writeFileSync(knownHosts, scan.stdout);
+    const config = join(lab.dir, 'ssh_config');
+    writeFileSync(
+      config,
+      `Host vm\n  HostName 127.0.0.1\n  Port ${vm.port}\n  User root\n  IdentityFile ${join(vm.imageDir, 'id_ed25519')}\n  UserKnownHostsFile ${knownHosts}\n`,
+    );
+    const zback = (args: string[]) => src.zback([...args, '--ssh-config', config, '--state-dir', join(lab.dir, 'state')], { timeoutMs: 300_000 });
+
+    await src.zfs('create', 'tank/m');
+    const write = async (file: string) => {
+      const w = await src.exec(['sh', '-c', `head -c 300000 /dev/urandom > "$(zfs get -H -o value mountpoint tank/m)/${file}"`]);
+      expect(w.code).toBe(0);
+    };
+    await write('a.bin');
+    const set = await src.zback(['set', 'tank/m', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'vm:bpool/fuse/m|hourly|3h']);
+    expect([set.code, set.stderr]).toEqual([0, '']);
+
+    const seed = await zback(['run', '--verbose', '--now', hour(10)]);
+    expect([seed.code, seed.stderr]).toEqual([0, '']);
+    expect(seed.stdout).toMatch(/local zfs: legacy ZFS/);
+    expect(seed.stdout).toContain('[vm] zfs receive -u -s bpool/fuse/m'); // resumable there …
+    expect(seed.stdout).toContain('[local] zfs send tank/m@2026-11-26-100000'); // … a plain send here
+    for (const h of [11, 12]) {
+      await write(`more-${h}.bin`);
+      const r = await zback(['run', '--now', hour(h)]);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+    }
+    expect(await snapshots('bpool/fuse/m')).toEqual(['2026-11-26-100000', '2026-11-26-110000', '2026-11-26-120000']);
+
+    // A shorter destination retention: the OpenZFS side prunes in one batched destroy.
+    expect((await src.zback(['set', 'tank/m', '--destinations', 'vm:bpool/fuse/m|hourly|1h'])).code).toBe(0);
+    await write('more-13.bin');
+    const r = await zback(['run', '--verbose', '--now', hour(13)]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/tank\/m → vm:bpool\/fuse\/m: incremental @2026-11-26-120000 → @2026-11-26-130000/);
+    expect(r.stdout).toContain('[vm] zfs destroy bpool/fuse/m@2026-11-26-100000,2026-11-26-110000,2026-11-26-120000\n');
+    expect(await snapshots('bpool/fuse/m')).toEqual(['2026-11-26-130000']);
+    expect(await checksums('bpool/fuse/m@2026-11-26-130000')).toBe(await src.checksums('tank/m'));
+  } finally {
+    await lab.stop();
+  }
 }, 10 * MINUTES);
