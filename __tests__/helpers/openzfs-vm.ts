@@ -7,11 +7,11 @@
  *
  * Nothing here skips: a guest that cannot be built or booted fails the tests that need it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { ROOT, type Result } from './lab.js';
+import { ROOT, run, type Result } from './lab.js';
 
 export const VM_SCRIPT = join(ROOT, '__tests__/lab/openzfs-vm.sh');
 
@@ -25,24 +25,8 @@ export class OpenZfsVm {
     return { ...process.env, OPENZFS_VM_DIR: this.dir, OPENZFS_VM_PORT: String(this.port) };
   }
 
-  private script(args: string[], input?: string | Buffer, timeoutMs = 120_000): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(VM_SCRIPT, args, { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`timed out after ${timeoutMs} ms: openzfs-vm.sh ${args.join(' ')}\n${stdout}\n${stderr}`));
-      }, timeoutMs);
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-      child.stdin.end(input ?? '');
-    });
+  private script(args: string[], input?: string, timeoutMs = 120_000): Promise<Result> {
+    return run([VM_SCRIPT, ...args], { env: this.env(), input, timeoutMs });
   }
 
   /** Build (cached after the first time: about 5 minutes fresh) and boot the guest; set it up. */

@@ -41,6 +41,13 @@ async function checksums(snapshot: string): Promise<string> {
     zfs destroy '${clone}'`);
 }
 
+/** A new dataset holding `bytes` of random data, managed by zback, replicated hourly to `target` on the guest's sshd. */
+async function managed(dataset: string, bytes: number, target: string, prefix = 'org.wit'): Promise<void> {
+  await vm.ok(`zfs create '${dataset}' && head -c ${bytes} /dev/urandom > '/${dataset}/data.bin'`);
+  const set = await vm.zback(['set', dataset, '--prefix', prefix, '--snapshot', 'yes', '--retention', '24h', '--destinations', `backup:${target}|hourly`]);
+  expect([set.code, set.stderr]).toEqual([0, '']);
+}
+
 test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable receive, batched destroys; data identical', async () => {
   await vm.ok(`
     set -e
@@ -103,11 +110,7 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
 }, 20 * MINUTES);
 
 test('a send cut off half-way leaves a resumable receive: status shows it, the next run resumes it with send -t', async () => {
-  await vm.ok(`
-    set -e
-    zfs create tank/big
-    head -c 200000000 /dev/urandom > /tank/big/data.bin`);
-  expect((await vm.zback(['set', 'tank/big', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup:bpool/big|hourly'])).code).toBe(0);
+  await managed('tank/big', 200_000_000, 'bpool/big');
   // The receive side reads slowly (a wrapper on the ssh session's PATH only), so the stream can be
   // cut once part of it has arrived: killing the local `zfs send` is a network drop, as far as
   // the receiving side can tell.
@@ -163,10 +166,7 @@ EOF
 }, 20 * MINUTES);
 
 test('a diverged copy on OpenZFS is reported with the fix, and nothing is destroyed', async () => {
-  await vm.ok(`
-    set -e
-    zfs create tank/div; head -c 100000 /dev/urandom > /tank/div/a.bin`);
-  expect((await vm.zback(['set', 'tank/div', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup:bpool/div|hourly'])).code).toBe(0);
+  await managed('tank/div', 100_000, 'bpool/div');
   expect((await vm.zback(['run', '--now', hour(10), ...state])).code).toBe(0);
   await vm.ok('zfs snapshot bpool/div@local-change');
   const r = await vm.zback(['run', '--now', hour(11), ...state]);
@@ -227,4 +227,16 @@ test('zfs-fuse here, OpenZFS there: each side gets the commands its own ZFS supp
   } finally {
     await lab.stop();
   }
+}, 10 * MINUTES);
+
+test('on a terminal, a long send shows its size from zfs send -nP, a percentage and an ETA', async () => {
+  // Its own property prefix: the other tests' datasets (one of them diverged) are not this run's.
+  await managed('tank/eta', 60_000_000, 'bpool/eta', 'test.eta');
+  // script(1) gives zback a pseudo-terminal, as a person running it by hand has.
+  const r = await vm.sh(
+    `cd /root && PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC script -qec '/usr/local/bin/node /opt/zback/bin/zback run --prefix test.eta --now ${hour(10)} --state-dir /root/state-eta' /dev/null`,
+  );
+  expect({ code: r.code, output: r.stdout }).toMatchObject({ code: 0 }); // the output is the failure's explanation
+  expect(r.stdout).toMatch(/tank\/eta → backup:bpool\/eta: [\d.]+ (B|KiB|MiB) of (5\d|6\d)\.\d MiB \(\d+%\), [\d.]+ (B|KiB|MiB|GiB)\/s, ETA \d/);
+  expect(r.stdout).toMatch(/tank\/eta: snapshot @2026-11-26-100000; sent 1 to backup:bpool\/eta/);
 }, 10 * MINUTES);

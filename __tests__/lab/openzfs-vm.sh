@@ -87,6 +87,9 @@ cmd_build() {
   rm -rf "$work/rootfs"
   rm -rf "$IMAGE_DIR"; mv "$work" "$IMAGE_DIR"
   trap - EXIT
+  # Images of an older recipe or node binary are of no further use (about 1 GB each).
+  find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex '.*/[0-9a-f]{16}' \
+    ! -path "$IMAGE_DIR" -exec rm -rf {} +
   log "built in $((SECONDS - t0)) s: $IMAGE_DIR"
   echo "$IMAGE_DIR"
 }
