@@ -48,6 +48,49 @@ async function managed(dataset: string, bytes: number, target: string, prefix = 
   expect([set.code, set.stderr]).toEqual([0, '']);
 }
 
+/**
+ * Runs zback (with `args`) so that it sends `dataset` to `target`, and cuts the stream (the local
+ * process matching `send`) once part of it has arrived; returns zback's stderr and the
+ * receive_resume_token left on the target. The receive side reads
+ * slowly (a wrapper on the ssh session's PATH only), and killing the local `zfs send` is a network
+ * drop as far as the receiving side can tell.
+ */
+async function interruptedSend(dataset: string, target: string, args: string[], send = `^zfs send ${dataset}@`): Promise<{ token: string; stderr: string }> {
+  await vm.ok(`
+    set -e
+    cat > /usr/local/sbin/zfs <<'EOF'
+#!/bin/sh
+if [ "$1" = receive ]; then
+  node -e 'process.stdin.on("data", (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); })' | /sbin/zfs "$@"
+  exit $?
+fi
+exec /sbin/zfs "$@"
+EOF
+    chmod 755 /usr/local/sbin/zfs`);
+  let stderr = '';
+  try {
+    const run = vm.zback(['run', ...args]);
+    const cut = await vm.ok(`
+      for i in $(seq 600); do
+        pid=$(pgrep -f '${send}' | head -1)
+        recv=$(pgrep -f '^/sbin/zfs receive' | head -1)
+        if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 4; kill -9 "$pid" && echo cut; exit 0; fi
+        sleep 0.1
+      done
+      echo "no send seen" >&2; exit 1`);
+    expect(cut.trim()).toBe('cut');
+    const failed = await run;
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`${dataset}: replication to backup:${target} failed`);
+    stderr = failed.stderr;
+  } finally {
+    await vm.ok('rm -f /usr/local/sbin/zfs');
+  }
+  const token = (await vm.ok(`zfs get -H -o value receive_resume_token '${target}'`)).trim();
+  expect(token).toMatch(/^[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$/);
+  return { token, stderr };
+}
+
 test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable receive, batched destroys; data identical', async () => {
   await vm.ok(`
     set -e
@@ -111,36 +154,11 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
 
 test('a send cut off half-way leaves a resumable receive: status shows it, the next run resumes it with send -t', async () => {
   await managed('tank/big', 200_000_000, 'bpool/big');
-  // The receive side reads slowly (a wrapper on the ssh session's PATH only), so the stream can be
-  // cut once part of it has arrived: killing the local `zfs send` is a network drop, as far as
-  // the receiving side can tell.
-  await vm.ok(`
-    set -e
-    cat > /usr/local/sbin/zfs <<'EOF'
-#!/bin/sh
-if [ "$1" = receive ]; then
-  node -e 'process.stdin.on("data", (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); })' | /sbin/zfs "$@"
-  exit $?
-fi
-exec /sbin/zfs "$@"
-EOF
-    chmod 755 /usr/local/sbin/zfs`);
-  const run = vm.zback(['run', '--now', hour(10), ...state]);
-  const cut = await vm.ok(`
-    for i in $(seq 600); do
-      pid=$(pgrep -f '^zfs send tank/big@' | head -1)
-      recv=$(pgrep -f '^/sbin/zfs receive' | head -1)
-      if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 4; kill -9 "$pid" && echo cut; exit 0; fi
-      sleep 0.1
-    done
-    echo "no send seen" >&2; exit 1`);
-  expect(cut.trim()).toBe('cut');
-  const failed = await run;
-  expect(failed.code).toBe(1);
-  expect(failed.stderr).toMatch(/tank\/big: replication to backup:bpool\/big failed/);
-  await vm.ok('rm /usr/local/sbin/zfs');
-  const token = await vm.ok('zfs get -H -o value receive_resume_token bpool/big');
-  expect(token.trim()).toMatch(/^[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$/);
+  const first = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state]);
+  // The link drops again, this time during the resumed stream: what arrived is kept, not discarded.
+  const again = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state], `^zfs send -t ${first.token}`);
+  expect(again.stderr).toContain('(the partial receive is kept; the next run resumes it)');
+  const token = again.token;
 
   const status = await vm.zback(['status', '--remote', '--check', '--now', hour(10), ...state]);
   expect(status.code).toBe(1); // a warning, not critical: nothing is lost, the next run resumes
@@ -152,7 +170,7 @@ EOF
 
   const resumed = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
   expect([resumed.code, resumed.stderr]).toEqual([0, '']);
-  expect(resumed.stdout).toContain(`[local] zfs send -t ${token.trim()}`);
+  expect(resumed.stdout).toContain(`[local] zfs send -t ${token}`);
   expect((await vm.ok('zfs get -H -o value receive_resume_token bpool/big')).trim()).toBe('-');
   expect(await snapshots('bpool/big')).toEqual(['2026-11-26-100000']);
   expect(await checksums('bpool/big@2026-11-26-100000')).toBe(await checksums('tank/big@2026-11-26-100000'));
@@ -239,4 +257,25 @@ test('on a terminal, a long send shows its size from zfs send -nP, a percentage 
   expect({ code: r.code, output: r.stdout }).toMatchObject({ code: 0 }); // the output is the failure's explanation
   expect(r.stdout).toMatch(/tank\/eta → backup:bpool\/eta: [\d.]+ (B|KiB|MiB) of (5\d|6\d)\.\d MiB \(\d+%\), [\d.]+ (B|KiB|MiB|GiB)\/s, ETA \d/);
   expect(r.stdout).toMatch(/tank\/eta: snapshot @2026-11-26-100000; sent 1 to backup:bpool\/eta/);
+}, 10 * MINUTES);
+
+test('a resume token that can no longer be used is discarded (zfs recv -A); the next run seeds afresh', async () => {
+  const own = ['--prefix', 'test.stale', '--state-dir', '/root/state-stale'];
+  await managed('tank/stale', 100_000_000, 'bpool/stale', 'test.stale');
+  const { token } = await interruptedSend('tank/stale', 'bpool/stale', [...own, '--now', hour(10)]);
+  // Someone destroyed the snapshot the interrupted send was made from: the token points nowhere.
+  await vm.ok("zfs destroy 'tank/stale@2026-11-26-100000'");
+  const r = await vm.zback(['run', '--verbose', ...own, '--now', hour(11)]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain(`[local] zfs send -t ${token}`);
+  expect(r.stdout).toContain('[backup] zfs receive -A bpool/stale');
+  expect(r.stderr).toMatch(
+    /tank\/stale: replication to backup:bpool\/stale failed: the interrupted receive cannot be resumed \(.+\); its partial state was discarded: the next run starts again from the last common snapshot/,
+  );
+  expect((await vm.sh('zfs get -H -o value receive_resume_token bpool/stale')).stdout.trim()).not.toMatch(/^[0-9a-f]+-/);
+
+  const again = await vm.zback(['run', ...own, '--now', hour(11)]);
+  expect([again.code, again.stderr]).toEqual([0, '']);
+  expect(await snapshots('bpool/stale')).toEqual(['2026-11-26-110000']);
+  expect(await checksums('bpool/stale@2026-11-26-110000')).toBe(await checksums('tank/stale@2026-11-26-110000'));
 }, 10 * MINUTES);

@@ -7,11 +7,12 @@ import { CommandError, errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/replication.js';
 import type { Plan, ReplicationPlan } from '../plan/types.js';
 import type { LocalHost } from '../transport/local.js';
-import { transfer, type TransferResult } from '../transport/pipe.js';
+import { transfer } from '../transport/pipe.js';
 import { Semaphore } from '../util/semaphore.js';
 import type { Zfs } from '../zfs/client.js';
 import type { HoldLedger, HoldRecord } from '../state/holds.js';
 import { createParentsCommand, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand } from '../zfs/commands.js';
+import { resumeTokenUnusable } from '../zfs/parse.js';
 import type { DatasetOutcome } from './executor.js';
 import { pruneSnapshots } from './prune.js';
 
@@ -67,16 +68,6 @@ async function release(zfs: Zfs, ctx: ReplicationContext, record: HoldRecord): P
   return problem;
 }
 
-/**
- * Whether a failed resume means the token itself is no good (then its partial state is
- * discarded), rather than a dropped link or a timeout (then it is kept for the next run).
- */
-function tokenIsBad(t: TransferResult): boolean {
-  const text = `${t.source.stderr}\n${t.sink.stderr}`;
-  if (/resume token|resume_token|no longer exist|does not exist|invalid|corrupt|mismatch/i.test(text)) return true;
-  return t.bytes === 0 && t.source.code !== null && t.source.code !== 0;
-}
-
 async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationContext): Promise<ReplicationOutcome> {
   const result: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
   const where = replicationKey(r);
@@ -103,7 +94,7 @@ async function replicateOne(r: ReplicationPlan, dest: Zfs, ctx: ReplicationConte
       ctx.onProgress?.(label, null, null);
       result.bytes += t.bytes;
       if (!t.ok) {
-        if (step.kind === 'resume' && tokenIsBad(t)) {
+        if (step.kind === 'resume' && resumeTokenUnusable({ sendStderr: t.source.stderr, sendCode: t.source.code, recvStderr: t.sink.stderr, bytes: t.bytes })) {
           // A token that cannot be resumed must not block this destination forever.
           const abort = await tolerant(dest, receiveAbortCommand(r.target));
           return fail(`the interrupted receive cannot be resumed (${t.reason}); ${abort ? `discarding it failed too: ${abort}` : 'its partial state was discarded: the next run starts again from the last common snapshot'}`);

@@ -162,3 +162,26 @@ export function parseZfsVersion(text: string): string | null {
   const m = /^zfs-(\d+\.\d+(?:\.\d+)?)/m.exec(text);
   return m ? m[1]! : null;
 }
+
+/**
+ * What `zfs send -t` prints when the token itself can no longer be used (libzfs zfs_send_resume):
+ * the snapshot it was made from is gone or replaced, or the token is damaged. Deliberately not the
+ * generic "cannot resume send: <errno>" prefix: a broken pipe mid-stream prints that too, and then the
+ * partial state is worth keeping.
+ */
+const UNUSABLE_TOKEN = /resume token is corrupt|is no longer the same snapshot|used in the initial send no longer exists|incremental source \S+ no longer exists/i;
+/** `zfs recv` refusing a resume stream outright, as opposed to a cut stream it saved the partial state of. */
+const RESUME_REFUSED = /cannot receive resume stream/i;
+const PARTIAL_SAVED = /partially received snapshot is saved|incomplete stream/i;
+
+/**
+ * Whether a failed `zfs send -t … | zfs recv -s` means the interrupted receive can never be
+ * resumed (then its partial state must be discarded, or the destination is stuck for good) rather
+ * than that the link dropped again (then it is kept for the next run).
+ */
+export function resumeTokenUnusable(r: { sendStderr: string; sendCode: number | null; recvStderr: string; bytes: number }): boolean {
+  if (UNUSABLE_TOKEN.test(r.sendStderr)) return true;
+  if (RESUME_REFUSED.test(r.recvStderr) && !PARTIAL_SAVED.test(r.recvStderr)) return true;
+  // An unknown complaint from the sender before a single byte: the token, not the link.
+  return r.bytes === 0 && r.sendCode !== null && r.sendCode !== 0 && r.sendStderr.trim() !== '';
+}
