@@ -279,3 +279,32 @@ test('a resume token that can no longer be used is discarded (zfs recv -A); the 
   expect(await snapshots('bpool/stale')).toEqual(['2026-11-26-110000']);
   expect(await checksums('bpool/stale@2026-11-26-110000')).toBe(await checksums('tank/stale@2026-11-26-110000'));
 }, 10 * MINUTES);
+
+test('an encrypted dataset travels raw (zfs send -w): the copy stays encrypted, the backup host never has the key', async () => {
+  const own = ['--prefix', 'test.enc', '--state-dir', '/root/state-enc'];
+  await vm.ok(`
+    set -e
+    printf 'correct horse battery staple\\n' > /root/enc.key
+    zfs create -o encryption=on -o keyformat=passphrase -o keylocation=file:///root/enc.key tank/secret
+    head -c 2000000 /dev/urandom > /tank/secret/data.bin`);
+  const set = await vm.zback(['set', 'tank/secret', ...own.slice(0, 2), '--snapshot', 'yes', '--retention', '24h', '--destinations', 'backup:bpool/secret|hourly']);
+  expect([set.code, set.stderr]).toEqual([0, '']);
+
+  const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
+  expect([seed.code, seed.stderr]).toEqual([0, '']);
+  expect(seed.stdout).toContain('[local] zfs send -w tank/secret@2026-11-26-100000');
+  expect(seed.stdout).not.toMatch(/could not mark/);
+  expect(await vm.ok('zfs get -H -o value encryption,keystatus,encryptionroot,canmount bpool/secret')).toBe('aes-256-gcm\nunavailable\nbpool/secret\nnoauto\n');
+
+  // The source locked (key unloaded), as on a server rebooted without its passphrase: snapshots
+  // and raw sends go on, nothing is decrypted anywhere.
+  await vm.ok('head -c 500000 /dev/urandom > /tank/secret/more.bin && zfs unmount tank/secret && zfs unload-key tank/secret');
+  const next = await vm.zback(['run', '--verbose', ...own, '--now', hour(11)]);
+  expect([next.code, next.stderr]).toEqual([0, '']);
+  expect(next.stdout).toContain('[local] zfs send -w -i tank/secret@2026-11-26-100000 tank/secret@2026-11-26-110000');
+  expect(await snapshots('bpool/secret')).toEqual(['2026-11-26-100000', '2026-11-26-110000']);
+
+  // With the key, the copy reads exactly as the source.
+  await vm.ok('zfs load-key tank/secret && zfs load-key -L file:///root/enc.key bpool/secret');
+  expect(await checksums('bpool/secret@2026-11-26-110000')).toBe(await checksums('tank/secret@2026-11-26-110000'));
+}, 10 * MINUTES);

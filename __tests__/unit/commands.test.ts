@@ -9,6 +9,9 @@ import {
   destroyCommands,
   inheritPropertyCommand,
   inventoryCommand,
+  sendEstimateCommand,
+  sendFullCommand,
+  sendIncrementalCommand,
   listDatasetsCommand,
   setPropertyCommand,
   snapshotCommand,
@@ -27,8 +30,8 @@ const PROPS = propertyList(propertyNames('org.wit'));
 describe('capabilities', () => {
   test('no `zfs version` → legacy; a version → OpenZFS with every feature', () => {
     expect(capabilitiesFor(null)).toBe(LEGACY_CAPABILITIES);
-    expect(LEG).toMatchObject({ openzfs: false, multiSnapshot: false, destroyList: false, getTypeFilter: false, resumableReceive: false, sendEstimate: false });
-    expect(OZ).toMatchObject({ openzfs: true, multiSnapshot: true, destroyList: true, getTypeFilter: true, resumableReceive: true, sendEstimate: true });
+    expect(LEG).toMatchObject({ openzfs: false, multiSnapshot: false, destroyList: false, getTypeFilter: false, resumableReceive: false, sendEstimate: false, encryption: false });
+    expect(OZ).toMatchObject({ openzfs: true, multiSnapshot: true, destroyList: true, getTypeFilter: true, resumableReceive: true, sendEstimate: true, encryption: true });
     expect(OZ.description).toBe('OpenZFS 2.3.2');
     expect(Object.isFrozen(LEG)).toBe(true);
   });
@@ -52,13 +55,21 @@ describe('discovery commands', () => {
   test('inventory: legacy is the recorded command; OpenZFS asks for receive_resume_token and leaves bookmarks out', () => {
     expect(inventoryCommand(['tank'], LEG)).toEqual(recorded('get-inventory.cmd'));
     expect(inventoryCommand(['tank/a', 'pool2'], OZ)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-t', 'filesystem,volume,snapshot', '-r', 'guid,createtxg,userrefs,receive_resume_token', 'tank/a', 'pool2',
+      'zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-t', 'filesystem,volume,snapshot', '-r', 'guid,createtxg,userrefs,receive_resume_token,encryption', 'tank/a', 'pool2',
     ]);
   });
   test('inventory refuses invalid roots', () => {
     expect(() => inventoryCommand(['tank/a;id'], OZ)).toThrow(/refusing to build a zfs command for "tank\/a;id"/);
     expect(() => inventoryCommand(['-r'], OZ)).toThrow(/refusing/);
     expect(() => inventoryCommand(['tank', 'tank@snap'], LEG)).toThrow(/refusing.*"@"/);
+  });
+  test('sends: plain, or raw (-w) for an encrypted dataset; names checked', () => {
+    expect(sendFullCommand('tank/a', 's1')).toEqual(['zfs', 'send', 'tank/a@s1']);
+    expect(sendFullCommand('tank/a', 's1', true)).toEqual(['zfs', 'send', '-w', 'tank/a@s1']);
+    expect(sendIncrementalCommand('tank/a', 's1', 's3', true)).toEqual(['zfs', 'send', '-I', 'tank/a@s1', 'tank/a@s3']);
+    expect(sendIncrementalCommand('tank/a', 's1', 's3', false, true)).toEqual(['zfs', 'send', '-w', '-i', 'tank/a@s1', 'tank/a@s3']);
+    expect(sendEstimateCommand(sendIncrementalCommand('tank/a', 's1', 's3', true, true))).toEqual(['zfs', 'send', '-nP', '-w', '-I', 'tank/a@s1', 'tank/a@s3']);
+    expect(() => sendFullCommand('tank/a', 's1;id', true)).toThrow(/refusing/);
   });
   test('list datasets is the recorded command', () => {
     expect(listDatasetsCommand()).toEqual(recorded('list-datasets.cmd'));

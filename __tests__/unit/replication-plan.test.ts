@@ -80,6 +80,7 @@ interface Case {
   state: DestinationState;
   now?: number;
   dataset?: string;
+  encrypted?: boolean;
 }
 const built: ReplicationPlan[] = [];
 function plan(c: Case): ReplicationPlan {
@@ -91,6 +92,7 @@ function plan(c: Case): ReplicationPlan {
     destination: config.destinations[0]!,
     snapshots: src.snapshots,
     ...(c.planned ? { planned: c.planned } : {}),
+    ...(c.encrypted !== undefined ? { encrypted: c.encrypted } : {}),
     state: c.state,
     now: c.now ?? NOW,
     calendar: cal,
@@ -301,6 +303,49 @@ describe('planReplication: incremental sends', () => {
     expect(seedLeg.sends.map((s) => s.recvArgv)).toEqual([
       ['zfs', 'receive', '-u', 'tank/a'],
       ['zfs', 'receive', '-u', 'tank/a'],
+    ]);
+  });
+});
+
+describe('planReplication: encrypted datasets travel raw (zfs send -w)', () => {
+  test('seed and incrementals of an encrypted dataset are raw sends; the receive is the usual one', () => {
+    const [a, b, c] = hourly('11-25 09', 3) as [string, string, string];
+    const p = plan({ dest: 'bk:tank/a|hourly', source: [a, b, c], encrypted: true, state: reachable({ tank: {} }) });
+    expect(p.status).toBe('send');
+    expect(p.sends.map((s) => s.sendArgv)).toEqual([
+      ['zfs', 'send', '-w', `p/a@${a}`],
+      ['zfs', 'send', '-w', '-I', `p/a@${a}`, `p/a@${c}`],
+    ]);
+    expect(p.sends.map((s) => s.recvArgv)).toEqual([RECV_OZ('tank/a'), RECV_OZ('tank/a')]);
+
+    const next = plan({ dest: 'bk:tank/a|hourly', source: [a, b, c], planned: NEW, encrypted: true, state: reachable({ tank: {}, 'tank/a': { snaps: [a, b] } }) });
+    expect(next.sends.map((s) => s.sendArgv)).toEqual([['zfs', 'send', '-w', '-I', `p/a@${b}`, `p/a@${NEW}`]]);
+  });
+
+  test('gaps jumped with -i stay raw too', () => {
+    const src = hourly('11-23 00', 30);
+    const p = plan({ retention: '24h', dest: 'bk:tank/a|hourly|1d', source: src, encrypted: true, state: reachable({ tank: {}, 'tank/a': { snaps: [src[0]!] } }) });
+    expect(p.sends.length).toBeGreaterThan(0);
+    for (const s of p.sends) expect(s.sendArgv.slice(0, 3)).toEqual(['zfs', 'send', '-w']);
+  });
+
+  test('a destination whose ZFS cannot receive it raw: an error that says why; nothing is sent decrypted', () => {
+    const [a, b] = hourly('11-25 09', 2) as [string, string];
+    const p = plan({ dest: 'bk:tank/a|hourly', source: [a, b], encrypted: true, state: reachable({ tank: {} }, LEG) });
+    expect(p.status).toBe('error');
+    expect(p.sends).toEqual([]);
+    expect(p.message).toBe(
+      'p/a is encrypted, and the ZFS on bk (legacy ZFS (no `zfs version`: zfs-fuse or an old port)) cannot receive it encrypted (a raw send, zfs send -w). ' +
+        'zback never sends encrypted data decrypted: replicate it to a host with OpenZFS 0.8 or newer.',
+    );
+  });
+
+  test('not encrypted: plain sends, as before', () => {
+    const [a, b] = hourly('11-25 09', 2) as [string, string];
+    const p = plan({ dest: 'bk:tank/a|hourly', source: [a, b], encrypted: false, state: reachable({ tank: {} }) });
+    expect(p.sends.map((s) => s.sendArgv)).toEqual([
+      ['zfs', 'send', `p/a@${a}`],
+      ['zfs', 'send', '-i', `p/a@${a}`, `p/a@${b}`],
     ]);
   });
 });

@@ -114,6 +114,7 @@ function planDataset(
           destination,
           snapshots: info.snapshots,
           ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
+          encrypted: info.encryption !== undefined && info.encryption !== 'off',
           state,
           now: input.now,
           calendar: input.calendar,

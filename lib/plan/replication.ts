@@ -41,6 +41,8 @@ export interface ReplicationInput {
   snapshots: readonly SnapshotInfo[];
   /** The snapshot this run takes first (it becomes the newest). */
   planned?: string;
+  /** The source dataset is encrypted (OpenZFS native encryption): it is sent raw. */
+  encrypted?: boolean;
   state: DestinationState;
   now: number;
   calendar: Calendar;
@@ -83,6 +85,7 @@ function incrementalSteps(
   after: readonly Snap[],
   keep: (s: Snap) => boolean,
   recvArgv: string[],
+  raw: boolean,
 ): SendStep[] {
   const steps: SendStep[] = [];
   let from = base;
@@ -97,7 +100,7 @@ function incrementalSteps(
       from,
       to,
       delivers: intermediates ? [...run] : [to],
-      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates),
+      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, raw),
       recvArgv,
     });
     from = to;
@@ -161,6 +164,16 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   }
   const caps = state.caps;
   const recvArgv = receiveCommand(target, caps);
+  // An encrypted dataset travels raw (`zfs send -w`): the copy stays encrypted under the source's
+  // key, and the backup host never needs the key. Sending it decrypted would leak it; never do.
+  const raw = input.encrypted === true;
+  if (raw && !caps.encryption) {
+    plan.status = 'error';
+    plan.message =
+      `${dataset} is encrypted, and the ZFS on ${hostLabel} (${caps.description}) cannot receive it encrypted (a raw send, zfs send -w). ` +
+      `zback never sends encrypted data decrypted: replicate it to a host with OpenZFS 0.8 or newer.`;
+    return plan;
+  }
   const source: Snap[] = input.snapshots.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.createtxg, time: input.names.parse(s.name) }));
   if (input.planned) {
     source.push({ name: input.planned, guid: null, createtxg: Number.MAX_SAFE_INTEGER, time: input.names.parse(input.planned) });
@@ -201,8 +214,8 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     const parent = parentOf(target);
     if (parent !== null && !state.datasets.has(parent)) plan.createParents = [parent];
     plan.status = 'send';
-    plan.sends.push({ kind: 'full', to: seed.name, delivers: [seed.name], sendArgv: sendFullCommand(dataset, seed.name), recvArgv });
-    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv));
+    plan.sends.push({ kind: 'full', to: seed.name, delivers: [seed.name], sendArgv: sendFullCommand(dataset, seed.name, raw), recvArgv });
+    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, raw));
     plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
     return finish(plan, input, targetSnaps, held, retention, caps);
   }
@@ -247,7 +260,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const protect = new Map(held);
   protect.set(common.name, ['last common snapshot']);
   const kept = new Set(decideRetention(candidatesOf(all), retention, input.calendar, protect).filter((d) => d.keep).map((d) => d.name));
-  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv);
+  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, raw);
   plan.status = 'send';
   plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
   return finish(plan, input, targetSnaps, held, retention, caps);

@@ -16,6 +16,8 @@ export interface ZfsCapabilities {
   resumableReceive: boolean;
   /** `zfs send -nP` size estimates. */
   sendEstimate: boolean;
+  /** Native encryption: the `encryption` property, raw sends (`zfs send -w`) and their receives. */
+  encryption: boolean;
 }
 
 export const LEGACY_CAPABILITIES: ZfsCapabilities = Object.freeze({
@@ -26,6 +28,7 @@ export const LEGACY_CAPABILITIES: ZfsCapabilities = Object.freeze({
   getTypeFilter: false,
   resumableReceive: false,
   sendEstimate: false,
+  encryption: false,
 });
 
 /** From the output of `zfs version` (null version: the command failed). */
@@ -40,5 +43,6 @@ export function capabilitiesFor(version: string | null): ZfsCapabilities {
     getTypeFilter: true,
     resumableReceive: true,
     sendEstimate: true,
+    encryption: true,
   };
 }

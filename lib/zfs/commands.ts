@@ -42,6 +42,7 @@ export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities
   roots.forEach(assertDataset);
   const props = ['guid', 'createtxg', 'userrefs'];
   if (caps.resumableReceive) props.push('receive_resume_token');
+  if (caps.encryption) props.push('encryption');
   // OpenZFS lists bookmarks too unless told the types.
   const types = caps.getTypeFilter ? ['-t', 'filesystem,volume,snapshot'] : [];
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value', ...types, '-r', props.join(','), ...roots];
@@ -94,20 +95,23 @@ export function datasetPropertiesCommand(dataset: string, properties: readonly s
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value,source', properties.join(','), dataset];
 }
 
-/** `zfs send` of one full snapshot (the initial seed of a destination). */
-export function sendFullCommand(dataset: string, snap: string): string[] {
+/**
+ * `zfs send` of one full snapshot (the initial seed of a destination). `raw` (`-w`, OpenZFS): an
+ * encrypted dataset travels as it is stored, so the copy stays encrypted and no key is needed.
+ */
+export function sendFullCommand(dataset: string, snap: string, raw = false): string[] {
   assertSnapshot(dataset, snap);
-  return [ZFS, 'send', `${dataset}@${snap}`];
+  return [ZFS, 'send', ...(raw ? ['-w'] : []), `${dataset}@${snap}`];
 }
 
 /**
  * `zfs send -I from to` (every snapshot in between too) or `-i from to` (only `to`: used to jump
  * over snapshots the destination would delete straight away).
  */
-export function sendIncrementalCommand(dataset: string, from: string, to: string, intermediates: boolean): string[] {
+export function sendIncrementalCommand(dataset: string, from: string, to: string, intermediates: boolean, raw = false): string[] {
   assertSnapshot(dataset, from);
   assertSnapshot(dataset, to);
-  return [ZFS, 'send', intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
+  return [ZFS, 'send', ...(raw ? ['-w'] : []), intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
 }
 
 /** The same send as a dry run that prints its size (`zfs send -nP …`, OpenZFS). */

@@ -106,13 +106,15 @@ export interface DatasetInfo {
   snapshots: SnapshotInfo[];
   /** OpenZFS: a token when an interrupted resumable receive left partial state. */
   resumeToken?: string;
+  /** OpenZFS: the `encryption` property (`off`, `aes-256-gcm`, …). */
+  encryption?: string;
 }
 
 export type Inventory = Map<string, DatasetInfo>;
 
 /**
- * `zfs get -H -p -o name,property,value -r guid,createtxg,userrefs[,receive_resume_token] ROOTS…`:
- * three or four rows per dataset and snapshot, grouped into datasets with ordered snapshots.
+ * `zfs get -H -p -o name,property,value -r guid,createtxg,userrefs[,receive_resume_token,encryption] ROOTS…`:
+ * three to five rows per dataset and snapshot, grouped into datasets with ordered snapshots.
  */
 export function parseInventory(text: string): Inventory {
   const datasets: Inventory = new Map();
@@ -129,6 +131,7 @@ export function parseInventory(text: string): Inventory {
       if (property === 'guid') d.guid = value;
       else if (property === 'createtxg') d.createtxg = Number(value);
       else if (property === 'receive_resume_token' && value !== '-' && value !== '') d.resumeToken = value;
+      else if (property === 'encryption' && value !== '-' && value !== '') d.encryption = value;
       continue;
     }
     let s = snaps.get(name);
