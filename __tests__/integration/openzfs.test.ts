@@ -43,9 +43,12 @@ async function checksums(snapshot: string): Promise<string> {
 
 /** A new dataset holding `bytes` of random data, managed by zback, replicated hourly to `target` on the guest's sshd. */
 async function managed(dataset: string, bytes: number, target: string, prefix = 'org.wit'): Promise<void> {
-  await vm.ok(`zfs create '${dataset}' && head -c ${bytes} /dev/urandom > '/${dataset}/data.bin'`);
-  const set = await vm.zback(['set', dataset, '--prefix', prefix, '--snapshot', 'yes', '--retention', '24h', '--destinations', `backup:${target}|hourly`]);
-  expect([set.code, set.stderr]).toEqual([0, '']);
+  // Plain `zfs set` (which the README documents too): a zback start costs seconds in the emulated guest.
+  await vm.ok(`
+    set -e
+    zfs create '${dataset}'
+    head -c ${bytes} /dev/urandom > '/${dataset}/data.bin'
+    zfs set ${prefix}:snapshot=yes ${prefix}:retention=24h '${prefix}:destinations=backup:${target}|hourly' '${dataset}'`);
 }
 
 /**
@@ -74,7 +77,7 @@ EOF
       for i in $(seq 600); do
         pid=$(pgrep -f '${send}' | head -1)
         recv=$(pgrep -f '^/sbin/zfs receive' | head -1)
-        if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 4; kill -9 "$pid" && echo cut; exit 0; fi
+        if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 3; kill -9 "$pid" && echo cut; exit 0; fi
         sleep 0.1
       done
       echo "no send seen" >&2; exit 1`);
@@ -123,37 +126,35 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
   expect(await snapshots('bpool/copy/data')).toEqual(['2026-11-26-050000', '2026-11-26-060000', 'before-upgrade', '2026-11-26-100000']);
   expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-050000', '2026-11-26-060000', '2026-11-26-100000']);
 
-  // Three more hours: incremental sends, the destination pruned by the same rules (batched).
-  for (const h of [11, 12, 13]) {
-    await vm.ok(`head -c 500000 /dev/urandom > /tank/data/x/more-${h}.bin`);
-    const r = await vm.zback(['run', '--verbose', '--now', hour(h), ...state]);
-    expect([r.code, r.stderr]).toEqual([0, '']);
-    expect(r.stdout).toMatch(new RegExp(`tank/data/x → backup:bpool/copy/data/x: incremental @2026-11-26-${h - 1}0000 → @2026-11-26-${h}0000`));
-  }
-  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-110000', '2026-11-26-120000', '2026-11-26-130000']);
-  expect(await snapshots('bpool/copy/data')).toEqual(['before-upgrade', '2026-11-26-110000', '2026-11-26-120000', '2026-11-26-130000']);
+  // The next hour: incremental, and the destination pruned by the same rules (05 goes).
+  await vm.ok('head -c 500000 /dev/urandom > /tank/data/x/more-11.bin');
+  const second = await vm.zback(['run', '--verbose', '--now', hour(11), ...state]);
+  expect([second.code, second.stderr]).toEqual([0, '']);
+  expect(second.stdout).toMatch(/tank\/data\/x → backup:bpool\/copy\/data\/x: incremental @2026-11-26-100000 → @2026-11-26-110000/);
+  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-060000', '2026-11-26-100000', '2026-11-26-110000']);
+  expect(await snapshots('bpool/copy/data')).toEqual(['2026-11-26-060000', 'before-upgrade', '2026-11-26-100000', '2026-11-26-110000']);
 
   // A shorter retention on the destination: its pruning goes in one remote destroy per dataset.
   const shorter = await vm.zback(['set', 'tank/data', '--destinations', 'backup:bpool/copy/data|hourly|1h']);
   expect([shorter.code, shorter.stderr]).toEqual([0, '']);
-  await vm.ok('head -c 500000 /dev/urandom > /tank/data/x/more-14.bin');
-  const pruned = await vm.zback(['run', '--verbose', '--now', hour(14), ...state]);
+  await vm.ok('head -c 500000 /dev/urandom > /tank/data/x/more-12.bin');
+  const pruned = await vm.zback(['run', '--verbose', '--now', hour(12), ...state]);
   expect([pruned.code, pruned.stderr]).toEqual([0, '']);
-  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data/x@2026-11-26-110000,2026-11-26-120000,2026-11-26-130000\n');
-  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data@2026-11-26-110000,2026-11-26-120000,2026-11-26-130000\n');
-  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-140000']);
-  expect(await snapshots('bpool/copy/data')).toEqual(['before-upgrade', '2026-11-26-140000']);
-  expect(await checksums('bpool/copy/data/x@2026-11-26-140000')).toBe(await checksums('tank/data/x@2026-11-26-140000'));
-  expect(await checksums('bpool/copy/data@2026-11-26-140000')).toBe(await checksums('tank/data@2026-11-26-140000'));
+  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data/x@2026-11-26-060000,2026-11-26-100000,2026-11-26-110000\n');
+  expect(pruned.stdout).toContain('[backup] zfs destroy bpool/copy/data@2026-11-26-060000,2026-11-26-100000,2026-11-26-110000\n');
+  expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-120000']);
+  expect(await snapshots('bpool/copy/data')).toEqual(['before-upgrade', '2026-11-26-120000']);
+  expect(await checksums('bpool/copy/data/x@2026-11-26-120000')).toBe(await checksums('tank/data/x@2026-11-26-120000'));
+  expect(await checksums('bpool/copy/data@2026-11-26-120000')).toBe(await checksums('tank/data@2026-11-26-120000'));
   // The base of the next send is held on both sides (zfs holds exists on OpenZFS: check the tag).
-  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-140000 bpool/copy/data/x@2026-11-26-140000 | cut -f1,2')).toMatch(
-    /^tank\/data\/x@2026-11-26-140000\tzback[^\n]*\nbpool\/copy\/data\/x@2026-11-26-140000\tzback/,
+  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-120000 bpool/copy/data/x@2026-11-26-120000 | cut -f1,2')).toMatch(
+    /^tank\/data\/x@2026-11-26-120000\tzback[^\n]*\nbpool\/copy\/data\/x@2026-11-26-120000\tzback/,
   );
-  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-130000')).toBe('');
+  expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-110000')).toBe('');
 }, 20 * MINUTES);
 
 test('a send cut off half-way leaves a resumable receive: status shows it, the next run resumes it with send -t', async () => {
-  await managed('tank/big', 200_000_000, 'bpool/big');
+  await managed('tank/big', 80_000_000, 'bpool/big');
   const first = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state]);
   // The link drops again, this time during the resumed stream: what arrived is kept, not discarded.
   const again = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state], `^zfs send -t ${first.token}`);
@@ -249,19 +250,19 @@ test('zfs-fuse here, OpenZFS there: each side gets the commands its own ZFS supp
 
 test('on a terminal, a long send shows its size from zfs send -nP, a percentage and an ETA', async () => {
   // Its own property prefix: the other tests' datasets (one of them diverged) are not this run's.
-  await managed('tank/eta', 60_000_000, 'bpool/eta', 'test.eta');
+  await managed('tank/eta', 10_000_000, 'bpool/eta', 'test.eta');
   // script(1) gives zback a pseudo-terminal, as a person running it by hand has.
   const r = await vm.sh(
     `cd /root && PATH=/usr/sbin:/usr/bin:/sbin:/bin TZ=UTC script -qec '/usr/local/bin/node /opt/zback/bin/zback run --prefix test.eta --now ${hour(10)} --state-dir /root/state-eta' /dev/null`,
   );
   expect({ code: r.code, output: r.stdout }).toMatchObject({ code: 0 }); // the output is the failure's explanation
-  expect(r.stdout).toMatch(/tank\/eta → backup:bpool\/eta: [\d.]+ (B|KiB|MiB) of (5\d|6\d)\.\d MiB \(\d+%\), [\d.]+ (B|KiB|MiB|GiB)\/s, ETA \d/);
+  expect(r.stdout).toMatch(/tank\/eta → backup:bpool\/eta: [\d.]+ (B|KiB|MiB) of (9|10)\.\d MiB \(\d+%\), [\d.]+ (B|KiB|MiB|GiB)\/s, ETA \d/);
   expect(r.stdout).toMatch(/tank\/eta: snapshot @2026-11-26-100000; sent 1 to backup:bpool\/eta/);
 }, 10 * MINUTES);
 
 test('a resume token that can no longer be used is discarded (zfs recv -A); the next run seeds afresh', async () => {
   const own = ['--prefix', 'test.stale', '--state-dir', '/root/state-stale'];
-  await managed('tank/stale', 100_000_000, 'bpool/stale', 'test.stale');
+  await managed('tank/stale', 50_000_000, 'bpool/stale', 'test.stale');
   const { token } = await interruptedSend('tank/stale', 'bpool/stale', [...own, '--now', hour(10)]);
   // Someone destroyed the snapshot the interrupted send was made from: the token points nowhere.
   await vm.ok("zfs destroy 'tank/stale@2026-11-26-100000'");
