@@ -17,7 +17,8 @@ export const VM_SCRIPT = join(ROOT, '__tests__/lab/openzfs-vm.sh');
 
 export class OpenZfsVm {
   readonly dir = mkdtempSync(join(tmpdir(), 'zback-openzfs-vm-'));
-  readonly port = 22800 + (process.pid % 150);
+  // Outside the ranges the zfs-fuse tests give their sshds (22100–26120, 26200–26699).
+  readonly port = 27000 + (process.pid % 500);
   /** The cached image's folder: its id_ed25519 logs in to the guest as root. */
   imageDir = '';
 

@@ -11,7 +11,8 @@ import { Lab, ZBACK, type LabHost } from '../helpers/lab.js';
 let lab: Lab;
 let src: LabHost;
 let bak: LabHost;
-const port = 23300 + (process.pid % 500);
+// Outside the range replicate.test.ts uses (22100–26120): the two files run side by side.
+const port = 26200 + (process.pid % 500);
 let stateDir: string;
 
 beforeAll(async () => {
