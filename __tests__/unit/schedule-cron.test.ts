@@ -6,58 +6,13 @@ import fc from 'fast-check';
 import { InvalidValue } from '../../lib/errors.js';
 import { NameFormat } from '../../lib/policy/names.js';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { isDue, mostRecentTick, nextTick, parseSchedule, presetForUnit, type Schedule } from '../../lib/policy/schedule.js';
+import { isDue, mostRecentTick, nextTick, parseSchedule, presetForUnit } from '../../lib/policy/schedule.js';
+import { simulate } from './schedule-simulation.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, oracleBucket, oracleLocal, oracleOffsetChanges, ymd, type OracleUnit } from './retention-oracle.js';
 
 const fmt = new NameFormat();
-const STEP = 5 * MINUTE_MS;
 const BERLIN = 'Europe/Berlin';
 
-/**
- * Runs every `step` in [from, to). A cron expression's nextTick is costly (it searches for the instant
- * where the most recent tick changes: tens of cron-parser evaluations), so with `cheapNext` a run
- * applies the due rule to mostRecentTick directly and nextTick is checked only after each snapshot
- * (it must be after now, and be a tick); isDue itself is exercised by the other tests.
- */
-function simulate(
-  schedule: Schedule,
-  zone: string,
-  from: number,
-  to: number,
-  latest: number | null = null,
-  step = STEP,
-  cheapNext = false,
-): { snapshots: number[]; problems: string[] } {
-  const snapshots: number[] = [];
-  const problems: string[] = [];
-  const iso = (t: number) => new Date(t).toISOString();
-  for (let now = from; now < to; now += step) {
-    let v: { due: boolean; tick: number; next: number | null };
-    try {
-      if (cheapNext) {
-        const tick = mostRecentTick(schedule, now, zone);
-        v = { due: latest === null || latest < tick, tick, next: null };
-      } else {
-        v = isDue(schedule, latest, now, zone);
-      }
-    } catch (e) {
-      problems.push(`${iso(now)}: isDue threw ${(e as Error).message}`);
-      continue;
-    }
-    if (!(v.tick <= now) || (v.next !== null && !(v.next > now))) {
-      problems.push(`${iso(now)}: tick ${iso(v.tick)} / next ${v.next === null ? '-' : iso(v.next)}`);
-    }
-    if (v.due) {
-      latest = fmt.parse(fmt.nameFor(now))!;
-      snapshots.push(latest);
-      if (cheapNext) {
-        const next = nextTick(schedule, now, zone);
-        if (!(next > now) || mostRecentTick(schedule, next, zone) !== next) problems.push(`${iso(now)}: next ${iso(next)}`);
-      }
-    }
-  }
-  return { snapshots, problems };
-}
 
 const local = (t: number, zone: string) => {
   const l = oracleLocal(t, zone);
@@ -150,7 +105,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     ['spring forward', Date.UTC(2026, 2, 28, 23), 23 + 24, ['2026-03-29', '2026-03-30']],
     ['fall back', Date.UTC(2026, 9, 24, 22), 25 + 24, ['2026-10-25', '2026-10-26']],
   ])('0 */6 * * * on the %s days: 00:00, 06:00, 12:00, 18:00 local, four per day', (_what, from, hours, days) => {
-    const { snapshots, problems } = simulate(parseSchedule('0 */6 * * *'), BERLIN, from, from + hours * HOUR_MS, null, EVERY_15, true);
+    const { snapshots, problems } = simulate(parseSchedule('0 */6 * * *'), BERLIN, from, from + hours * HOUR_MS, { step: EVERY_15, cheapNext: true });
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN).slice(0, 16));
     expect(got).toEqual(days.flatMap((d) => ['00:00', '06:00', '12:00', '18:00'].map((h) => `${d} ${h}`)));
@@ -170,7 +125,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     const schedule = parseSchedule('30 2 * * *');
     const from = Date.UTC(2026, 2, 27, 23); // 2026-03-28 00:00 CET; the 2026-03-27 02:30 snapshot exists
     const latest = Date.UTC(2026, 2, 27, 1, 30);
-    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 2, 30, 4), latest, EVERY_15, true);
+    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 2, 30, 4), { latest, step: EVERY_15, cheapNext: true });
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN));
     expect(got[0]).toBe('2026-03-28 02:30 +01:00');
@@ -182,7 +137,7 @@ describe('custom cron schedules in Europe/Berlin across DST', () => {
     const schedule = parseSchedule('30 2 * * *');
     const from = Date.UTC(2026, 9, 23, 22); // 2026-10-24 00:00 CEST; the 2026-10-23 02:30 snapshot exists
     const latest = Date.UTC(2026, 9, 23, 0, 30);
-    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 9, 26, 5), latest, EVERY_15, true);
+    const { snapshots, problems } = simulate(schedule, BERLIN, from, Date.UTC(2026, 9, 26, 5), { latest, step: EVERY_15, cheapNext: true });
     expect(problems).toEqual([]);
     const got = snapshots.map((t) => local(t, BERLIN));
     expect(got[0]).toBe('2026-10-24 02:30 +02:00');
@@ -298,7 +253,7 @@ describe('Australia/Lord_Howe (DST of 30 minutes)', () => {
     ['April change, +11 → +10:30', Date.UTC(2026, 3, 4, 12, 0), ['120000', '130000', '140000', '150000', '153000', '163000', '173000'], '150000'],
   ])('hourly across the %s: no error, one snapshot per clock-hour bucket', (_what, from, times, short) => {
     const zone = 'Australia/Lord_Howe';
-    const { snapshots, problems } = simulate(parseSchedule('hourly'), zone, from, from + 6 * HOUR_MS + MINUTE_MS, null, 10 * MINUTE_MS);
+    const { snapshots, problems } = simulate(parseSchedule('hourly'), zone, from, from + 6 * HOUR_MS + MINUTE_MS, { step: 10 * MINUTE_MS });
     expect(problems.slice(0, 5)).toEqual([]);
     expect(snapshots.map((t) => fmt.nameFor(t).slice(11))).toEqual(times);
     // Every snapshot opens a bucket of its own, and all but the short hour's are at local :00.

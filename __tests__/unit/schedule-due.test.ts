@@ -6,7 +6,8 @@
  * exactly one catch-up snapshot. Local wall time for the checks comes from the oracle (Intl).
  */
 import { NameFormat } from '../../lib/policy/names.js';
-import { isDue, mostRecentTick, nextTick, parseSchedule, type Schedule } from '../../lib/policy/schedule.js';
+import { isDue, mostRecentTick, nextTick, parseSchedule } from '../../lib/policy/schedule.js';
+import { simulate } from './schedule-simulation.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, oracleLocal, ymd } from './retention-oracle.js';
 
 const fmt = new NameFormat();
@@ -14,43 +15,6 @@ const STEP = 5 * MINUTE_MS;
 const BERLIN = 'Europe/Berlin';
 const NEW_YORK = 'America/New_York';
 
-interface Simulation {
-  snapshots: number[];
-  problems: string[];
-}
-
-/** Runs every 5 minutes in [from, to), except while the machine is off. */
-function simulate(
-  schedule: Schedule,
-  zone: string,
-  from: number,
-  to: number,
-  latest: number | null = null,
-  off: Array<[number, number]> = [],
-  step = STEP,
-): Simulation {
-  const snapshots: number[] = [];
-  const problems: string[] = [];
-  for (let now = from; now < to; now += step) {
-    if (off.some(([a, b]) => now >= a && now < b)) continue;
-    let v;
-    try {
-      v = isDue(schedule, latest, now, zone);
-    } catch (e) {
-      problems.push(`${new Date(now).toISOString()}: isDue threw ${(e as Error).message}`);
-      continue;
-    }
-    if (!(v.tick <= now)) problems.push(`${new Date(now).toISOString()}: tick ${new Date(v.tick).toISOString()} is after now`);
-    if (!(v.next > now)) problems.push(`${new Date(now).toISOString()}: next ${new Date(v.next).toISOString()} is not after now`);
-    if (v.due) {
-      const name = fmt.nameFor(now);
-      const time = fmt.parse(name)!;
-      snapshots.push(time);
-      latest = time;
-    }
-  }
-  return { snapshots, problems };
-}
 
 function perLocalDay(times: readonly number[], zone: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -124,7 +88,7 @@ describe('daily schedule: one snapshot per local calendar day', () => {
     [NEW_YORK, 'fall back', Date.UTC(2026, 10, 1, 4), ['2026-11-01', '2026-11-02'], 25 + 24],
   ])('%s %s', (zone, _what, from, days, hours) => {
     const to = from + hours * HOUR_MS;
-    const { snapshots, problems } = simulate(daily, zone, from, to, null, [], EVERY_10);
+    const { snapshots, problems } = simulate(daily, zone, from, to, { step: EVERY_10 });
     expect(problems).toEqual([]);
     const counted = perLocalDay(snapshots, zone);
     for (const d of days) expect(counted[d]).toBe(1);
@@ -141,7 +105,7 @@ describe('machine off', () => {
     const offFrom = Date.UTC(2026, 9, 20, 6, 0);
     const back = Date.UTC(2026, 9, 27, 9, 15); // cron resumes at 09:15Z (10:15 CET)
     const end = Date.UTC(2026, 9, 27, 11, 5);
-    const { snapshots, problems } = simulate(hourly, BERLIN, start, end, null, [[offFrom, back]]);
+    const { snapshots, problems } = simulate(hourly, BERLIN, start, end, { off: [[offFrom, back]] });
     expect(problems).toEqual([]);
     const after = snapshots.filter((t) => t >= offFrom).map((t) => fmt.nameFor(t));
     expect(after).toEqual(['2026-10-27-091500', '2026-10-27-100000', '2026-10-27-110000']);
@@ -162,7 +126,7 @@ describe('machine off', () => {
     const daily = parseSchedule('daily');
     const lastBefore = Date.UTC(2026, 5, 1, 22, 0); // 2026-06-02 00:00 CEST
     const back = Date.UTC(2026, 5, 9, 13, 40);
-    const { snapshots, problems } = simulate(daily, BERLIN, back, back + 6 * HOUR_MS, lastBefore);
+    const { snapshots, problems } = simulate(daily, BERLIN, back, back + 6 * HOUR_MS, { latest: lastBefore });
     expect(problems).toEqual([]);
     expect(snapshots.map((t) => fmt.nameFor(t))).toEqual(['2026-06-09-134000']);
     expect(isDue(daily, snapshots[0]!, back + 6 * HOUR_MS, BERLIN).next).toBe(Date.UTC(2026, 5, 9, 22, 0));
