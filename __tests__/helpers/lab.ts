@@ -98,6 +98,62 @@ export class LabHost {
     if (r.code !== 0) throw new Error(`pool ${pool}: ${r.stderr}`);
   }
 
+  /** The directory holding this host's pool image files (what `zpool import -d` searches). */
+  get imageDir(): string {
+    return join(this.lab.dir, this.name, 'img');
+  }
+
+  /** `zpool ARGS` inside the host; throws with zpool's stderr when it fails. Retries "pool is busy". */
+  async zpool(...args: string[]): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.exec(['zpool', ...args]);
+      if (r.code === 0) return r.stdout;
+      if (attempt < 10 && /is busy/.test(r.stderr)) {
+        await new Promise((res) => setTimeout(res, 200));
+        continue;
+      }
+      throw new Error(`zpool ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    }
+  }
+
+  /** Export a pool: it disappears from the host while the host (and its sshd) stays up. */
+  async exportPool(pool: string): Promise<void> {
+    await this.zpool('export', pool);
+  }
+
+  /** Import an exported pool from this host's image directory (it comes back with the same guids). */
+  async importPool(pool: string): Promise<void> {
+    await this.zpool('import', '-d', this.imageDir, pool);
+  }
+
+  /** Names of the pools imported on this host. */
+  async pools(): Promise<string[]> {
+    return (await this.zpool('list', '-H', '-o', 'name')).trim().split('\n').filter(Boolean).sort();
+  }
+
+  /**
+   * Rename a dataset. zfs-fuse refuses to rename a mounted dataset ("dataset is busy") at first,
+   * and a parent with children received with -u on every try: unmount it first (a dataset that is
+   * not mounted makes that fail, which is fine), then rename with zfs()'s retries.
+   */
+  async renameDataset(from: string, to: string): Promise<void> {
+    await this.exec(['zfs', 'unmount', from]);
+    await this.zfs('rename', from, to);
+  }
+
+  /** Snapshot name (after "@") → guid of every snapshot of one dataset (not its children), in creation order. */
+  async snapshotGuids(dataset: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const guids = new Map<string, string>();
+    // zfs-fuse has no `zfs get -t` and prints guids humanized in `zfs list`: get -p, filtered here.
+    for (const line of (await this.zfs('get', '-H', '-p', '-o', 'name,value', 'guid', '-r', dataset)).trim().split('\n')) {
+      const [name = '', value = ''] = line.split('\t');
+      if (name.startsWith(dataset + '@')) guids.set(name.slice(dataset.length + 1), value);
+    }
+    for (const s of await this.snapshots(dataset)) out.set(s, guids.get(s) ?? '');
+    return out;
+  }
+
   /** Names (and optionally other columns) of every dataset and snapshot, sorted. */
   async listAll(columns = 'name'): Promise<string[]> {
     return (await this.zfs('list', '-H', '-t', 'all', '-o', columns)).trim().split('\n').filter(Boolean).sort();

@@ -231,7 +231,7 @@ test('a hostile destination value is rejected as invalid and nothing runs', asyn
   expect(r.stderr).toMatch(/tank\/h: org\.wit:destinations=".*" is invalid: destination path "pool\/x;touch \/tmp\/zback-owned-\d+": invalid character ";"/);
   expect(existsSync(`/tmp/zback-owned-${n}`)).toBe(false);
   expect(bak.acceptedConnections()).toBe(before);
-  expect(lab.readLog(log).every((l) => /^(version|get)\b/.test(l))).toBe(true);
+  expect(lab.readLog(log).every((l) => /^(version|get|list)\b/.test(l))).toBe(true);
 });
 
 test('a destination without host: a pool on the same machine, same code path', async () => {

@@ -4,72 +4,9 @@ import { orderNestedSeeds, planReplication, sourceHoldTag, TARGET_HOLD_TAG, type
 import { parseDestinations } from '../../lib/policy/destinations.js';
 import type { Plan, ReplicationPlan } from '../../lib/plan/types.js';
 import type { HoldRecord } from '../../lib/state/holds.js';
-import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
-import { propertyNames, resolveConfigs, type DatasetConfig } from '../../lib/policy/properties.js';
-import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';
-import { parseInventory, type Inventory, type PropertyRow } from '../../lib/zfs/parse.js';
+import { resolveConfigs } from '../../lib/policy/properties.js';
+import { at, cal, configOf, hourly, inventoryOf, LEG, N, names, NEW, NOW, OZ, reachable, rows, type DsSpec, type Snap } from './plan-fixtures.js';
 
-const OZ = capabilitiesFor('2.3.2');
-const LEG = LEGACY_CAPABILITIES;
-const cal = new Calendar('UTC');
-const names = new NameFormat();
-const N = propertyNames('org.wit');
-/** Hourly tick 12:00, daily tick 2026-11-25 00:00 (UTC). */
-const NOW = Date.parse('2026-11-25T12:05:00Z');
-/** The snapshot this run takes. */
-const NEW = '2026-11-25-120500';
-
-/** zback name of an instant: at('11-25 09') → 2026-11-25-090000. */
-function at(dayHour: string): string {
-  const [d, h] = dayHour.split(' ');
-  return names.nameFor(Date.parse(`2026-${d}T${h!.padStart(2, '0')}:00:00Z`));
-}
-/** `count` hourly names from `from` on. */
-function hourly(from: string, count: number): string[] {
-  const [d, h] = from.split(' ');
-  const t0 = Date.parse(`2026-${d}T${h!.padStart(2, '0')}:00:00Z`);
-  return Array.from({ length: count }, (_, i) => names.nameFor(t0 + i * 3_600_000));
-}
-
-/**
- * A snapshot: its name (guid `g:<name>`, so a replicated copy has the same guid), or an object
- * with an explicit guid and user holds.
- */
-type Snap = string | { name: string; guid?: string; userrefs?: number };
-interface DsSpec {
-  snaps?: Snap[];
-  token?: string;
-}
-function inventoryOf(spec: Record<string, DsSpec>): Inventory {
-  const lines: string[] = [];
-  let txg = 1;
-  let dsGuid = 1;
-  for (const [d, s] of Object.entries(spec)) {
-    lines.push(`${d}\tguid\tds${dsGuid++}`, `${d}\tcreatetxg\t${txg++}`, `${d}\tuserrefs\t-`);
-    if (s.token) lines.push(`${d}\treceive_resume_token\t${s.token}`);
-    for (const x of s.snaps ?? []) {
-      const o = typeof x === 'string' ? { name: x } : x;
-      lines.push(`${d}@${o.name}\tguid\t${o.guid ?? 'g:' + o.name}`, `${d}@${o.name}\tcreatetxg\t${txg++}`, `${d}@${o.name}\tuserrefs\t${o.userrefs ?? 0}`);
-    }
-  }
-  return parseInventory(lines.join('\n') + '\n');
-}
-
-function rows(dataset: string, props: Record<string, string>): PropertyRow[] {
-  return Object.entries(props).map(([k, v]) => ({ name: dataset, property: `org.wit:${k}`, value: v, source: 'local' }));
-}
-function configOf(retention: string, destinations: string, dataset = 'p/a'): DatasetConfig {
-  const [c] = resolveConfigs(rows(dataset, { snapshot: 'yes', retention, destinations }), N);
-  if (c?.kind !== 'managed') throw new Error(`test config: ${JSON.stringify(c)}`);
-  return c.config;
-}
-
-/** The destination host "bk" with the datasets of `spec` (plus `others`, listed but without snapshots). */
-function reachable(spec: Record<string, DsSpec>, caps: ZfsCapabilities = OZ, label = 'bk'): DestinationState {
-  const inventory = inventoryOf(spec);
-  return { label, reachable: true, caps, datasets: new Set(inventory.keys()), inventory };
-}
 const DOWN: DestinationState = { label: 'bk', reachable: false, error: 'connect ECONNREFUSED 192.0.2.7:22' };
 
 interface Case {
@@ -594,13 +531,16 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   const old = at('11-23 05');
   const today = hourly('11-25 00', 12); // 00 … 11
 
+  const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy'): HoldRecord => ({ role: 'source', host: 'local', dataset: 'p/a', snapshot, tag: sourceHoldTag(host, target) });
+  // zback's own holds are the ones its ledger records placing; any other hold is a user's.
+
   test('replicationKey', () => {
     expect(replicationKey({ hostLabel: 'bk', target: 'tank/copy' })).toBe(KEY);
     expect(replicationKey({ hostLabel: 'local', target: 'tank/copy' })).toBe('tank/copy');
   });
 
   test('the new common is a base; the old one (zback hold only) is destroyed after the send, not before', () => {
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]));
+    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old)]);
     const r = p.replications[0]!;
     expect(r.status).toBe('send');
     expect(r.common).toBe(old);
@@ -627,7 +567,7 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   });
 
   test('a user hold besides zback\'s on the common: held, and not destroyed after the send', () => {
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 2 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]));
+    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 2 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old)]);
     expect(reasons(p, old)).toContain('held (1 user hold)');
     expect(ds(p).destroyAfterSend).toEqual([]);
     expect(ds(p).destroy).not.toContain(old);
@@ -648,14 +588,15 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     const snaps: Snap[] = hsrc.map((s) => (s === base ? { name: s, userrefs: 2 } : s)); // zback's holds for bk and bk2
     const target = { tank: {}, 'tank/copy': { snaps: hsrc.slice(0, 2) } };
     const states = new Map([['bk', reachable(target)], ['bk2', reachable(target, OZ, 'bk2')]]);
-    const both = build({ retention: '1h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|hourly', snaps }, states);
+    const ledger = [sourceHold(base), sourceHold(base, 'bk2')];
+    const both = build({ retention: '1h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|hourly', snaps }, states, {}, ledger);
     expect(both.replications.map((r) => [r.status, r.common])).toEqual([['send', base], ['send', base]]);
     expect(reasons(both, base).join()).not.toMatch(/held/);
     expect(ds(both).destroy).not.toContain(base);
     expect(ds(both).destroyAfterSend).toEqual([{ name: base, after: [KEY, 'bk2:tank/copy'] }]);
 
     // bk2 replicates daily at 22:00: its common (23:00) is newer than that tick.
-    const mixed = build({ retention: '1h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|0 22 * * *', snaps }, states);
+    const mixed = build({ retention: '1h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|0 22 * * *', snaps }, states, {}, ledger);
     expect(mixed.replications.map((r) => r.status)).toEqual(['send', 'not-due']);
     expect(reasons(mixed, base)).toEqual(['base for bk2:tank/copy', `base for ${KEY} until this run's send succeeds`]);
     expect(ds(mixed).destroy).not.toContain(base);
@@ -686,7 +627,6 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     expect(ds(p).decisions.map((d) => d.name)).toContain(NEW);
   });
 
-  const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy'): HoldRecord => ({ role: 'source', host: 'local', dataset: 'p/a', snapshot, tag: sourceHoldTag(host, target) });
 
   test('snapshots a send delivers are kept until that send succeeded, then destroyed with the old base', () => {
     const src = hourly('11-25 06', 6); // 06 … 11
@@ -726,7 +666,7 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
       {},
       [sourceHold(old), sourceHold(common)],
     );
-    expect(p.staleHolds).toEqual([{ ...sourceHold(old), why: `no longer the base for ${KEY}` }]);
+    expect(p.staleHolds).toEqual([{ ...sourceHold(old), why: `no longer the base for ${KEY}`, replication: KEY }]);
     expect(reasons(p, old)).toEqual([]);
     expect(ds(p).destroy).toContain(old);
   });

@@ -14,6 +14,7 @@ import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
+import { datasetNameProblem } from '../zfs/names.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -65,12 +66,25 @@ export async function main(argv: string[]): Promise<number> {
           .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
           .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
-          .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' }),
+          .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' })
+          .option('reseed', {
+            type: 'string',
+            array: true,
+            describe: "DATASET=DESTINATION (e.g. tank/home=backup:bpool/home): seed a new full copy of a destination that zback seeded before and that is missing now (repeatable)",
+          }),
       (args) =>
         withContext(args as unknown as GlobalArgs, (ctx) => {
           const channels = args['max-channels'];
           if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
           if (!(args['idle-timeout'] > 0)) throw new UsageError(`--idle-timeout ${args['idle-timeout']}: give a number of seconds above 0`);
+          const reseed = (args.reseed ?? []).map((text) => {
+            const eq = String(text).indexOf('=');
+            const dataset = eq > 0 ? String(text).slice(0, eq) : '';
+            const destination = eq > 0 ? String(text).slice(eq + 1) : '';
+            const problem = dataset ? datasetNameProblem(dataset) : 'no dataset';
+            if (problem || !destination) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem ?? 'no destination'})`);
+            return { dataset, destination };
+          });
           return runCommand(
             ctx,
             {
@@ -79,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
               maxChannels: channels,
               acceptNewHostKeys: args['accept-new-host-keys'],
               idleTimeoutS: args['idle-timeout'],
+              reseed,
             },
             output(ctx),
           );

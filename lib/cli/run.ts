@@ -3,15 +3,18 @@
  */
 import { hostname } from 'node:os';
 import { discoverAndPlan } from '../execute/discover.js';
-import { executePlan, type RunOutcome } from '../execute/executor.js';
-import { executeReplication, releaseStaleHolds, type ReplicationOutcome } from '../execute/replicate.js';
+import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execute/executor.js';
+import { zfsPorts } from '../execute/ports.js';
+import { keyIdentity } from '../plan/identity.js';
+import type { ReseedRequest } from '../plan/planner.js';
+import { applyRefusals, checkPlan } from '../safety/interlock.js';
 import { recordRun } from '../execute/record.js';
 import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
 import { readRunState, writeRunState } from '../state/run-state.js';
 import { errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/planner.js';
-import type { Plan } from '../plan/types.js';
+import type { Plan, ReplicationPlan } from '../plan/types.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
@@ -29,6 +32,17 @@ export interface RunArgs {
   maxChannels: number;
   acceptNewHostKeys: boolean;
   idleTimeoutS: number;
+  /** Destinations to seed afresh although they were seeded before. */
+  reseed?: ReseedRequest[];
+}
+
+/** A --reseed destination names this replication: the same key, or the same destination spelled otherwise. */
+function sameReplication(key: string, asked: string): boolean {
+  return keyIdentity(key) === keyIdentity(asked);
+}
+
+function isBroken(r: ReplicationPlan): boolean {
+  return r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error';
 }
 
 function reportOutcome(plan: Plan, outcome: RunOutcome, replications: ReplicationOutcome[], out: Output): void {
@@ -76,43 +90,58 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
-    const { plan, remote } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: true });
-    const ledger = HoldLedger.load(ctx.stateDir);
+    const discovered = await discoverAndPlan(zfs, pool, {
+      ...ctx,
+      destinations: true,
+      reseed: args.reseed ?? [],
+      copyMark: { property: ctx.names.replicaOf, source: hostname() },
+    });
+    const { remote } = discovered;
+    // The interlock checks the plan against the inventories and zback's records, not the planner.
+    const refusals = checkPlan({
+      actions: discovered.plan.actions,
+      configs: discovered.configs,
+      inventory: discovered.inventory,
+      ...(remote ? { destinations: remote.states } : {}),
+      holds: discovered.holds,
+      replicated: discovered.history.replicated,
+      names: ctx.format,
+    });
+    const plan = applyRefusals(discovered.plan, refusals);
+    const unknownReseed = (args.reseed ?? []).filter((q) => !plan.replications.some((r) => r.dataset === q.dataset && sameReplication(replicationKey(r), q.destination)));
+    for (const q of unknownReseed) out.error(`--reseed ${q.dataset}=${q.destination}: ${q.dataset} has no such destination (its destinations: ${plan.replications.filter((r) => r.dataset === q.dataset).map(replicationKey).join(', ') || 'none'})`);
     if (args.dryRun) {
       out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
-      const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error');
+      for (const r of plan.refused ?? []) out.error(r.message);
+      const broken = plan.replications.filter(isBroken);
       for (const r of broken) out.error(`${r.dataset}: replication to ${replicationKey(r)}: ${r.message}`);
-      return plan.datasets.some((d) => d.error) || broken.length ? EXIT.FAILED : EXIT.OK;
+      return plan.datasets.some((d) => d.error) || broken.length || plan.refused?.length || unknownReseed.length ? EXIT.FAILED : EXIT.OK;
     }
     if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
-    let replications: ReplicationOutcome[] = [];
-    const outcome = await executePlan(plan, zfs, {
-      replicate: async (datasetOutcome) => {
-        const replicationContext = {
+    const ledger = HoldLedger.load(ctx.stateDir);
+    const channels = Math.max(1, args.maxChannels - 1);
+    let outcome: RunOutcome;
+    try {
+      outcome = await executePlan(
+        plan,
+        zfsPorts({
           local,
           localZfs: zfs,
           destinations: remote!.zfs,
-          replicaProperty: ctx.names.replicaOf,
-          sourceName: hostname(),
-          concurrency: Math.max(1, args.maxChannels - 1),
-          idleTimeoutMs: args.idleTimeoutS * 1000,
-          outcome: datasetOutcome,
           ledger,
-          onEvent: (line: string) => out.event('replication', line),
+          idleTimeoutMs: args.idleTimeoutS * 1000,
           onProgress: progressReporter((line) => out.progress(line)),
-        };
-        try {
-          replications = await executeReplication(plan, replicationContext);
-          await releaseStaleHolds(plan, replicationContext);
-        } finally {
-          ledger.save();
-        }
-        return new Set(replications.filter((r) => r.ok).map((r) => `${r.plan.dataset}\n${replicationKey(r.plan)}`));
-      },
-    });
+        }),
+        { concurrency: (host) => (host === 'local' ? 2 : channels), onEvent: (line) => out.event('replication', line) },
+      );
+    } finally {
+      ledger.save();
+    }
+    const replications = outcome.replications;
+    if (unknownReseed.length) outcome.ok = false;
     reportOutcome(plan, outcome, replications, out);
-    const exitCode = [...outcome.datasets.values()].every((o) => o.errors.length === 0) ? EXIT.OK : EXIT.FAILED;
+    const exitCode = outcome.ok ? EXIT.OK : EXIT.FAILED;
     try {
       // Recorded on the run's own clock (--now moves it), so status compares like with like.
       const state = recordRun(readRunState(ctx.stateDir), plan, outcome, replications, ctx.format, {

@@ -4,11 +4,13 @@
  * inventory of the targets that exist.
  */
 import { errorMessage } from '../errors.js';
-import { buildPlan, topmost } from '../plan/planner.js';
+import { buildPlan, topmost, type PlanHistory, type ReseedRequest } from '../plan/planner.js';
+import type { CopyMark } from '../plan/actions.js';
+import { readRunState, type RunState } from '../state/run-state.js';
 import type { Calendar } from '../policy/calendar.js';
 import type { NameFormat } from '../policy/names.js';
 import type { TickCache } from '../policy/schedule.js';
-import { HoldLedger } from '../state/holds.js';
+import { HoldLedger, type HoldRecord } from '../state/holds.js';
 import type { DestinationState } from '../plan/replication.js';
 import { destinationHostLabel, type Destination } from '../policy/destinations.js';
 import { propertyList, resolveConfigs, type ConfigResult, type PropertyNames } from '../policy/properties.js';
@@ -19,13 +21,35 @@ import type { Inventory } from '../zfs/parse.js';
 export interface LocalDiscovery {
   configs: ConfigResult[];
   inventory: Inventory;
+  /** Every filesystem and volume here (tells a managed dataset that is gone from one that is not managed). */
+  datasets: Set<string>;
 }
 
-export async function discoverLocal(zfs: Zfs, names: PropertyNames): Promise<LocalDiscovery> {
+/**
+ * `held`: datasets zback recorded holds on; those that still exist are read too, so a hold on a
+ * dataset that is no longer managed can be checked and released.
+ */
+export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterable<string> = []): Promise<LocalDiscovery> {
   const { rows, unreadable } = await zfs.config(propertyList(names));
   const configs = resolveConfigs(rows, names, unreadable);
-  const roots = topmost(configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
-  return { configs, inventory: await zfs.inventory(roots) };
+  const datasets = new Set(await zfs.listDatasets());
+  const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
+  const inventory = await zfs.inventory(roots);
+  return { configs, inventory, datasets };
+}
+
+/** What earlier runs left in the state directory that planning needs. */
+export function readHistory(stateDir: string): { holds: HoldRecord[]; history: PlanHistory } {
+  return { holds: HoldLedger.load(stateDir).all(), history: historyOf(readRunState(stateDir)) };
+}
+
+/** The datasets the recorded run managed, and the last snapshot each destination was known to have. */
+export function historyOf(state: RunState): PlanHistory {
+  const replicated: PlanHistory['replicated'][number][] = [];
+  for (const [dataset, d] of Object.entries(state.datasets)) {
+    for (const [replication, r] of Object.entries(d.destinations ?? {})) if (r.lastReplicated) replicated.push({ dataset, replication, snapshot: r.lastReplicated });
+  }
+  return { managed: Object.keys(state.datasets), replicated };
 }
 
 /** Every destination host the managed datasets name, with the targets on it. */
@@ -77,11 +101,16 @@ export interface DiscoverAndPlanOptions {
   /** Ask the destination hosts (a run, or status --remote). */
   destinations: boolean;
   ticks?: TickCache;
+  /** Destinations to seed afresh although they were seeded before (run --reseed). */
+  reseed?: readonly ReseedRequest[];
+  /** How seeded copies are marked. */
+  copyMark?: CopyMark;
 }
 
 /** Discovery on this machine (and the destinations), then the plan: what run and status share. */
 export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPlanOptions) {
-  const local = await discoverLocal(zfs, o.names);
+  const { holds, history } = readHistory(o.stateDir);
+  const local = await discoverLocal(zfs, o.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
   const remote = o.destinations ? await discoverDestinations(local.configs, pool) : null;
   const plan = buildPlan({
     configs: local.configs,
@@ -91,8 +120,12 @@ export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPl
     calendar: o.calendar,
     names: o.format,
     ...(remote ? { destinations: remote.states } : {}),
-    holds: HoldLedger.load(o.stateDir).all(),
+    holds,
+    history,
+    localDatasets: local.datasets,
+    ...(o.reseed ? { reseed: o.reseed } : {}),
+    ...(o.copyMark ? { copyMark: o.copyMark } : {}),
     ...(o.ticks ? { ticks: o.ticks } : {}),
   });
-  return { ...local, remote, plan };
+  return { ...local, remote, plan, holds, history };
 }

@@ -1,13 +1,41 @@
 /**
- * Carries a plan out: snapshots first, then pruning. A failure is recorded against the datasets
- * it concerns and never stops the others. A dataset whose snapshot failed is not pruned in this
- * run (its previous newest snapshot may be what the plan counted on replacing).
+ * Carries a plan out: runs the plan's actions (lib/plan/actions.ts) as stored and nothing else,
+ * each once every action it waits for succeeded, phase after phase (snapshot → replicate → prune,
+ * SPEC §5). A failure is recorded against the dataset the action serves and never stops the
+ * others: what waits for a failed action is skipped, everything else goes on.
+ *
+ * How an action is run (zfs on which host, streams, the hold ledger) is behind `ActionPorts`, so
+ * this engine is tested with a scripted fake and the model of lib/../__tests__.
  */
 import { errorMessage } from '../errors.js';
-import type { Plan, SnapshotAction } from '../plan/types.js';
-import { destroyCommands, snapshotCommand } from '../zfs/commands.js';
-import { pruneSnapshots } from './prune.js';
-import type { Zfs } from '../zfs/client.js';
+import { replicationKey } from '../plan/replication.js';
+import type { Action, Phase, Plan, ReplicationPlan } from '../plan/types.js';
+import { Semaphore } from '../util/semaphore.js';
+
+export interface ActionResult {
+  ok: boolean;
+  /** Why it failed (zfs's words, or the stream's), without the action's description. */
+  error?: string;
+  /** A failure of a kind that a plan entry waits for (`onFailure`). */
+  because?: 'resume-token-unusable';
+  /** snapshot: the datasets that got it (one bad dataset does not cost the others theirs). */
+  taken?: string[];
+  /** snapshot: the datasets that did not, and why. */
+  failed?: ReadonlyMap<string, string>;
+  /** destroy: what is gone now. */
+  destroyed?: string[];
+  /** destroy: kept because they have dependent clones (reported, not a failure). */
+  withClones?: string[];
+  /** destroy: errors of single snapshots after a batch fell back to one by one. */
+  errors?: string[];
+  /** send: bytes that went over. */
+  bytes?: number;
+}
+
+/** Runs one action for real (lib/execute/ports.ts) or on a model (tests). Rejects count as failures. */
+export interface ActionPorts {
+  run(action: Action): Promise<ActionResult>;
+}
 
 export interface DatasetOutcome {
   dataset: string;
@@ -18,47 +46,61 @@ export interface DatasetOutcome {
   destroyed: string[];
 }
 
+export interface ReplicationOutcome {
+  plan: ReplicationPlan;
+  ok: boolean;
+  bytes: number;
+  sent: string[];
+  /** Snapshots destroyed on the destination by its retention. */
+  targetDestroyed: string[];
+  error?: string;
+}
+
 export interface RunOutcome {
   datasets: Map<string, DatasetOutcome>;
+  replications: ReplicationOutcome[];
+  /** Every action's result; absent: it did not run (what it waited for failed). */
+  results: Map<string, ActionResult>;
   /** True when nothing failed (including configuration errors found while planning). */
   ok: boolean;
 }
 
 export interface ExecuteOptions {
-  /** Datasets pruned at the same time (each dataset's destroys run one after another). */
-  pruneConcurrency?: number;
-  /**
-   * Runs between snapshotting and local pruning (SPEC §5: snapshot → replicate → prune); returns
-   * the replications that succeeded, as "dataset\nkey" (see replicationKey).
-   */
-  replicate?: (outcome: (dataset: string) => DatasetOutcome) => Promise<ReadonlySet<string>>;
+  /** Actions running at once on one host (a destination's channels, or this machine's zfs). */
+  concurrency?: (host: string) => number;
+  onEvent?: (line: string) => void;
 }
 
-async function runSnapshot(zfs: Zfs, action: SnapshotAction, outcome: (d: string) => DatasetOutcome): Promise<void> {
-  try {
-    await zfs.exec(action.argv);
-    for (const d of action.datasets) outcome(d).snapshot = action.name;
-    return;
-  } catch (e) {
-    if (action.datasets.length === 1) {
-      outcome(action.datasets[0]!).errors.push(`snapshot failed: ${errorMessage(e)}`);
-      return;
-    }
-    // One bad dataset must not cost the others their snapshot: retry them one by one
-    // (no longer atomic across the group, which the message says).
-    const first = errorMessage(e);
-    for (const d of action.datasets) {
-      try {
-        await zfs.exec(snapshotCommand([d], action.name));
-        outcome(d).snapshot = action.name;
-      } catch (e2) {
-        outcome(d).errors.push(`snapshot failed: ${errorMessage(e2)} (the group command had failed too: ${first})`);
-      }
-    }
+const PHASES: readonly Phase[] = ['snapshot', 'replicate', 'prune'];
+
+function where(a: Action): string {
+  return a.replication ?? (a.host === 'local' ? a.target : `${a.host}:${a.target}`);
+}
+
+/** The line an action's failure adds to its dataset's errors. */
+function failureText(a: Action, error: string): string {
+  const at = where(a);
+  switch (a.op) {
+    case 'snapshot':
+      return `snapshot failed: ${error}`;
+    case 'create-parent':
+    case 'send':
+      return `replication to ${at} failed: ${error}`;
+    case 'mark-copy':
+      return `could not mark ${at} as a copy (${a.argv[2]}): ${error}`;
+    case 'abort-receive':
+      return `replication to ${at}: discarding the interrupted receive failed too: ${error}`;
+    case 'hold':
+    case 'release':
+      return a.why.startsWith('stale hold')
+        ? `could not release stale hold ${a.tag} on ${at}@${a.snapshots[0]}: ${error}`
+        : `hold bookkeeping for ${at}: ${error}`;
+    case 'destroy':
+      return `prune of ${at} failed: ${error}`;
   }
 }
 
-export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions = {}): Promise<RunOutcome> {
+export async function executePlan(plan: Plan, ports: ActionPorts, options: ExecuteOptions = {}): Promise<RunOutcome> {
   const datasets = new Map<string, DatasetOutcome>();
   const outcome = (d: string): DatasetOutcome => {
     let o = datasets.get(d);
@@ -69,31 +111,111 @@ export async function executePlan(plan: Plan, zfs: Zfs, options: ExecuteOptions 
     const o = outcome(d.dataset);
     if (d.error) o.errors.push(d.error);
   }
-
-  for (const action of plan.snapshots) await runSnapshot(zfs, action, outcome);
-  const replicated = options.replicate ? await options.replicate(outcome) : new Set<string>();
-
-  const planned = new Map(plan.datasets.map((d) => [d.dataset, d]));
-  // Bases that this run's sends replaced: destroyed only where every such send succeeded.
-  const destroys = new Map(plan.destroys.map((a) => [a.dataset, [...a.snapshots]]));
-  for (const d of plan.datasets) {
-    const freed = d.destroyAfterSend.filter((x) => x.after.every((key) => replicated.has(`${d.dataset}\n${key}`))).map((x) => x.name);
-    if (freed.length) destroys.set(d.dataset, [...(destroys.get(d.dataset) ?? []), ...freed]);
+  for (const r of plan.refused ?? []) outcome(r.dataset).errors.push(r.message);
+  for (const r of plan.replications) {
+    if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') {
+      outcome(r.dataset).errors.push(`replication to ${replicationKey(r)}: ${r.status === 'unreachable' ? 'unreachable: ' : ''}${r.message}`);
+    }
   }
-  const queue = [...destroys]
-    .filter(([dataset]) => {
-      const p = planned.get(dataset);
-      // Prune only when the planned snapshot exists: otherwise the plan's "newest" is not there.
-      return !(p?.newSnapshot && outcome(dataset).snapshot !== p.newSnapshot);
-    })
-    .map(([dataset, snapshots]) => ({ dataset, argvs: destroyCommands(dataset, snapshots, zfs.caps) }));
-  const workers = Math.max(1, options.pruneConcurrency ?? 2);
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      for (let a = queue.shift(); a; a = queue.shift()) await pruneSnapshots(zfs, a.dataset, a.argvs, outcome(a.dataset));
-    }),
-  );
+
+  const byId = new Map(plan.actions.map((a) => [a.id, a]));
+  const results = new Map<string, ActionResult>();
+  const settled = new Map<string, Promise<ActionResult | null>>();
+  const slots = new Map<string, Semaphore>();
+  const slot = (host: string) => {
+    let s = slots.get(host);
+    if (!s) slots.set(host, (s = new Semaphore(options.concurrency?.(host) ?? 2)));
+    return s;
+  };
+  /** Whether `dep` succeeded as far as `a` is concerned (a group snapshot: for a's dataset). */
+  const satisfied = (a: Action, dep: Action, r: ActionResult | null) =>
+    r !== null && (r.ok || (dep.op === 'snapshot' && (r.taken ?? []).includes(a.dataset)));
+
+  const start = (a: Action): Promise<ActionResult | null> => {
+    let p = settled.get(a.id);
+    if (p) return p;
+    p = (async () => {
+      if (a.onFailure) {
+        const r = await start(byId.get(a.onFailure.id)!);
+        if (!r || r.ok || r.because !== a.onFailure.because) return null;
+      }
+      for (const id of a.after) {
+        const dep = byId.get(id)!;
+        const r = await start(dep);
+        if (!satisfied(a, dep, r)) {
+          // The failure of a dataset's own action was reported; waiting on another's is news.
+          if (dep.dataset !== a.dataset) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
+          return null;
+        }
+      }
+      const release = await slot(a.host).acquire();
+      let r: ActionResult;
+      try {
+        r = await ports.run(a);
+      } catch (e) {
+        r = { ok: false, error: errorMessage(e) };
+      } finally {
+        release();
+      }
+      results.set(a.id, r);
+      record(a, r);
+      return r;
+    })();
+    settled.set(a.id, p);
+    return p;
+  };
+
+  const record = (a: Action, r: ActionResult) => {
+    const o = outcome(a.dataset);
+    if (a.op === 'snapshot') {
+      for (const d of r.taken ?? []) outcome(d).snapshot = a.snapshots[0]!;
+      for (const [d, why] of r.failed ?? new Map<string, string>()) outcome(d).errors.push(failureText(a, why));
+      if (!r.ok && !r.failed?.size) for (const d of a.datasets ?? [a.dataset]) outcome(d).errors.push(failureText(a, r.error ?? 'unknown error'));
+      return;
+    }
+    if (a.op === 'destroy') {
+      const remote = a.host !== 'local';
+      if (!remote) o.destroyed.push(...(r.destroyed ?? []));
+      for (const s of r.withClones ?? []) o.notes.push(`kept ${where(a)}@${s}: it has dependent clones (promote or destroy the clone to let it go)`);
+      for (const e of r.errors ?? []) o.errors.push(failureText(a, e));
+      if (!r.ok && r.error) o.errors.push(failureText(a, r.error));
+      return;
+    }
+    if (a.op === 'send' && r.ok && a.send) {
+      const s = a.send;
+      options.onEvent?.(`${a.dataset} → ${where(a)}: ${s.kind} ${s.from ? `@${s.from} → ` : ''}@${s.to} (${r.bytes ?? 0} bytes)`);
+    }
+    if (a.op === 'release' && r.ok && a.why.startsWith('stale hold')) options.onEvent?.(`released ${a.tag} on ${where(a)}@${a.snapshots[0]} (${a.why})`);
+    if (a.op === 'abort-receive' && r.ok) o.notes.push(`replication to ${where(a)}: the interrupted receive's partial state was discarded; the next run starts again from the last common snapshot`);
+    if (!r.ok) o.errors.push(failureText(a, r.error ?? 'unknown error'));
+  };
+
+  for (const phase of PHASES) await Promise.all(plan.actions.filter((a) => a.phase === phase).map(start));
+
+  const replications: ReplicationOutcome[] = plan.replications.map((r) => {
+    const key = replicationKey(r);
+    const mine = plan.actions.filter((a) => a.replication === key && a.dataset === r.dataset);
+    const out: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
+    if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') {
+      out.error = r.message ?? r.status;
+      return out;
+    }
+    const sends = mine.filter((a) => a.op === 'send' || a.op === 'create-parent');
+    for (const a of mine) {
+      const res = results.get(a.id);
+      if (a.op === 'send' && res?.ok) out.sent.push(...a.snapshots);
+      if (a.op === 'send') out.bytes += res?.bytes ?? 0;
+      if (a.op === 'destroy') out.targetDestroyed.push(...(res?.destroyed ?? []));
+    }
+    const failed = sends.find((a) => !results.get(a.id)?.ok);
+    out.ok = failed === undefined;
+    if (failed) {
+      const res = results.get(failed.id);
+      out.error = res ? failureText(failed, res.error ?? 'unknown error') : outcome(r.dataset).snapshot === undefined && plan.datasets.find((d) => d.dataset === r.dataset)?.newSnapshot ? 'not replicated: the snapshot of this run failed' : 'not run: what it waits for did not succeed';
+    }
+    return out;
+  });
 
   const ok = [...datasets.values()].every((o) => o.errors.length === 0);
-  return { datasets, ok };
+  return { datasets, replications, results, ok };
 }

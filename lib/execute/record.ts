@@ -3,12 +3,12 @@
  * the plan and the outcomes in, the new state out.
  */
 import { replicationKey } from '../plan/planner.js';
+import { keyIdentity } from '../plan/identity.js';
 import type { Plan } from '../plan/types.js';
 import type { NameFormat } from '../policy/names.js';
 import type { DatasetState, DestinationResult, DestinationState, RunState } from '../state/run-state.js';
 import { STATE_VERSION } from '../state/run-state.js';
-import type { RunOutcome } from './executor.js';
-import type { ReplicationOutcome } from './replicate.js';
+import type { ReplicationOutcome, RunOutcome } from './executor.js';
 
 export function recordRun(
   previous: RunState,
@@ -26,7 +26,8 @@ export function recordRun(
     const destinations: Record<string, DestinationState> = {};
     for (const r of plan.replications.filter((x) => x.dataset === d.dataset)) {
       const key = replicationKey(r);
-      const prev = before[key];
+      // The same destination under another spelling of its host keeps its history.
+      const prev = before[key] ?? Object.entries(before).find(([k]) => keyIdentity(k) === keyIdentity(key))?.[1];
       const done = replications.find((x) => x.plan === r);
       const ok = done !== undefined && done.ok;
       let result: DestinationResult;

@@ -15,6 +15,8 @@ import { isSameOrBelow } from '../zfs/names.js';
 import type { Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
+import { destinationIdentity, holdIdentity, holdTargetPath, keyIdentity } from './identity.js';
+import { buildActions, type CopyMark } from './actions.js';
 import type { HoldRecord } from '../state/holds.js';
 import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction, StaleHold } from './types.js';
 
@@ -31,6 +33,14 @@ export interface PlanInput {
   ticks?: TickCache;
   /** Holds zback placed in earlier runs (the state directory's record). */
   holds?: readonly HoldRecord[];
+  /** Every filesystem and volume on this machine: tells a dataset that is gone from one that is no longer managed. */
+  localDatasets?: ReadonlySet<string>;
+  /** What the last runs recorded. */
+  history?: PlanHistory;
+  /** Destinations to seed afresh on the operator's request. */
+  reseed?: readonly ReseedRequest[];
+  /** How seeded copies are marked on the destination. */
+  copyMark?: CopyMark;
 }
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
@@ -43,28 +53,75 @@ export function topmost(names: Iterable<string>): string[] {
 
 export { replicationKey };
 
+/** What earlier runs recorded (state.json): which datasets were managed and what each destination got. */
+export interface PlanHistory {
+  /** Datasets the last recorded run managed (a dataset missing now is reported, SPEC §9). */
+  managed: readonly string[];
+  /** The last snapshot each destination was known to have: evidence that it was seeded. */
+  replicated: ReadonlyArray<{ dataset: string; replication: string; snapshot: string }>;
+}
+
+/** A request to seed a destination afresh although it was seeded before (`--reseed DATASET=DESTINATION`). */
+export interface ReseedRequest {
+  dataset: string;
+  destination: string;
+}
+
+const identityOf = (r: Pick<ReplicationPlan, 'hostLabel' | 'target'>) => destinationIdentity(r.hostLabel, r.target);
+
+/** The replication has a known last common snapshot, found by guid on a target that is there. */
+function established(r: ReplicationPlan): boolean {
+  return r.common !== undefined && (r.status === 'send' || r.status === 'up-to-date' || r.status === 'not-due');
+}
+
+/** The base this replication holds after the run (the new one once its sends succeed). */
+function heldBase(r: ReplicationPlan): string | undefined {
+  return r.newCommon ?? (established(r) ? r.common : undefined);
+}
+
 /**
- * zback's holds from earlier runs that no longer mark a base: the destination was removed from the
- * configuration, or a run stopped between holding the new base and releasing the old one.
- * Kept when the destination could not be asked (its base is not known).
+ * The configured replication a recorded hold belongs to: same destination identity (whatever the
+ * spelling), or else, while that destination has no established base, the same target path (a
+ * host renamed in the property). Undefined: its destination is no longer configured.
  */
-function staleHolds(dataset: string, mine: readonly ReplicationPlan[], records: readonly HoldRecord[]): StaleHold[] {
-  const out: StaleHold[] = [];
+function owner(h: HoldRecord, mine: readonly ReplicationPlan[]): ReplicationPlan | undefined {
+  const id = holdIdentity(h);
+  const exact = id === null ? undefined : mine.find((r) => identityOf(r) === id);
+  if (exact) return exact;
+  const path = holdTargetPath(h);
+  return mine.find((r) => !established(r) && (path === null || r.target === path));
+}
+
+/**
+ * zback's recorded holds on this dataset's snapshots and on its copies, sorted into those that
+ * still mark a base (kept) and those that no longer do (released by the plan, once the hold that
+ * replaces them is placed). A hold is never released while its destination has no established
+ * base: unreachable, pool not imported, target missing, diverged, or being resumed.
+ */
+function sortHolds(dataset: string, mine: readonly ReplicationPlan[], records: readonly HoldRecord[], present: ReadonlySet<string>, targets: (r: ReplicationPlan) => ReadonlySet<string>) {
+  const stale: StaleHold[] = [];
+  const bases = new Map<ReplicationPlan, Set<string>>(); // recorded bases of replications without an established one
   for (const h of records) {
     if (h.role === 'source' && h.dataset === dataset) {
-      const r = mine.find((x) => x.sourceTag === h.tag);
-      if (!r) out.push({ ...h, why: 'its destination is no longer configured' });
-      else if (!['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
-        out.push({ ...h, why: `no longer the base for ${replicationKey(r)}` });
+      const r = owner(h, mine);
+      if (!r) {
+        stale.push({ ...h, why: 'its destination is no longer configured' });
+      } else if (heldBase(r) === undefined) {
+        bases.set(r, (bases.get(r) ?? new Set()).add(h.snapshot));
+      } else if (present.has(h.snapshot) && !(h.tag === r.sourceTag && (h.snapshot === r.common || h.snapshot === r.newCommon))) {
+        // (A recorded hold whose snapshot is gone has nothing left to release.)
+        stale.push({ ...h, why: `no longer the base for ${replicationKey(r)}`, replication: replicationKey(r) });
       }
     } else if (h.role === 'target') {
-      const r = mine.find((x) => x.hostLabel === h.host && x.target === h.dataset && x.targetTag === h.tag);
-      if (r && !['unreachable', 'error', 'resume'].includes(r.status) && h.snapshot !== r.common && h.snapshot !== r.newCommon) {
-        out.push({ ...h, why: `no longer the base of ${replicationKey(r)}` });
+      const id = holdIdentity(h);
+      const r = mine.find((x) => identityOf(x) === id);
+      // Only on a target that is there now: the hold of a copy renamed away went with it.
+      if (r && heldBase(r) !== undefined && targets(r).has(h.snapshot) && !(h.tag === r.targetTag && (h.snapshot === r.common || h.snapshot === r.newCommon))) {
+        stale.push({ ...h, host: r.hostLabel, why: `no longer the base of ${replicationKey(r)}`, replication: replicationKey(r) });
       }
     }
   }
-  return out;
+  return { stale, bases };
 }
 
 function planDataset(
@@ -103,39 +160,56 @@ function planDataset(
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
 
+  const records = input.holds ?? [];
   const mine: ReplicationPlan[] = [];
+  const evidence = new Map<ReplicationPlan, string[]>();
   if (input.destinations) {
     for (const destination of config.destinations) {
       const label = destinationHostLabel(destination);
+      const id = destinationIdentity(label, destination.datasetPath);
       const state = input.destinations.get(label) ?? { label, reachable: false as const, error: `${label} was not contacted` };
-      mine.push(
-        planReplication({
-          config,
-          destination,
-          snapshots: info.snapshots,
-          ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
-          encrypted: info.encryption !== undefined && info.encryption !== 'off',
-          state,
-          now: input.now,
-          calendar: input.calendar,
-          names: input.names,
-          ...(input.ticks ? { ticks: input.ticks } : {}),
-        }),
-      );
+      // Evidence that this destination was seeded before: zback's recorded holds for it, and what
+      // the last runs recorded as replicated to it (under any spelling of its host).
+      const seededBefore = new Set<string>();
+      for (const h of records) if (h.role === 'source' && h.dataset === config.dataset && holdIdentity(h) === id) seededBefore.add(h.snapshot);
+      for (const x of input.history?.replicated ?? []) if (x.dataset === config.dataset && keyIdentity(x.replication) === id) seededBefore.add(x.snapshot);
+      const reseed = (input.reseed ?? []).some((q) => q.dataset === config.dataset && keyIdentity(q.destination) === id);
+      const r = planReplication({
+        config,
+        destination,
+        snapshots: info.snapshots,
+        ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
+        encrypted: info.encryption !== undefined && info.encryption !== 'off',
+        state,
+        now: input.now,
+        calendar: input.calendar,
+        names: input.names,
+        ...(input.ticks ? { ticks: input.ticks } : {}),
+        seededBefore: [...seededBefore],
+        reseed,
+      });
+      mine.push(r);
+      evidence.set(r, [...seededBefore]);
     }
     replications.push(...mine);
   }
-  const releasing = staleHolds(config.dataset, mine, input.holds ?? []);
-  stale.push(...releasing);
+  const present = new Set(info.snapshots.map((s) => s.name));
+  const onTarget = (r: ReplicationPlan) => {
+    const state = input.destinations?.get(r.hostLabel);
+    return new Set(state?.reachable ? (state.inventory.get(r.target)?.snapshots ?? []).map((s) => s.name) : []);
+  };
+  const holds = sortHolds(config.dataset, mine, records, present, onTarget);
+  stale.push(...holds.stale);
 
-  // Always kept: snapshots held by someone (zback's own holds on bases do not count: the bases
-  // are kept as bases), every base of an incremental send, and everything while a receive is
-  // being resumed (its target snapshot is not known here).
+  // Always kept: snapshots held by someone other than zback (zback's own holds mark bases, which
+  // are kept as bases), every base of a configured destination, and everything while a receive
+  // is being resumed (its target snapshot is not known here).
   const sure = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, name: string, why: string) => m.set(name, [...(m.get(name) ?? []), why]);
   for (const s of info.snapshots) {
-    const own = mine.filter((r) => r.common === s.name).length + releasing.filter((h) => h.role === 'source' && h.snapshot === s.name).length;
-    const others = s.userrefs - own;
+    // zback's own: the holds it recorded placing (a tag it would place but has not is no hold).
+    const tags = new Set(records.filter((h) => h.role === 'source' && h.dataset === config.dataset && h.snapshot === s.name).map((h) => h.tag));
+    const others = s.userrefs - tags.size;
     if (others > 0) add(sure, s.name, `held (${others} user hold${others === 1 ? '' : 's'})`);
   }
   // A base that this run's send replaces, and every snapshot the send delivers, are kept until
@@ -145,20 +219,23 @@ function planDataset(
   for (const r of mine) {
     const key = replicationKey(r);
     if (r.status === 'resume') for (const c of candidates) add(sure, c.name, `an interrupted receive on ${key} is being resumed`);
-    if (r.newCommon) add(sure, r.newCommon, `base for ${key}`);
-    const moving = r.newCommon !== undefined && r.newCommon !== r.common;
-    if (r.common && moving) add(untilSent, r.common, `base for ${key} until this run's send succeeds`);
-    else if (r.common) add(sure, r.common, `base for ${key}`);
-    const delivered = moving ? [...(r.common ? [r.common] : []), ...r.sends.flatMap((s) => s.delivers)] : [];
-    for (const name of delivered) {
-      if (name !== r.common) add(untilSent, name, `sent to ${key} in this run`);
-      add(neededBy, name, key);
+    const seeding = r.sends.some((s) => s.kind === 'full');
+    // A destination's bases: its common snapshot once established; otherwise what zback recorded
+    // (whether the destination is unreachable, its pool away, its target missing or diverged).
+    const bases = established(r) ? [r.common!] : [...(holds.bases.get(r) ?? []), ...(evidence.get(r) ?? []), ...(r.common && !seeding ? [r.common] : [])];
+    const moving = r.newCommon !== undefined;
+    const note = established(r) || seeding ? '' : ` (${r.conflict ?? r.status} now)`;
+    for (const b of new Set(bases)) {
+      if (!present.has(b)) continue;
+      if (moving && b !== r.newCommon) {
+        add(untilSent, b, `base for ${key} until this run's send succeeds`);
+        add(neededBy, b, key);
+      } else add(sure, b, `base for ${key}${note}`);
     }
-    if (r.status === 'unreachable') {
-      // The base is not known without the destination; zback's record of its hold says which it is.
-      for (const h of input.holds ?? []) {
-        if (h.role === 'source' && h.dataset === config.dataset && h.tag === r.sourceTag) add(sure, h.snapshot, `base for ${key} (unreachable now)`);
-      }
+    if (r.newCommon) add(sure, r.newCommon, `base for ${key}`);
+    for (const name of moving ? r.sends.flatMap((s) => s.delivers) : []) {
+      if (!bases.includes(name)) add(untilSent, name, `sent to ${key} in this run`);
+      add(neededBy, name, key);
     }
   }
   const all = new Map(sure);
@@ -224,6 +301,11 @@ export function buildPlan(planInput: PlanInput): Plan {
         delete d.newSnapshot;
         d.destroy = [];
         d.destroyAfterSend = [];
+        for (const r of replications.filter((x) => x.dataset === d.dataset && x.sends.length)) {
+          Object.assign(r, { status: 'error', message: `not replicated: ${d.error}`, sends: [], targetDestroy: [], targetDestroyArgvs: [] });
+          delete r.newCommon;
+          delete r.createParents;
+        }
       }
     }
   }
@@ -234,10 +316,36 @@ export function buildPlan(planInput: PlanInput): Plan {
 
   replications.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
   orderNestedSeeds(replications);
-  // Holds on datasets that zback no longer manages (configuration removed, or snapshot=no).
-  const known = new Set(input.configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
-  for (const h of input.holds ?? []) {
-    if (h.role === 'source' && !known.has(h.dataset)) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
+  // A dataset that earlier runs managed and that is not there now (its pool not imported, renamed,
+  // destroyed): an error every run until it is back or forgotten; its recorded holds stay.
+  const known = new Set(input.configs.map((c) => c.dataset));
+  const missing = new Set<string>();
+  if (input.localDatasets) {
+    const remembered = [...(input.history?.managed ?? []), ...(input.holds ?? []).filter((h) => h.role === 'source').map((h) => h.dataset)];
+    for (const name of remembered) if (!input.localDatasets.has(name) && !known.has(name)) missing.add(name);
   }
-  return { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored };
+  for (const name of [...missing].sort()) {
+    const pool = name.split('/')[0]!;
+    const poolThere = [...input.localDatasets!].some((d) => d === pool);
+    datasets.push({
+      dataset: name,
+      missing: true,
+      error:
+        `${name}: zback managed it, but it is not there now (${poolThere ? 'renamed or destroyed?' : `the pool ${pool} is not imported`}). ` +
+        `Its recorded holds are kept. ${poolThere ? 'If it was renamed, rename it back' : `Import the pool (zpool import ${pool})`}; ` +
+        `if it is gone for good, run: zback forget '${name}'`,
+      ...empty,
+    });
+  }
+  datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
+  // Holds on datasets that are still here but that zback no longer manages (configuration removed,
+  // or snapshot=no). Without the list of local datasets nothing is known to be unmanaged.
+  const managed = new Set(input.configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
+  for (const h of input.holds ?? []) {
+    const there = input.inventory.get(h.dataset)?.snapshots.some((s) => s.name === h.snapshot);
+    if (h.role === 'source' && !managed.has(h.dataset) && input.localDatasets?.has(h.dataset) && there) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
+  }
+  const plan: Plan = { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored, actions: [] };
+  plan.actions = buildActions(plan, input.caps, input.copyMark);
+  return plan;
 }

@@ -48,6 +48,13 @@ export interface ReplicationInput {
   calendar: Calendar;
   names: NameFormat;
   ticks?: TickCache;
+  /**
+   * Evidence that zback seeded this destination before (its recorded holds, the last run's state):
+   * the snapshots it names. A target missing now is then a failure, not a fresh start (SPEC §9).
+   */
+  seededBefore?: readonly string[];
+  /** The operator asked for a new full copy (`zback run --reseed DATASET=DESTINATION`). */
+  reseed?: boolean;
 }
 
 export const TARGET_HOLD_TAG = 'zback:replica';
@@ -181,6 +188,21 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const retention = destination.retention ?? config.retention.value;
   const info = state.inventory.get(target);
   const exists = state.datasets.has(target);
+  const pool = target.split('/')[0]!;
+  const seeded = (input.seededBefore ?? []).filter((n) => input.snapshots.some((s) => s.name === n));
+  const baseNames = seeded.map((n) => `${dataset}@${n}`).join(', ');
+  const baseText = seeded.length ? `; its base ${baseNames} stays held and kept here until then` : '';
+
+  if (!state.datasets.has(pool)) {
+    // With no pool, `zfs create -p` would fail with "missing dataset name"; and a pool that was
+    // exported (a rotated disk) must not look like a destination to seed afresh.
+    plan.status = 'error';
+    plan.conflict = 'pool-missing';
+    plan.message =
+      `the pool ${pool} is not imported on ${hostLabel} (or does not exist there), so ${where} cannot be reached` +
+      `${baseText}. Import it on ${hostLabel} (zpool import ${pool}), or correct the destination in ${config.dataset}'s destinations property.`;
+    return plan;
+  }
 
   // An interrupted resumable receive: finish it before anything else.
   if (info?.resumeToken) {
@@ -200,6 +222,16 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     return held;
   };
   let held = heldOnTarget();
+
+  if (!exists && (input.seededBefore ?? []).length > 0 && !input.reseed) {
+    plan.status = 'error';
+    plan.conflict = 'target-missing';
+    plan.message =
+      `${where} is missing, but zback seeded it before${baseText}. If the copy was renamed or its dataset is on a disk that is away, ` +
+      `bring it back under its name (on ${hostLabel}: zfs rename <its new name> '${target}'); the next run then continues incrementally. ` +
+      `To start a new full copy on purpose, run: zback run --reseed '${dataset}=${where}'`;
+    return plan;
+  }
 
   if (!exists) {
     const zbackSource = source.filter((s) => s.time !== null);
@@ -224,12 +256,18 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const common = [...source].reverse().find((s) => s.guid !== null && targetGuids.has(s.guid));
   if (!common) {
     plan.status = 'diverged';
+    plan.conflict = 'no-common';
     plan.message =
       targetSnaps.length === 0
         ? `${where} exists but has no snapshot, so zback cannot tell it is a copy of ${dataset}. zback never overwrites it: ` +
           `move it aside on ${hostLabel} with: zfs rename '${target}' '${target}.old' (or, if it holds nothing you need, zfs destroy '${target}') — the next run then seeds it.`
         : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: move it aside on ` +
           `${hostLabel} with: zfs rename '${target}' '${target}.old' — the next run then seeds a new copy.`;
+    if ((input.seededBefore ?? []).length > 0) {
+      // zback seeded it before: a new copy is the operator's decision, not the next run's.
+      plan.message = plan.message.replace(/the next run then seeds (it|a new copy)\.$/, `then start a new copy on purpose with: zback run --reseed '${dataset}=${where}'.`);
+      if (seeded.length) plan.message += ` Its base ${baseNames} stays held and kept here.`;
+    }
     return plan;
   }
   plan.common = common.name;
@@ -238,6 +276,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
   if (newer.length > 0) {
     plan.status = 'diverged';
+    plan.conflict = 'newer-on-target';
     plan.message =
       `${where} has ${newer.length} snapshot${newer.length === 1 ? '' : 's'} newer than the last common one (@${common.name}): ` +
       `${newer.map((s) => '@' + s.name).join(', ')}. zback does not destroy them. To continue replication, run on ${hostLabel}: ` +
@@ -261,6 +300,12 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   protect.set(common.name, ['last common snapshot']);
   const kept = new Set(decideRetention(candidatesOf(all), retention, input.calendar, protect).filter((d) => d.keep).map((d) => d.name));
   plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, raw);
+  if (plan.sends.length === 0) {
+    // Only snapshots the destination would delete at once are newer (e.g. one made by hand with an
+    // older time in its name): nothing to send.
+    plan.status = 'up-to-date';
+    return finish(plan, input, targetSnaps, held, retention, caps);
+  }
   plan.status = 'send';
   plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
   return finish(plan, input, targetSnaps, held, retention, caps);

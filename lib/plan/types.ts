@@ -2,6 +2,7 @@ import type { DatasetConfig } from '../policy/properties.js';
 import type { PruneDecision } from '../policy/retention.js';
 export type { PruneDecision };
 import type { DueVerdict } from '../policy/schedule.js';
+import type { HoldRecord } from '../state/holds.js';
 
 /** One `zfs snapshot` command: atomic for every dataset it names. */
 export interface SnapshotAction {
@@ -28,6 +29,8 @@ export interface DatasetPlan {
   config?: DatasetConfig;
   /** Set when the dataset cannot be processed (bad property, vanished dataset). */
   error?: string;
+  /** Managed by earlier runs, not there now (SPEC §9): reported from the state's memory. */
+  missing?: boolean;
   zbackSnapshots: number;
   foreignSnapshots: number;
   /** Time of the newest zback snapshot before this run. */
@@ -54,6 +57,10 @@ export interface Plan {
   staleHolds: StaleHold[];
   /** Datasets with zback properties that are not managed, and why (shown with --verbose). */
   ignored: Array<{ dataset: string; why: string }>;
+  /** Every command the run may execute, with its condition: what the executor runs (SPEC §9). */
+  actions: Action[];
+  /** Actions the safety interlock refused (they are no longer in `actions`). */
+  refused?: Refusal[];
 }
 
 /** One `zfs send | zfs recv` of a replication. */
@@ -88,6 +95,8 @@ export interface ReplicationPlan {
   status: ReplicationStatus;
   /** For diverged/unreachable/error: what is wrong and how to fix it. */
   message?: string;
+  /** What kind of conflict a diverged or error status is, where it is one of these. */
+  conflict?: 'pool-missing' | 'target-missing' | 'no-common' | 'newer-on-target';
   /** Last snapshot both sides have (matched by guid), before this run. */
   common?: string;
   /** After the sends: the new last common snapshot. */
@@ -115,5 +124,69 @@ export interface StaleHold {
   dataset: string;
   snapshot: string;
   tag: string;
+  destination?: { hostLabel: string; target: string };
   why: string;
+  /** The replication whose new hold replaces this one: released only once that hold is placed. */
+  replication?: string;
+}
+
+/**
+ * One entry of the plan: a command with the condition under which it runs (SPEC §9: the plan is
+ * the whole truth). The executor runs these as stored and nothing else; --dry-run prints them.
+ */
+export type ActionOp =
+  | 'snapshot' // zfs snapshot (a group, atomic; falls back one by one if the group fails)
+  | 'create-parent' // zfs create -p of a missing parent of a seed's target
+  | 'send' // zfs send (argv, here) | zfs receive (recvArgv, on `host`)
+  | 'mark-copy' // zfs set on a seeded copy (replica-of, canmount=noauto)
+  | 'hold' // zfs hold TAG ds@snap
+  | 'release' // zfs release TAG ds@snap
+  | 'destroy' // zfs destroy ds@a[,b…] (exactly the named snapshots)
+  | 'abort-receive'; // zfs receive -A: discard an interrupted receive that can never be resumed
+
+export type Phase = 'snapshot' | 'replicate' | 'prune';
+
+export interface Action {
+  /** Unique in the plan ("a1", "a2", …); conditions refer to it. */
+  id: string;
+  phase: Phase;
+  op: ActionOp;
+  /** Where `argv` runs ("local" or a destination's host label); for a send, where `recvArgv` runs. */
+  host: string;
+  /** The managed source dataset this action serves: its failure is that dataset's failure. */
+  dataset: string;
+  /** For replication actions: the replication's key ("host:target"). */
+  replication?: string;
+  argv: string[];
+  /** send: the receiving command (on `host`); the send itself runs on this machine. */
+  recvArgv?: string[];
+  /** The dataset `argv` acts on (for a snapshot of several datasets: the first). */
+  target: string;
+  /** snapshot: every dataset it snapshots. */
+  datasets?: string[];
+  /** The snapshot names (after "@") the action creates, holds, releases, destroys or delivers. */
+  snapshots: string[];
+  /** hold/release: the tag. */
+  tag?: string;
+  /** hold/release: the record zback's hold ledger gains or loses when the action succeeds. */
+  record?: HoldRecord;
+  /** send: full, incremental (with `from`) or resume. */
+  send?: SendStep;
+  /** Runs only when every one of these actions succeeded. */
+  after: string[];
+  /** Runs only when this action failed, and for this reason (instead of `after`). */
+  onFailure?: { id: string; because: 'resume-token-unusable' };
+  /** Why the plan has it, in words ("base for bk:pool/x until …"). */
+  why: string;
+}
+
+/** The interlock's verdict on one action it refused (see lib/safety/interlock.ts). */
+export interface Refusal {
+  actionId: string;
+  dataset: string;
+  host: string;
+  target: string;
+  snapshot: string;
+  rule: string;
+  message: string;
 }

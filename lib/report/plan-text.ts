@@ -6,7 +6,7 @@
 import type { Calendar } from '../policy/calendar.js';
 import { formatRetention } from '../policy/retention.js';
 import { replicationKey } from '../plan/replication.js';
-import type { DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
+import type { Action, DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
 import { style } from './style.js';
 
 export interface PlanTextOptions {
@@ -85,6 +85,21 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
   return out;
 }
 
+/** The command of an action as a person would type it; `[host]` says where it runs. */
+export function actionCommand(a: Action): string {
+  const on = a.host === 'local' ? '' : `[${a.host}] `;
+  if (a.op === 'send') return `${quoted(a.argv)} | ${on}${quoted(a.recvArgv!)}`;
+  return on + quoted(a.argv);
+}
+
+/** "after a3 (the send …) succeeded", or "only if a5 fails because …". */
+export function conditionText(a: Action, byId: ReadonlyMap<string, Action>): string {
+  if (a.onFailure) return `only if ${a.onFailure.id} fails because its resume token can no longer be used`;
+  if (a.after.length === 0) return '';
+  const names = a.after.map((id) => `${id} (${byId.get(id)?.op ?? '?'})`);
+  return `after ${names.join(', ')} succeeded`;
+}
+
 function quoted(argv: readonly string[]): string {
   return argv.map((a) => (/[\s'"\\$`|;&<>]/.test(a) ? JSON.stringify(a) : a)).join(' ');
 }
@@ -104,21 +119,18 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
     lines.push('', style.dim('Not managed:'));
     for (const i of plan.ignored) lines.push(style.dim(`  ${i.dataset}: ${i.why}`));
   }
-  const commands = [
-    ...plan.snapshots.map((a) => quoted(a.argv)),
-    ...plan.replications.flatMap((r) => {
-      const on = r.hostLabel === 'local' ? '' : `[${r.hostLabel}] `;
-      return [
-        ...(r.createParents ?? []).map((p) => `${on}zfs create -p ${quoted([p])}`),
-        ...r.sends.map((s) => `${quoted(s.sendArgv)} | ${on}${quoted(s.recvArgv)}`),
-        ...r.targetDestroyArgvs.map((a) => on + quoted(a)),
-      ];
-    }),
-    ...plan.destroys.flatMap((a) => a.argvs.map(quoted)),
-  ];
-  if (commands.length) {
-    lines.push('', style.title(opts.dryRun ? 'Commands a run would execute, in order (besides hold bookkeeping):' : 'Commands:'));
-    for (const c of commands) lines.push(`  ${c}`);
+  if (plan.refused?.length) {
+    lines.push('', style.error('Refused by the safety interlock (not run):'));
+    for (const r of plan.refused) lines.push(`  ${style.error('✗')} ${r.message}`);
+  }
+  if (plan.actions.length) {
+    lines.push('', style.title(opts.dryRun ? 'Every command a run would execute, in order, with its condition:' : 'Commands:'));
+    const byId = new Map(plan.actions.map((a) => [a.id, a]));
+    for (const a of plan.actions) {
+      lines.push(`  ${style.dim(a.id.padEnd(4))} ${actionCommand(a)}`);
+      const when = conditionText(a, byId);
+      lines.push(`       ${style.dim(`${a.why}${when ? `; ${when}` : ''}`)}`);
+    }
   }
   lines.push('', summaryLine(plan));
   return lines.join('\n') + '\n';
@@ -126,19 +138,22 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
 
 export function summaryLine(plan: Plan): string {
   const snaps = plan.snapshots.reduce((n, a) => n + a.datasets.length, 0);
-  const destroys = plan.destroys.reduce((n, a) => n + a.snapshots.length, 0) + plan.datasets.reduce((n, d) => n + d.destroyAfterSend.length, 0);
+  // Counted from the actions (what a run executes); on destinations they prune after the sends.
+  const count = (phase: string) => plan.actions.filter((a) => a.op === 'destroy' && a.phase === phase).reduce((n, a) => n + a.snapshots.length, 0);
+  const destroys = count('prune');
   const errors = plan.datasets.filter((d) => d.error).length;
   const parts = [
     `${plural(plan.datasets.length, 'dataset')}`,
     `${plural(snaps, 'snapshot')} to take${snaps ? ` in ${plural(plan.snapshots.length, 'command')}` : ''}`,
     `${destroys} to destroy here`,
   ];
-  const remote = plan.replications.reduce((n, r) => n + r.targetDestroy.length, 0);
+  const remote = count('replicate');
   if (remote) parts.push(`${remote} to destroy on destinations`);
   const sends = plan.replications.filter((r) => r.status === 'send' || r.status === 'resume').length;
   parts.push(`${plural(sends, 'replication')} to send`);
   const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error').length;
   if (errors) parts.push(style.error(`${plural(errors, 'dataset')} with errors`));
   if (broken) parts.push(style.error(`${plural(broken, 'destination')} with problems`));
+  if (plan.refused?.length) parts.push(style.error(`${plural(plan.refused.length, 'action')} refused by the safety interlock`));
   return `Plan: ${parts.join(', ')}.`;
 }

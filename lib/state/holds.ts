@@ -16,6 +16,8 @@ export interface HoldRecord {
   dataset: string;
   snapshot: string;
   tag: string;
+  /** Source holds: the destination whose base this is (older records: read from the tag). */
+  destination?: { hostLabel: string; target: string };
 }
 
 const key = (r: HoldRecord) => JSON.stringify([r.role, r.host, r.dataset, r.snapshot, r.tag]);

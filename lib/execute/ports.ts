@@ -1,0 +1,85 @@
+/**
+ * Runs plan actions for real: zfs on this machine or on a destination (over its pooled SSH
+ * connection), streams through transfer(), and the hold ledger kept in step with the holds.
+ */
+import type { Action } from '../plan/types.js';
+import type { HoldLedger } from '../state/holds.js';
+import type { LocalHost } from '../transport/local.js';
+import { transfer } from '../transport/pipe.js';
+import type { Zfs } from '../zfs/client.js';
+import { createParent, destroySnapshots, hold, release, snapshotGroup } from '../zfs/operations.js';
+import { resumeTokenUnusable } from '../zfs/parse.js';
+import type { ActionPorts, ActionResult } from './executor.js';
+
+export interface PortsContext {
+  local: LocalHost;
+  localZfs: Zfs;
+  /** zfs clients of the destination hosts that were reached, by host label. */
+  destinations: ReadonlyMap<string, Zfs>;
+  ledger: HoldLedger;
+  idleTimeoutMs: number;
+  /** Bytes sent so far of a stream (and its size, where the ZFS could estimate it); null: done. */
+  onProgress?: (label: string, bytes: number | null, total: number | null) => void;
+}
+
+export function zfsPorts(ctx: PortsContext): ActionPorts {
+  const zfsOn = (host: string): Zfs => {
+    const z = host === 'local' ? ctx.localZfs : ctx.destinations.get(host);
+    if (!z) throw new Error(`${host} is not connected in this run`);
+    return z;
+  };
+  return {
+    async run(a: Action): Promise<ActionResult> {
+      switch (a.op) {
+        case 'snapshot': {
+          const r = await snapshotGroup(ctx.localZfs, a.argv, a.datasets ?? [a.target], a.snapshots[0]!);
+          return { ok: r.failed.size === 0, taken: r.taken, failed: r.failed };
+        }
+        case 'create-parent':
+          await createParent(zfsOn(a.host), a.argv);
+          return { ok: true };
+        case 'mark-copy':
+        case 'abort-receive':
+          await zfsOn(a.host).exec(a.argv);
+          return { ok: true };
+        case 'hold':
+          await hold(zfsOn(a.host), a.argv);
+          if (a.record) ctx.ledger.add(a.record);
+          return { ok: true };
+        case 'release':
+          await release(zfsOn(a.host), a.argv);
+          if (a.record) ctx.ledger.remove(a.record);
+          return { ok: true };
+        case 'destroy': {
+          const r = await destroySnapshots(zfsOn(a.host), a.target, a.argv);
+          return { ok: r.errors.length === 0, destroyed: r.destroyed, withClones: r.withClones, errors: r.errors };
+        }
+        case 'send':
+          return send(a);
+      }
+    },
+  };
+
+  async function send(a: Action): Promise<ActionResult> {
+    const step = a.send!;
+    const dest = zfsOn(a.host);
+    const label = `${a.dataset} → ${a.replication ?? a.target}`;
+    const total = ctx.onProgress && step.kind !== 'resume' ? await ctx.localZfs.sendSize(a.argv) : null;
+    const sink = await dest.host.startSink(a.recvArgv!);
+    const source = ctx.local.startSource(a.argv);
+    const t = await transfer(source, sink, {
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      ...(ctx.onProgress ? { onProgress: (bytes: number) => ctx.onProgress!(label, bytes, total) } : {}),
+    });
+    ctx.onProgress?.(label, null, null);
+    if (t.ok) return { ok: true, bytes: t.bytes };
+    const reason = t.reason ?? 'unknown error';
+    if (step.kind === 'resume') {
+      if (resumeTokenUnusable({ sendStderr: t.source.stderr, sendCode: t.source.code, recvStderr: t.sink.stderr, bytes: t.bytes })) {
+        return { ok: false, bytes: t.bytes, because: 'resume-token-unusable', error: `the interrupted receive cannot be resumed (${reason})` };
+      }
+      return { ok: false, bytes: t.bytes, error: `${reason} (the partial receive is kept; the next run resumes it)` };
+    }
+    return { ok: false, bytes: t.bytes, error: reason };
+  }
+}

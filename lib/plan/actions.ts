@@ -1,0 +1,273 @@
+/**
+ * The plan's actions (SPEC §9, "the plan is the whole truth"): every command a run may execute —
+ * snapshots, parents, sends, marking copies, holds, releases, destroys, discarding a receive that
+ * cannot be resumed — with its argv and the actions it waits for. Built here, from the planner's
+ * decisions, and nowhere else: the executor runs these as stored, --dry-run prints them.
+ *
+ * Conditions, in words:
+ * - a dataset's sends wait for its snapshot of this run (when it takes one), a nested seed for its
+ *   parent's seed, each send for the one before;
+ * - the hold on a new base waits for the last send; the release of the old base for that hold;
+ * - a destroy waits for the release of every zback hold on what it destroys, and a snapshot kept
+ *   only as the base of a send is destroyed only once that send succeeded;
+ * - a stale hold is released only once the hold that replaces it is placed.
+ */
+import type { ZfsCapabilities } from '../zfs/capabilities.js';
+import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentsCommand } from '../zfs/commands.js';
+import { replicationKey } from './replication.js';
+import type { Action, Plan, ReplicationPlan } from './types.js';
+import type { HoldRecord } from '../state/holds.js';
+
+/** How a seeded copy is marked on the destination, so a zback there leaves it alone. */
+export interface CopyMark {
+  property: string;
+  /** This machine's name: the property's value is "<source>:<dataset>". */
+  source: string;
+}
+
+export const DEFAULT_COPY_MARK: CopyMark = { property: 'org.wit:replica-of', source: 'localhost' };
+
+/** Replications that send or bookkeep in this run (the others are only reported). */
+export function active(r: ReplicationPlan): boolean {
+  return r.status === 'send' || r.status === 'resume' || r.status === 'up-to-date' || r.status === 'not-due';
+}
+
+function sendWhy(r: ReplicationPlan, i: number): string {
+  const s = r.sends[i]!;
+  const key = replicationKey(r);
+  if (s.kind === 'full') return `seed ${key} with @${s.to}`;
+  if (s.kind === 'resume') return `resume the interrupted receive on ${key}`;
+  return `${s.delivers.length > 1 ? '-I' : '-i'} @${s.from} → @${s.to} to ${key}`;
+}
+
+export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities, mark: CopyMark = DEFAULT_COPY_MARK): Action[] {
+  const actions: Action[] = [];
+  const push = (a: Omit<Action, 'id'>): string => {
+    const id = `a${actions.length + 1}`;
+    actions.push({ id, ...a, after: [...a.after] }); // never shared: conditions are added below
+    return id;
+  };
+
+  const snapshotOf = new Map<string, string>();
+  for (const s of plan.snapshots) {
+    const id = push({
+      phase: 'snapshot',
+      op: 'snapshot',
+      host: 'local',
+      dataset: s.datasets[0]!,
+      argv: s.argv,
+      target: s.recursiveRoot ?? s.datasets[0]!,
+      datasets: s.datasets,
+      snapshots: [s.name],
+      after: [],
+      why: s.datasets.length > 1 ? `due: ${s.datasets.length} datasets in one atomic command` : 'due',
+    });
+    for (const d of s.datasets) snapshotOf.set(d, id);
+  }
+
+  // Replications: a nested seed after its parent's, so parents come first.
+  const lastSend = new Map<ReplicationPlan, string>();
+  const holdOf = new Map<string, { source?: string; target?: string }>();
+  const depth = (r: ReplicationPlan) => r.target.split('/').length;
+  const ordered = plan.replications.filter(active).sort((a, b) => depth(a) - depth(b));
+  for (const r of ordered) {
+    const key = replicationKey(r);
+    const on = { host: r.hostLabel, dataset: r.dataset, replication: key };
+    let prev: string[] = [];
+    const snap = snapshotOf.get(r.dataset);
+    if (snap && r.sends.length) prev.push(snap);
+    if (r.after !== undefined) {
+      const parent = ordered.find((x) => x.hostLabel === r.hostLabel && x.target === r.after);
+      const p = parent && lastSend.get(parent);
+      if (p) prev.push(p);
+    }
+    for (const parent of r.createParents ?? []) {
+      prev = [push({ ...on, phase: 'replicate', op: 'create-parent', argv: createParentsCommand(parent), target: parent, snapshots: [], after: prev, why: `the parent of ${key} is missing` })];
+    }
+    r.sends.forEach((step, i) => {
+      const id = push({
+        ...on,
+        phase: 'replicate',
+        op: 'send',
+        argv: step.sendArgv,
+        recvArgv: step.recvArgv,
+        target: r.target,
+        snapshots: step.delivers,
+        send: step,
+        after: prev,
+        why: sendWhy(r, i),
+      });
+      prev = [id];
+      if (step.kind === 'full' || step.kind === 'resume') {
+        // Marked so a zback on the backup host leaves the copy alone, and not mounted at boot: a
+        // mounted copy that anything writes to refuses the next incremental.
+        for (const argv of [setPropertyCommand(r.target, mark.property, `${mark.source}:${r.dataset}`), setPropertyCommand(r.target, 'canmount', 'noauto')]) {
+          push({ ...on, phase: 'replicate', op: 'mark-copy', argv, target: r.target, snapshots: [], after: [id], why: `mark ${key} as a copy of ${r.dataset}` });
+        }
+      }
+      if (step.kind === 'resume') {
+        push({
+          ...on,
+          phase: 'replicate',
+          op: 'abort-receive',
+          argv: receiveAbortCommand(r.target),
+          target: r.target,
+          snapshots: [],
+          after: [],
+          onFailure: { id, because: 'resume-token-unusable' },
+          why: `the interrupted receive on ${key} can never be resumed: discard it, or it blocks this destination for ever`,
+        });
+      }
+    });
+    if (r.sends.length) lastSend.set(r, prev[0]!);
+
+    // Move the holds forward on each side: hold the new base; only once that worked, release the old.
+    const base = r.newCommon ?? (r.status === 'resume' ? undefined : r.common);
+    if (!base) continue;
+    const sent = r.sends.length ? [prev[0]!] : [];
+    const holds: { source?: string; target?: string } = {};
+    const sides = [
+      { side: 'source' as const, host: 'local', dataset: r.dataset, tag: r.sourceTag },
+      { side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag },
+    ];
+    for (const side of sides) {
+      const record = (snapshot: string): HoldRecord => ({
+        role: side.side,
+        host: side.host,
+        dataset: side.dataset,
+        snapshot,
+        tag: side.tag,
+        ...(side.side === 'source' ? { destination: { hostLabel: r.hostLabel, target: r.target } } : {}),
+      });
+      const hold = push({
+        ...on,
+        host: side.host,
+        phase: 'replicate',
+        op: 'hold',
+        argv: holdCommand(side.tag, side.dataset, base),
+        target: side.dataset,
+        snapshots: [base],
+        tag: side.tag,
+        record: record(base),
+        after: sent,
+        why: `protect the base of ${key}`,
+      });
+      holds[side.side] = hold;
+      if (r.common && r.common !== base) {
+        push({
+          ...on,
+          host: side.host,
+          phase: 'replicate',
+          op: 'release',
+          argv: releaseCommand(side.tag, side.dataset, r.common),
+          target: side.dataset,
+          snapshots: [r.common],
+          tag: side.tag,
+          record: record(r.common),
+          after: [hold],
+          why: `@${r.common} is no longer the base of ${key}`,
+        });
+      }
+    }
+    holdOf.set(key, holds);
+    for (const argv of r.targetDestroyArgvs) {
+      const names = namesOf(r.target, argv);
+      push({ ...on, phase: 'replicate', op: 'destroy', argv, target: r.target, snapshots: names, after: sent, why: `${key}'s retention keeps them by no rule` });
+    }
+  }
+
+  // Stale holds: released once the hold that replaces them is placed.
+  for (const h of plan.staleHolds) {
+    const replacing = h.replication ? holdOf.get(h.replication)?.[h.role] : undefined;
+    if (h.replication && !replacing) continue; // the replacing hold is not planned: keep this one
+    push({
+      phase: 'replicate',
+      op: 'release',
+      host: h.host,
+      dataset: h.role === 'source' ? h.dataset : (plan.replications.find((r) => replicationKey(r) === h.replication)?.dataset ?? h.dataset),
+      ...(h.replication ? { replication: h.replication } : {}),
+      argv: releaseCommand(h.tag, h.dataset, h.snapshot),
+      target: h.dataset,
+      snapshots: [h.snapshot],
+      tag: h.tag,
+      record: { role: h.role, host: h.host, dataset: h.dataset, snapshot: h.snapshot, tag: h.tag, ...(h.destination ? { destination: h.destination } : {}) },
+      after: replacing ? [replacing] : [],
+      why: `stale hold: ${h.why}`,
+    });
+  }
+
+  // Pruning on this machine.
+  const byKey = new Map(plan.replications.map((r) => [replicationKey(r), r]));
+  for (const d of plan.datasets) {
+    if (d.error) continue;
+    const snap = snapshotOf.get(d.dataset);
+    const first = snap ? [snap] : [];
+    for (const a of plan.destroys.filter((x) => x.dataset === d.dataset)) {
+      for (const argv of a.argvs) {
+        push({ phase: 'prune', op: 'destroy', host: 'local', dataset: d.dataset, argv, target: d.dataset, snapshots: namesOf(d.dataset, argv), after: first, why: 'kept by no rule' });
+      }
+    }
+    const groups = new Map<string, string[]>();
+    for (const x of d.destroyAfterSend) {
+      const k = JSON.stringify([...x.after].sort());
+      groups.set(k, [...(groups.get(k) ?? []), x.name]);
+    }
+    for (const [k, names] of groups) {
+      const keys = JSON.parse(k) as string[];
+      const sends = keys.map((key) => {
+        const r = byKey.get(key);
+        return r && r.dataset === d.dataset ? lastSend.get(r) : undefined;
+      });
+      // A condition that can never hold (the send it waits for is not planned): keep them.
+      if (keys.length === 0 || sends.some((s) => s === undefined)) continue;
+      for (const argv of destroyCommands(d.dataset, names, caps)) {
+        push({
+          phase: 'prune',
+          op: 'destroy',
+          host: 'local',
+          dataset: d.dataset,
+          argv,
+          target: d.dataset,
+          snapshots: namesOf(d.dataset, argv),
+          after: [...first, ...(sends as string[])],
+          why: `no longer a base once the send to ${keys.join(', ')} succeeded`,
+        });
+      }
+    }
+  }
+
+  // A destroy waits for the release of every zback hold on what it destroys (a held snapshot
+  // cannot be destroyed), wherever in the plan that release is.
+  for (const a of actions) {
+    if (a.op !== 'destroy') continue;
+    for (const r of actions) {
+      if (r.op === 'release' && r.host === a.host && r.target === a.target && r.snapshots.some((s) => a.snapshots.includes(s)) && !a.after.includes(r.id)) a.after.push(r.id);
+    }
+  }
+  assertAcyclic(actions);
+  return actions;
+}
+
+/** A plan whose conditions wait on each other in a circle would never end: refuse to build it. */
+function assertAcyclic(actions: readonly Action[]): void {
+  const byId = new Map(actions.map((a) => [a.id, a]));
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (a: Action, path: string[]) => {
+    const s = state.get(a.id);
+    if (s === 'done') return;
+    if (s === 'open') throw new Error(`the plan's conditions wait in a circle: ${[...path, a.id].join(' → ')}`);
+    state.set(a.id, 'open');
+    for (const id of [...a.after, ...(a.onFailure ? [a.onFailure.id] : [])]) {
+      const dep = byId.get(id);
+      if (!dep) throw new Error(`${a.id} waits for ${id}, which is not in the plan`);
+      visit(dep, [...path, a.id]);
+    }
+    state.set(a.id, 'done');
+  };
+  for (const a of actions) visit(a, []);
+}
+
+/** The snapshot names (after "@") a `zfs destroy ds@a,b` names. */
+export function namesOf(dataset: string, argv: readonly string[]): string[] {
+  return argv[argv.length - 1]!.slice(dataset.length + 1).split(',');
+}

@@ -1,0 +1,261 @@
+/**
+ * The safety interlock (SPEC §9): checks a plan before anything runs, independently of the
+ * planner — from the inventories, the configuration and zback's records alone — and refuses
+ * every action that would destroy or release what must survive:
+ *
+ *  foreign       a snapshot whose name is not zback's (never destroyed);
+ *  newest        the newest zback snapshot of a dataset (on either side), unless the destroy waits
+ *                for a snapshot or send that brings a newer one;
+ *  held          a snapshot held by someone other than zback;
+ *  not-zback     a hold whose tag is not zback's (never released);
+ *  resume        anything of a dataset whose destination has an interrupted receive, or of that
+ *                destination's target;
+ *  base          the last common snapshot of a configured destination — found by guid when the
+ *                target can be read, else from zback's hold records and the last runs' state, so
+ *                it is protected whether the destination is reachable, its pool imported, its
+ *                target present or its spelling changed — unless the destroy waits for a send to
+ *                that destination that establishes a newer base (a release: for the hold on it);
+ *  unknown       a snapshot or dataset the inventory does not show (it cannot be checked).
+ *
+ * The planner is not trusted here: nothing of lib/plan's decisions is read, only its actions.
+ */
+import { destinationHostLabel } from '../policy/destinations.js';
+import type { NameFormat } from '../policy/names.js';
+import type { ConfigResult, DestinationConfig } from '../policy/properties.js';
+import { destinationIdentity, destinationOfTag, holdIdentity, holdTargetPath, hostIdentity, keyIdentity } from '../plan/identity.js';
+import type { DestinationState } from '../plan/replication.js';
+import type { Action, Plan, Refusal } from '../plan/types.js';
+import type { HoldRecord } from '../state/holds.js';
+import type { DatasetInfo, Inventory } from '../zfs/parse.js';
+
+export interface InterlockInput {
+  actions: readonly Action[];
+  configs: readonly ConfigResult[];
+  /** This machine's inventory. */
+  inventory: Inventory;
+  /** What discovery found on each destination host (by host label). */
+  destinations?: ReadonlyMap<string, DestinationState>;
+  /** zback's hold ledger. */
+  holds: readonly HoldRecord[];
+  /** What the last runs recorded as replicated: dataset, replication key, snapshot. */
+  replicated?: ReadonlyArray<{ dataset: string; replication: string; snapshot: string }>;
+  names: NameFormat;
+}
+
+interface Dest {
+  dataset: string;
+  config: DestinationConfig;
+  label: string;
+  id: string;
+}
+
+const RULES: Record<string, string> = {
+  foreign: 'it is not a zback snapshot (foreign snapshots are never destroyed)',
+  newest: 'it is the newest zback snapshot of the dataset',
+  held: 'it is held by someone other than zback',
+  'not-zback': 'the hold is not zback’s',
+  resume: 'an interrupted receive of this dataset is pending (its target snapshot must survive)',
+  base: 'it is the last common snapshot (the base of the next incremental send) of a configured destination',
+  unknown: 'zback cannot see it in the inventory, so it cannot check it',
+};
+
+export function checkPlan(input: InterlockInput): Refusal[] {
+  const byId = new Map(input.actions.map((a) => [a.id, a]));
+  const dests: Dest[] = [];
+  for (const c of input.configs) {
+    if (c.kind !== 'managed') continue;
+    for (const d of c.config.destinations) {
+      const label = destinationHostLabel(d);
+      dests.push({ dataset: c.dataset, config: d, label, id: destinationIdentity(label, d.datasetPath) });
+    }
+  }
+
+  /** Every action `a` waits for, directly or through others. */
+  const ancestors = (a: Action): Action[] => {
+    const seen = new Set<string>();
+    const out: Action[] = [];
+    const walk = (ids: readonly string[]) => {
+      for (const id of ids) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const x = byId.get(id);
+        if (!x) continue;
+        out.push(x);
+        walk(x.after);
+      }
+    };
+    walk(a.after);
+    return out;
+  };
+
+  /** The inventory an action's dataset is in: this machine's for a managed dataset, else its destination host's. */
+  const inventoryOn = (host: string, sourceSide: boolean): Inventory | undefined => {
+    if (sourceSide) return input.inventory;
+    const s = input.destinations?.get(host);
+    return s && s.reachable ? s.inventory : undefined;
+  };
+  const targetOf = (d: Dest): DatasetInfo | undefined => {
+    const s = input.destinations?.get(d.label);
+    return s && s.reachable ? s.inventory.get(d.config.datasetPath) : undefined;
+  };
+
+  /** The destination's last common snapshot by guid; undefined when its target cannot be read or shares none. */
+  const commonByGuid = (d: Dest): string | undefined => {
+    const target = targetOf(d);
+    const source = input.inventory.get(d.dataset);
+    if (!target || !source) return undefined;
+    const guids = new Set(target.snapshots.map((s) => s.guid));
+    return [...source.snapshots].reverse().find((s) => guids.has(s.guid))?.name;
+  };
+  /** Bases of a destination on the source: by guid where readable, else every recorded one. */
+  const sourceBases = (d: Dest): Set<string> => {
+    const common = commonByGuid(d);
+    if (common !== undefined) return new Set([common]);
+    const out = new Set<string>();
+    for (const h of input.holds) {
+      if (h.role !== 'source' || h.dataset !== d.dataset) continue;
+      const id = holdIdentity(h);
+      // A re-spelled host keeps its base: the same identity, or the same target path.
+      if (id === d.id || id === null || holdTargetPath(h) === d.config.datasetPath) out.add(h.snapshot);
+    }
+    for (const x of input.replicated ?? []) if (x.dataset === d.dataset && keyIdentity(x.replication) === d.id) out.add(x.snapshot);
+    return out;
+  };
+
+  const resumePending = (d: Dest) => targetOf(d)?.resumeToken !== undefined;
+
+  /** zback's own holds on a snapshot: the tags its records and its configured destinations account for. */
+  const zbackHolds = (host: string, sourceSide: boolean, dataset: string, snapshot: string): number => {
+    const tags = new Set<string>();
+    for (const h of input.holds) {
+      if (h.dataset !== dataset || h.snapshot !== snapshot) continue;
+      if (sourceSide ? h.role === 'source' : h.role === 'target' && hostIdentity(h.host) === hostIdentity(host)) tags.add(h.tag);
+    }
+    return tags.size;
+  };
+
+  const refusals: Refusal[] = [];
+  const refuse = (a: Action, snapshot: string, rule: keyof typeof RULES, detail = '') => {
+    const at = a.host === 'local' ? a.target : `${a.host}:${a.target}`;
+    refusals.push({
+      actionId: a.id,
+      dataset: a.dataset,
+      host: a.host,
+      target: a.target,
+      snapshot,
+      rule,
+      message:
+        `${a.dataset}: the safety interlock refused to ${a.op} ${a.op === 'release' ? `${a.tag} on ` : ''}${at}@${snapshot}: ${RULES[rule]}${detail}. ` +
+        `Nothing of ${a.dataset} is destroyed or released in this run. This is a bug in zback's planner: please report it with the output of 'zback run --dry-run --json'.`,
+    });
+  };
+
+  for (const a of input.actions) {
+    if (a.op !== 'destroy' && a.op !== 'release') continue;
+    // On this machine: a source dataset, unless it is the target of a destination pool here.
+    const local = a.host === 'local' && !dests.some((d) => d.label === 'local' && d.config.datasetPath === a.target);
+    const info = inventoryOn(a.host, local)?.get(a.target);
+    const before = ancestors(a);
+    // The destinations this action's dataset belongs to: on the source, the dataset's own; on a
+    // destination, those whose target it is.
+    const mine = local
+      ? dests.filter((d) => d.dataset === a.target)
+      : dests.filter((d) => hostIdentity(d.label) === hostIdentity(a.host) && d.config.datasetPath === a.target);
+
+    for (const s of a.snapshots) {
+      if (!info || !info.snapshots.some((x) => x.name === s)) {
+        refuse(a, s, 'unknown');
+        continue;
+      }
+      if (a.op === 'release') {
+        if (!a.tag?.startsWith('zback:')) refuse(a, s, 'not-zback');
+      } else {
+        if (input.names.parse(s) === null) {
+          refuse(a, s, 'foreign');
+          continue;
+        }
+        // Newest: existing ones, and what this destroy waits to see arrive (a snapshot or a send).
+        const arriving = before.filter((b) => (b.op === 'snapshot' && local && (b.datasets ?? [b.target]).includes(a.target)) || (b.op === 'send' && !local && b.target === a.target)).flatMap((b) => b.snapshots);
+        const times = [...info.snapshots.map((x) => x.name), ...arriving].map((n) => ({ n, t: input.names.parse(n) })).filter((x) => x.t !== null);
+        const newest = times.reduce<{ n: string; t: number | null } | null>((m, x) => (m === null || x.t! > m.t! ? x : m), null);
+        if (newest?.n === s) {
+          refuse(a, s, 'newest');
+          continue;
+        }
+        const userrefs = info.snapshots.find((x) => x.name === s)!.userrefs;
+        // zback's holds are those it recorded placing; any other hold is someone else's.
+        const own = zbackHolds(a.host, local, a.target, s);
+        if (userrefs > own) {
+          refuse(a, s, 'held', ` (${userrefs} hold${userrefs === 1 ? '' : 's'}, zback knows of ${own})`);
+          continue;
+        }
+      }
+      if (mine.some(resumePending)) {
+        refuse(a, s, 'resume');
+        continue;
+      }
+      for (const d of mine) {
+        const bases = local ? sourceBases(d) : new Set([commonByGuid(d)].filter((x): x is string => x !== undefined));
+        if (!bases.has(s)) continue;
+        if (a.op === 'release') {
+          const tagDest = local ? destinationOfTag(a.tag ?? '') : null;
+          const tagId = tagDest ? destinationIdentity(tagDest.hostLabel, tagDest.target) : d.id;
+          if (local && tagId !== d.id) continue; // another destination's tag: d's own hold stays
+          const sourceInfo = local ? info : input.inventory.get(d.dataset);
+          const replaced = before.some(
+            (b) =>
+              b.op === 'hold' &&
+              b.host === a.host &&
+              b.target === a.target &&
+              b.replication !== undefined &&
+              sameDestination(b.replication, d) &&
+              (b.snapshots[0] === s ? b.tag !== a.tag : isNewer(sourceInfo, b.snapshots[0]!, s, input.names)),
+          );
+          if (!replaced) refuse(a, s, 'base', ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and no hold on a newer base is placed first`);
+        } else {
+          const sourceInfo = input.inventory.get(d.dataset);
+          const established = before.some((b) => b.op === 'send' && b.replication !== undefined && sameDestination(b.replication, d) && b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names)));
+          if (!established) refuse(a, s, 'base', ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and the destroy does not wait for a send that establishes a newer one`);
+        }
+      }
+    }
+  }
+  return refusals;
+
+  function sameDestination(key: string, d: Dest): boolean {
+    return keyIdentity(key) === d.id;
+  }
+}
+
+/** `a` is a later snapshot than `b` of the dataset: by creation, or (not taken yet) by its name's time. */
+function isNewer(info: DatasetInfo | undefined, a: string, b: string, names: NameFormat): boolean {
+  const ta = info?.snapshots.find((s) => s.name === a)?.createtxg;
+  const tb = info?.snapshots.find((s) => s.name === b)?.createtxg;
+  if (ta !== undefined && tb !== undefined) return ta > tb;
+  if (ta === undefined && tb !== undefined) return true; // a is taken in this run: newer than anything there
+  const na = names.parse(a);
+  const nb = names.parse(b);
+  return na !== null && nb !== null && na > nb;
+}
+
+/**
+ * The plan without what the interlock refused: the refused actions, every other destroy and
+ * release of the same datasets (their plan is not to be trusted), and whatever waits for those.
+ */
+export function applyRefusals(plan: Plan, refusals: readonly Refusal[]): Plan {
+  if (refusals.length === 0) return plan;
+  const datasets = new Set(refusals.map((r) => r.dataset));
+  const dropped = new Set(refusals.map((r) => r.actionId));
+  for (const a of plan.actions) if (datasets.has(a.dataset) && (a.op === 'destroy' || a.op === 'release')) dropped.add(a.id);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const a of plan.actions) {
+      if (dropped.has(a.id)) continue;
+      if (a.after.some((id) => dropped.has(id)) || (a.onFailure && dropped.has(a.onFailure.id))) {
+        dropped.add(a.id);
+        changed = true;
+      }
+    }
+  }
+  return { ...plan, actions: plan.actions.filter((a) => !dropped.has(a.id)), refused: [...(plan.refused ?? []), ...refusals] };
+}
