@@ -11,6 +11,7 @@ import { buildContext, type Context, type GlobalArgs } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { runCommand } from './run.js';
+import { forgetCommand } from './forget.js';
 import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
@@ -81,8 +82,8 @@ export async function main(argv: string[]): Promise<number> {
             const eq = String(text).indexOf('=');
             const dataset = eq > 0 ? String(text).slice(0, eq) : '';
             const destination = eq > 0 ? String(text).slice(eq + 1) : '';
-            const problem = dataset ? datasetNameProblem(dataset) : 'no dataset';
-            if (problem || !destination) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem ?? 'no destination'})`);
+            const problem = eq < 0 ? "no '=' between the dataset and the destination" : !dataset ? 'no dataset before "="' : (datasetNameProblem(dataset) ?? (destination ? null : 'no destination after "="'));
+            if (problem) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
             return { dataset, destination };
           });
           return runCommand(
@@ -172,9 +173,15 @@ export async function main(argv: string[]): Promise<number> {
           return editCommand(ctx, args.dataset, values, output(ctx));
         }),
     )
+    .command(
+      'forget <dataset>',
+      'Stop reporting a managed dataset that is gone for good (destroyed, or its pool retired)',
+      (y) => y.positional('dataset', { type: 'string', demandOption: true, describe: 'The dataset as zback reported it missing' }),
+      (args) => withContext(args as unknown as GlobalArgs, (ctx) => forgetCommand(ctx, args.dataset, output(ctx))),
+    )
     .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)
-    .demandCommand(1, 'Give a command: run, status, set or unset (see --help).')
+    .demandCommand(1, 'Give a command: run, status, set, unset or forget (see --help).')
     .strict()
     .version(packageVersion())
     .help()
@@ -182,10 +189,17 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`zback: ${msg}\nRun 'zback --help' for usage.\n`);
-      exitCode = EXIT.USAGE;
+      // Thrown, not only reported: a usage error must stop the command before it reads or
+      // writes anything (yargs would otherwise still run the handler, e.g. a real run for --dryrun).
+      throw new UsageError(msg);
     });
 
-  await cli.parseAsync();
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`zback: ${e.message}\nRun 'zback --help' for usage.\n`);
+    return EXIT.USAGE;
+  }
   return exitCode;
 }

@@ -109,14 +109,21 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     });
     const plan = applyRefusals(discovered.plan, refusals);
     const unknownReseed = (args.reseed ?? []).filter((q) => !plan.replications.some((r) => r.dataset === q.dataset && sameReplication(replicationKey(r), q.destination)));
-    for (const q of unknownReseed) out.error(`--reseed ${q.dataset}=${q.destination}: ${q.dataset} has no such destination (its destinations: ${plan.replications.filter((r) => r.dataset === q.dataset).map(replicationKey).join(', ') || 'none'})`);
+    if (unknownReseed.length) {
+      // A mistyped --reseed must not run anything: it is a usage error, found before any change.
+      for (const q of unknownReseed) {
+        const known = plan.replications.filter((r) => r.dataset === q.dataset).map(replicationKey);
+        out.error(`--reseed ${q.dataset}=${q.destination}: ${known.length ? `${q.dataset} has no such destination (its destinations: ${known.join(', ')})` : `${q.dataset} is not a dataset zback replicates`}; nothing was done`);
+      }
+      return EXIT.USAGE;
+    }
     if (args.dryRun) {
       out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
       for (const d of plan.datasets) if (d.error) out.error(d.error);
       for (const r of plan.refused ?? []) out.error(r.message);
       const broken = plan.replications.filter(isBroken);
       for (const r of broken) out.error(`${r.dataset}: replication to ${replicationKey(r)}: ${r.message}`);
-      return plan.datasets.some((d) => d.error) || broken.length || plan.refused?.length || unknownReseed.length ? EXIT.FAILED : EXIT.OK;
+      return plan.datasets.some((d) => d.error) || broken.length || plan.refused?.length ? EXIT.FAILED : EXIT.OK;
     }
     if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
     const ledger = HoldLedger.load(ctx.stateDir);
@@ -139,7 +146,6 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       ledger.save();
     }
     const replications = outcome.replications;
-    if (unknownReseed.length) outcome.ok = false;
     reportOutcome(plan, outcome, replications, out);
     const exitCode = outcome.ok ? EXIT.OK : EXIT.FAILED;
     try {

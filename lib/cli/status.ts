@@ -51,6 +51,7 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
       thresholds: args.thresholds,
       ticks,
       ...(live ? { live } : {}),
+      missing: plan.datasets.filter((d) => d.missing).map((d) => ({ dataset: d.dataset, ...(d.error ? { error: d.error } : {}) })),
     });
     if (args.check) {
       const { line, exitCode } = renderCheck(report);

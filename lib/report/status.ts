@@ -44,6 +44,8 @@ export interface DestinationStatus {
 export interface DatasetStatus {
   dataset: string;
   managed: boolean;
+  /** Managed by earlier runs and not there now (pool not imported, renamed, destroyed). */
+  missing?: boolean;
   error: string | null;
   retention: string | null;
   schedule: string | null;
@@ -85,6 +87,8 @@ export interface StatusInput {
   ticks?: TickCache;
   /** Live replication plans (--remote): they override the recorded state. */
   live?: readonly ReplicationPlan[];
+  /** Managed datasets that are gone (from the plan: the state remembers them), with the message. */
+  missing?: ReadonlyArray<{ dataset: string; error?: string }>;
 }
 
 function overdueProblem(what: string, overdueMs: number, t: Thresholds): Problem | null {
@@ -189,6 +193,25 @@ export function buildStatus(input: StatusInput): StatusReport {
     }
     datasets.push(base);
   }
+  for (const m of input.missing ?? []) {
+    const recorded = input.state.datasets[m.dataset];
+    const message = m.error ?? `${m.dataset} is not there`;
+    datasets.push({
+      dataset: m.dataset,
+      managed: true,
+      missing: true,
+      error: message,
+      retention: null,
+      schedule: null,
+      snapshots: { zback: 0, foreign: 0 },
+      newest: null,
+      nextDue: null,
+      lastRun: recorded ? { time: recorded.lastRun, ok: recorded.ok, errors: recorded.errors } : null,
+      destinations: [],
+      problems: [{ level: 'critical', message }],
+    });
+  }
+  datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
   const all = datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)]);
   const criticals = all.filter((p) => p.level === 'critical').length;
   const warnings = all.filter((p) => p.level === 'warning').length;
