@@ -199,6 +199,22 @@ test('copy renamed away: an error naming --reseed and nothing seeded; then re-se
   expect(await src.snapshots('tank/m')).toContain(base);
   expect(await userrefs(`tank/m@${base}`)).toBe('1');
 
+  // A mistyped --reseed is a usage error: nothing runs (no snapshot, no seed).
+  const typo = await zback(['run', '--reseed', `tank/m=bak${n}:bpool/mm`, '--now', hour(12)]);
+  expect(typo.code).toBe(2);
+  expect(typo.stderr).toMatch(/--reseed tank\/m=bak\d+:bpool\/mm: tank\/m has no such destination \(its destinations: bak\d+:bpool\/m\); nothing was done/);
+  expect(await src.snapshots('tank/m')).not.toContain(snapAt(12));
+  expect((await bak.listAll()).filter((d) => !d.includes('@'))).toEqual(['bpool', 'bpool/m.moved']);
+
+  // The dry run shows the seed and every command with its condition.
+  const dry = await zback(['run', '--dry-run', '--reseed', `tank/m=bak${n}:bpool/m`, '--now', hour(12)]);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/a1 +zfs snapshot tank\/m@2026-11-25-120000\n +due/);
+  expect(dry.stdout).toMatch(/zfs send tank\/m@\S+ \| \[bak\d+\] zfs receive -u bpool\/m\n +seed bak\d+:bpool\/m with @\S+; after a1 \(snapshot\) succeeded/);
+  expect(dry.stdout).toMatch(/zfs release zback:bak\d+:bpool\/m tank\/m@2026-11-25-100000\n +stale hold: no longer the base for bak\d+:bpool\/m; after a\d+ \(hold\) succeeded/);
+  const json = JSON.parse((await zback(['run', '--dry-run', '--json', '--reseed', `tank/m=bak${n}:bpool/m`, '--now', hour(12)])).stdout) as { plan: { actions: Array<{ op: string; argv: string[]; after: string[] }> } };
+  expect(json.plan.actions.map((a) => a.op)).toEqual(expect.arrayContaining(['snapshot', 'send', 'mark-copy', 'hold', 'release']));
+
   // The operator asks for a new full copy.
   await write('tank/m', 'h12.bin');
   const reseed = await zback(['run', '--reseed', `tank/m=bak${n}:bpool/m`, '--now', hour(12)]);
@@ -209,3 +225,59 @@ test('copy renamed away: an error naming --reseed and nothing seeded; then re-se
   // The copy that was moved away is untouched.
   expect(await bak.snapshotGuids('bpool/m.moved')).toEqual(moved);
 }, 300_000);
+
+test('a managed dataset whose pool is exported: an error every run and critical in status, holds kept; back when imported; zback forget when gone for good', async () => {
+  await src.pool('tank2');
+  await src.zfs('create', 'tank2/v');
+  await write('tank2/v', 'data.bin');
+  await dataset('tank/keep');
+  ok(await src.zback(['set', 'tank2/v', '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bpool/v|hourly`]));
+  ok(await src.zback(['set', 'tank/keep', '--snapshot', 'yes', '--retention', '24h']));
+  ok(await zback(['run', '--now', hour(10)]));
+  const base = snapAt(10);
+  expect(await userrefs(`tank2/v@${base}`)).toBe('1');
+
+  await src.exportPool('tank2');
+  for (const h of [11, 12]) {
+    const r = await zback(['run', '--now', hour(h)]);
+    expect(r.code).toBe(1);
+    expect(lineMatching(r.stderr, /tank2\/v/)).toMatch(/^zback: tank2\/v: zback managed it, but it is not there now \(the pool tank2 is not imported\).*zpool import tank2.*zback forget 'tank2\/v'/);
+    // The other dataset goes on.
+    expect(await src.snapshots('tank/keep')).toContain(snapAt(h));
+  }
+  const status = await zback(['status', '--check', '--now', hour(12)]);
+  expect(status.code).toBe(2);
+  expect(status.stdout).toMatch(/^ZBACK CRITICAL .*tank2\/v: zback managed it, but it is not there now/);
+  // Refused while it exists somewhere? It does not: but a dataset that exists is never forgotten.
+  const forgetCmd = (dataset: string) => src.zback(['forget', dataset, '--state-dir', join(lab.dir, `state-${n}`)]);
+  const existing = await forgetCmd('tank/keep');
+  expect(existing.code).toBe(2);
+  expect(existing.stderr).toMatch(/tank\/keep exists: zback forgets only a dataset that is gone/);
+
+  // Back: the hold recorded for it was kept, so the next run continues incrementally.
+  await src.importPool('tank2');
+  const back = await zback(['run', '--verbose', '--now', hour(13)]);
+  ok(back);
+  expect(back.stdout).toMatch(new RegExp(`tank2/v → bak\\d+:bpool/v: incremental @${base} → @${snapAt(13)}`));
+  expect(await userrefs(`tank2/v@${base}`)).toBe('0');
+
+  // Gone for good: forget it; the runs are quiet again.
+  await src.exportPool('tank2');
+  expect((await zback(['run', '--now', hour(14)])).code).toBe(1);
+  const forget = await forgetCmd('tank2/v');
+  expect(forget.code).toBe(0);
+  expect(forget.stdout).toMatch(new RegExp(`^Forgot tank2/v\\.\\n  No longer tracked: hold zback:bak\\d+:bpool/v on tank2/v@${snapAt(13)}`));
+  ok(await zback(['run', '--now', hour(15)]));
+  expect((await zback(['status', '--check', '--now', hour(15)])).code).toBe(0);
+}, 300_000);
+
+test('a usage error stops the command before anything is read or changed', async () => {
+  await dataset('tank/u');
+  ok(await src.zback(['set', 'tank/u', '--snapshot', 'yes', '--retention', '24h']));
+  const typo = await zback(['run', '--dryrun', '--now', hour(10)]);
+  expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/^zback: Unknown argument: dryrun\n/)]);
+  expect(await src.snapshots('tank/u')).toEqual([]);
+  const set = await src.zback(['set', 'tank/u', '--retention', '1h', '--bogus', '1']);
+  expect(set.code).toBe(2);
+  expect((await src.getProp('tank/u', 'org.wit:retention')).value).toBe('24h');
+}, 120_000);

@@ -144,7 +144,8 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
         const r = await start(dep);
         if (!satisfied(a, dep, r)) {
           // The failure of a dataset's own action was reported; waiting on another's is news.
-          if (dep.dataset !== a.dataset) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
+          const own = dep.dataset === a.dataset || (dep.datasets ?? []).includes(a.dataset);
+          if (!own) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
           return null;
         }
       }
