@@ -98,6 +98,18 @@ export class LabHost {
     if (r.code !== 0) throw new Error(`pool ${pool}: ${r.stderr}`);
   }
 
+  /** Write `kib` KiB of random data (nothing compresses away) to a file in a mounted dataset. */
+  async writeRandom(dataset: string, file: string, kib = 16): Promise<void> {
+    const r = await this.exec(['sh', '-c', `head -c ${kib * 1024} /dev/urandom > "$(zfs get -H -o value mountpoint "$1")/$2"`, 'sh', dataset, file]);
+    if (r.code !== 0) throw new Error(`writing ${file} in ${dataset}: ${r.stderr}`);
+  }
+
+  /** Create a dataset holding `kib` KiB of random data (data.bin). */
+  async datasetWithData(dataset: string, kib = 64): Promise<void> {
+    await this.zfs('create', dataset);
+    await this.writeRandom(dataset, 'data.bin', kib);
+  }
+
   /** The directory holding this host's pool image files (what `zpool import -d` searches). */
   get imageDir(): string {
     return join(this.lab.dir, this.name, 'img');

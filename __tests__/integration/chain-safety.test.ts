@@ -37,15 +37,9 @@ const sshConfig = () => join(bak.sshDir, 'config');
 function zback(args: string[], opts: Parameters<LabHost['zback']>[1] = {}) {
   return src.zback([...args, '--ssh-config', sshConfig(), '--state-dir', join(lab.dir, `state-${n}`)], opts);
 }
-/** A dataset with some data (random, so nothing compresses away). */
-async function dataset(name: string, kib = 64): Promise<void> {
-  await src.zfs('create', name);
-  await write(name, 'data.bin', kib);
-}
-async function write(name: string, file: string, kib = 16): Promise<void> {
-  const r = await src.exec(['sh', '-c', `head -c ${kib * 1024} /dev/urandom > "$(zfs get -H -o value mountpoint "$1")/$2"`, 'sh', name, file]);
-  expect(r.code).toBe(0);
-}
+/** A dataset with some random data on the source, and more data written into one. */
+const dataset = (name: string, kib?: number) => src.datasetWithData(name, kib);
+const write = (name: string, file: string, kib?: number) => src.writeRandom(name, file, kib);
 /** Hour h after 2026-11-25 00:00 UTC (h ≥ 24 is the next day): the ISO time for --now … */
 const hour = (h: number) => new Date(Date.UTC(2026, 10, 25, h)).toISOString().replace('.000Z', 'Z');
 /** … and the name of the snapshot a run at that time takes. */

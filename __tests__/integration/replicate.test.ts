@@ -35,16 +35,9 @@ const sshConfig = () => join(bak.sshDir, 'config');
 function zback(args: string[], opts: Parameters<LabHost['zback']>[1] = {}) {
   return src.zback([...args, '--ssh-config', sshConfig(), '--state-dir', join(lab.dir, `state-${n}`)], opts);
 }
-/** A dataset with some data (random, so nothing compresses away). */
-async function dataset(name: string, kib = 64): Promise<void> {
-  await src.zfs('create', name);
-  const r = await src.exec(['sh', '-c', `head -c ${kib * 1024} /dev/urandom > "$(zfs get -H -o value mountpoint "$1")/data.bin"`, 'sh', name]);
-  expect(r.code).toBe(0);
-}
-async function write(name: string, file: string, kib = 16): Promise<void> {
-  const r = await src.exec(['sh', '-c', `head -c ${kib * 1024} /dev/urandom > "$(zfs get -H -o value mountpoint "$1")/$2"`, 'sh', name, file]);
-  expect(r.code).toBe(0);
-}
+/** A dataset with some random data on the source, and more data written into one. */
+const dataset = (name: string, kib?: number) => src.datasetWithData(name, kib);
+const write = (name: string, file: string, kib?: number) => src.writeRandom(name, file, kib);
 const hour = (h: number, day = 25) => `2026-11-${day}T${String(h).padStart(2, '0')}:00:00Z`;
 
 test('20 datasets: seeded, then incremental, over exactly one SSH connection per run; data identical', async () => {

@@ -99,25 +99,31 @@ function overdueProblem(what: string, overdueMs: number, t: Thresholds): Problem
   return null;
 }
 
+/** A dataset's line with nothing known yet but what the last run recorded. */
+function emptyStatus(dataset: string, managed: boolean, state: RunState): DatasetStatus {
+  const recorded = state.datasets[dataset];
+  return {
+    dataset,
+    managed,
+    error: null,
+    retention: null,
+    schedule: null,
+    snapshots: { zback: 0, foreign: 0 },
+    newest: null,
+    nextDue: null,
+    lastRun: recorded ? { time: recorded.lastRun, ok: recorded.ok, errors: recorded.errors } : null,
+    destinations: [],
+    problems: [],
+  };
+}
+
 export function buildStatus(input: StatusInput): StatusReport {
   const { now, calendar, names } = input;
   const datasets: DatasetStatus[] = [];
   for (const c of input.configs) {
     if (c.kind === 'ignored') continue;
     const recorded = input.state.datasets[c.dataset];
-    const base: DatasetStatus = {
-      dataset: c.dataset,
-      managed: c.kind === 'managed',
-      error: null,
-      retention: null,
-      schedule: null,
-      snapshots: { zback: 0, foreign: 0 },
-      newest: null,
-      nextDue: null,
-      lastRun: recorded ? { time: recorded.lastRun, ok: recorded.ok, errors: recorded.errors } : null,
-      destinations: [],
-      problems: [],
-    };
+    const base = emptyStatus(c.dataset, c.kind === 'managed', input.state);
     if (c.kind === 'error') {
       base.error = c.error.message;
       base.problems.push({ level: 'critical', message: c.error.message });
@@ -194,22 +200,8 @@ export function buildStatus(input: StatusInput): StatusReport {
     datasets.push(base);
   }
   for (const m of input.missing ?? []) {
-    const recorded = input.state.datasets[m.dataset];
     const message = m.error ?? `${m.dataset} is not there`;
-    datasets.push({
-      dataset: m.dataset,
-      managed: true,
-      missing: true,
-      error: message,
-      retention: null,
-      schedule: null,
-      snapshots: { zback: 0, foreign: 0 },
-      newest: null,
-      nextDue: null,
-      lastRun: recorded ? { time: recorded.lastRun, ok: recorded.ok, errors: recorded.errors } : null,
-      destinations: [],
-      problems: [{ level: 'critical', message }],
-    });
+    datasets.push({ ...emptyStatus(m.dataset, true, input.state), missing: true, error: message, problems: [{ level: 'critical', message }] });
   }
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
   const all = datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)]);
