@@ -53,6 +53,7 @@ type Event =
   | { kind: 'respell'; label: string }
   | { kind: 'retention'; source: string; destination: string | null }
   | { kind: 'hand-made'; foreign: boolean }
+  | { kind: 'future'; years: number }
   | { kind: 'user-hold'; pick: number }
   | { kind: 'user-release' }
   | { kind: 'fail-next-send'; afterBytes: boolean };
@@ -72,6 +73,7 @@ const events: fc.Arbitrary<Event> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('retention' as const), source: fc.constantFrom('3h', '1h', '6h2d', '1d', '24h7d', '2h1d1w'), destination: fc.constantFrom(null, '1h', '2d', '48h7d') }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('hand-made' as const), foreign: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('future' as const), years: fc.integer({ min: 1, max: 30 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('user-hold' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'user-release' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail-next-send' as const), afterBytes: fc.boolean() }) },
@@ -280,7 +282,13 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
     switch (e.kind) {
       case 'run': {
         w.now += e.hours * 3_600_000;
+        const before = w.source.snaps.length;
         const { normal, outcome, plan } = await w.run();
+        // Snapshots never stop: after 1 h or more the hourly or daily schedule may be due; with
+        // retention in hours it always is.
+        if (/^\d+h$/.test(w.retention) && e.hours >= 1 && !w.source.snaps.slice(before).length && !w.source.snaps.some((s) => s.name === names.nameFor(w.now))) {
+          w.violations.push(`${tag}: no snapshot was taken although one was due`);
+        }
         if (normal && w.seeded) {
           const r = plan.replications[0]!;
           const done = outcome.replications[0];
@@ -344,6 +352,12 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         if (!w.source.snaps.some((s) => s.name === name)) w.source.snaps.push(w.snap(name));
       }
         break;
+      case 'future': {
+        // A zback name dated years ahead (a clock that jumped): it must change nothing.
+        const name = names.nameFor(w.now + e.years * 365 * 86_400_000);
+        if (!w.source.snaps.some((s) => s.name === name)) w.source.snaps.push(w.snap(name));
+        break;
+      }
       case 'user-hold': {
         const s = w.source.snaps[e.pick % Math.max(1, w.source.snaps.length)];
         if (s && !w.userHeld) {

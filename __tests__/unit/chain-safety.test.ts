@@ -232,3 +232,19 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
     expect(p.refused!.map((r) => r.message)).toEqual([expect.stringMatching(/^p\/a: the safety interlock refused to destroy p\/a@manual: it is not a zback snapshot/)]);
   });
 });
+
+describe('a snapshot dated after the clock (SPEC §9)', () => {
+  const future = '2031-06-01-000000';
+  test('ignored for due, newest and retention, never destroyed, and an error line that says what to do', () => {
+    const { plan, check } = world({ snaps: [...today.slice(0, 6), { name: future }, ...today.slice(6)], states: new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: today.slice(0, 11) } })]]), holds: [sourceHold(today[10]!)] });
+    const d = ds(plan);
+    expect(d.newSnapshot).toBe(NEW); // still due: the future name is not "newest"
+    expect(d.future).toEqual([future]);
+    expect(d.problems).toEqual([expect.stringMatching(/^p\/a: @2031-06-01-000000 is dated after this run's clock \(2026-11-25T12:05:00\.000Z\): zback ignores it for due snapshots, retention and replication and never destroys it\. .*zfs rename 'p\/a@2031-06-01-000000'/)]);
+    expect(d.decisions.map((x) => x.name)).not.toContain(future);
+    expect(destroyed(plan)).not.toContain(future);
+    expect(destroyed(plan)).toEqual(today.slice(0, 7)); // 6h: the newest real ones stay
+    expect(plan.replications[0]!.newCommon).toBe(NEW);
+    expect(check()).toEqual([]);
+  });
+});

@@ -16,6 +16,7 @@ import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
 import { datasetNameProblem } from '../zfs/names.js';
+import { MAX_TIMER_MS } from '../transport/host.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +25,13 @@ function packageVersion(): string {
 
 function output(ctx: Context) {
   return consoleOutput({ verbose: ctx.verbose, json: ctx.json, ...(ctx.logFile ? { logFile: ctx.logFile } : {}) });
+}
+
+/** A number of seconds for a timer: above 0 and within what Node's timers can wait (about 24.8 days). */
+function seconds(option: string, value: number): number {
+  const max = Math.floor(MAX_TIMER_MS / 1000);
+  if (!(value > 0) || value > max) throw new UsageError(`--${option} ${value}: give a number of seconds above 0 and at most ${max}`);
+  return value;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -68,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
           .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' })
+          .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)' })
           .option('reseed', {
             type: 'string',
             array: true,
@@ -77,7 +86,8 @@ export async function main(argv: string[]): Promise<number> {
         withContext(args as unknown as GlobalArgs, (ctx) => {
           const channels = args['max-channels'];
           if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
-          if (!(args['idle-timeout'] > 0)) throw new UsageError(`--idle-timeout ${args['idle-timeout']}: give a number of seconds above 0`);
+          const idle = seconds('idle-timeout', args['idle-timeout']);
+          const commandTimeout = seconds('command-timeout', args['command-timeout']);
           const reseed = (args.reseed ?? []).map((text) => {
             const eq = String(text).indexOf('=');
             const dataset = eq > 0 ? String(text).slice(0, eq) : '';
@@ -93,7 +103,8 @@ export async function main(argv: string[]): Promise<number> {
               ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
               maxChannels: channels,
               acceptNewHostKeys: args['accept-new-host-keys'],
-              idleTimeoutS: args['idle-timeout'],
+              idleTimeoutS: idle,
+              commandTimeoutS: commandTimeout,
               reseed,
             },
             output(ctx),
@@ -110,7 +121,8 @@ export async function main(argv: string[]): Promise<number> {
           .option('warn-after', { type: 'string', default: '2h', describe: 'Overdue snapshot or replication: warning after this long (e.g. 90m, 2h)' })
           .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
           .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
-          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' }),
+          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' })
+          .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any zfs command or SSH channel open that takes longer than this many seconds' }),
       (args) =>
         withContext(args as unknown as GlobalArgs, (ctx) => {
           const duration = (name: string, v: string) => {
@@ -132,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
               thresholds: { warnMs, critMs },
               ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
               maxChannels: args['max-channels'],
+              commandTimeoutS: seconds('command-timeout', args['command-timeout']),
             },
             output(ctx),
           );

@@ -2,9 +2,14 @@
  * `zback run [--dry-run]`: lock → discover → plan → snapshot → replicate → prune → report (SPEC §5).
  */
 import { hostname } from 'node:os';
-import { discoverAndPlan } from '../execute/discover.js';
 import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execute/executor.js';
 import { zfsPorts } from '../execute/ports.js';
+import { discoverDestinations, discoverLocal, readHistory, type DestinationDiscovery } from '../execute/discover.js';
+import { buildPlan, topmost } from '../plan/planner.js';
+import { destinationHostLabel } from '../policy/destinations.js';
+import type { ConfigResult } from '../policy/properties.js';
+import type { Inventory } from '../zfs/parse.js';
+import { actionCommand } from '../report/plan-text.js';
 import { keyIdentity } from '../plan/identity.js';
 import type { ReseedRequest } from '../plan/planner.js';
 import { applyRefusals, checkPlan } from '../safety/interlock.js';
@@ -19,6 +24,7 @@ import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
 import { LocalHost } from '../transport/local.js';
+import { DEFAULT_LIMITS } from '../transport/host.js';
 import { HostPool } from '../transport/pool.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
@@ -32,6 +38,8 @@ export interface RunArgs {
   maxChannels: number;
   acceptNewHostKeys: boolean;
   idleTimeoutS: number;
+  /** Deadline of every non-streaming command and channel open (SPEC §9). */
+  commandTimeoutS: number;
   /** Destinations to seed afresh although they were seeded before. */
   reseed?: ReseedRequest[];
 }
@@ -39,6 +47,23 @@ export interface RunArgs {
 /** A --reseed destination names this replication: the same key, or the same destination spelled otherwise. */
 function sameReplication(key: string, asked: string): boolean {
   return keyIdentity(key) === keyIdentity(asked);
+}
+
+/** Whether a --reseed request names a configured destination of a managed dataset (any spelling). */
+function hasDestination(configs: readonly ConfigResult[], q: ReseedRequest): boolean {
+  const c = configs.find((x) => x.dataset === q.dataset);
+  return c?.kind === 'managed' && c.config.destinations.some((d) => sameReplication(replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath }), q.destination));
+}
+
+/** The snapshot phase ran before the rest of the plan: its results join the run's outcome. */
+function mergeSnapshots(outcome: RunOutcome, taken: RunOutcome): void {
+  for (const [dataset, o] of taken.datasets) {
+    const into = outcome.datasets.get(dataset) ?? { dataset, errors: [], notes: [], destroyed: [] };
+    if (o.snapshot) into.snapshot = o.snapshot;
+    into.errors.unshift(...o.errors);
+    outcome.datasets.set(dataset, into);
+  }
+  outcome.ok &&= taken.ok;
 }
 
 function isBroken(r: ReplicationPlan): boolean {
@@ -79,8 +104,10 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     }
   }
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.info(style.dim(`[${h}] ${shellCommand(argv)}`)) : undefined;
-  const local = new LocalHost(observe);
+  const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
+  const local = new LocalHost(observe, limits);
   const pool = new HostPool(local, {
+    limits,
     ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
     acceptNewHostKeys: args.acceptNewHostKeys,
     recordNewHostKeys: !args.dryRun,
@@ -90,58 +117,67 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
-    const discovered = await discoverAndPlan(zfs, pool, {
-      ...ctx,
-      destinations: true,
-      reseed: args.reseed ?? [],
-      copyMark: { property: ctx.names.replicaOf, source: hostname() },
-    });
-    const { remote } = discovered;
-    // The interlock checks the plan against the inventories and zback's records, not the planner.
-    const refusals = checkPlan({
-      actions: discovered.plan.actions,
-      configs: discovered.configs,
-      inventory: discovered.inventory,
-      ...(remote ? { destinations: remote.states } : {}),
-      holds: discovered.holds,
-      replicated: discovered.history.replicated,
-      names: ctx.format,
-    });
-    const plan = applyRefusals(discovered.plan, refusals);
-    const unknownReseed = (args.reseed ?? []).filter((q) => !plan.replications.some((r) => r.dataset === q.dataset && sameReplication(replicationKey(r), q.destination)));
+    // Local discovery, then the snapshots, which never wait for a destination (SPEC §9): the
+    // destinations are discovered at the same time, each within --command-timeout.
+    const { holds, history } = readHistory(ctx.stateDir);
+    const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
+    const unknownReseed = (args.reseed ?? []).filter((q) => !hasDestination(local0.configs, q));
     if (unknownReseed.length) {
       // A mistyped --reseed must not run anything: it is a usage error, found before any change.
       for (const q of unknownReseed) {
-        const known = plan.replications.filter((r) => r.dataset === q.dataset).map(replicationKey);
+        const c = local0.configs.find((x) => x.dataset === q.dataset);
+        const known = c?.kind === 'managed' ? c.config.destinations.map((d) => replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath })) : [];
         out.error(`--reseed ${q.dataset}=${q.destination}: ${known.length ? `${q.dataset} has no such destination (its destinations: ${known.join(', ')})` : `${q.dataset} is not a dataset zback replicates`}; nothing was done`);
       }
       return EXIT.USAGE;
     }
+    const remoteSoon = discoverDestinations(local0.configs, pool);
+    const planInput = {
+      configs: local0.configs,
+      caps: zfs.caps,
+      now: ctx.now,
+      calendar: ctx.calendar,
+      names: ctx.format,
+      holds,
+      history,
+      localDatasets: local0.datasets,
+      reseed: args.reseed ?? [],
+      copyMark: { property: ctx.names.replicaOf, source: hostname() },
+    };
+    const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>
+      // The interlock checks the plan against the inventories and zback's records, not the planner.
+      applyRefusals(p, checkPlan({ actions: p.actions, configs: local0.configs, inventory, destinations: remote.states, holds, replicated: history.replicated, names: ctx.format }));
+
     if (args.dryRun) {
+      const remote = await remoteSoon;
+      const plan = check(buildPlan({ ...planInput, inventory: local0.inventory, destinations: remote.states }), local0.inventory, remote);
       out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
-      for (const d of plan.datasets) if (d.error) out.error(d.error);
+      for (const d of plan.datasets) for (const e of [...(d.error ? [d.error] : []), ...(d.problems ?? [])]) out.error(e);
       for (const r of plan.refused ?? []) out.error(r.message);
       const broken = plan.replications.filter(isBroken);
       for (const r of broken) out.error(`${r.dataset}: replication to ${replicationKey(r)}: ${r.message}`);
-      return plan.datasets.some((d) => d.error) || broken.length || plan.refused?.length ? EXIT.FAILED : EXIT.OK;
+      return plan.datasets.some((d) => d.error || d.problems?.length) || broken.length || plan.refused?.length ? EXIT.FAILED : EXIT.OK;
     }
-    if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
+
     const ledger = HoldLedger.load(ctx.stateDir);
     const channels = Math.max(1, args.maxChannels - 1);
+    const portsContext = { local, localZfs: zfs, ledger, idleTimeoutMs: args.idleTimeoutS * 1000, onProgress: progressReporter((line) => out.progress(line)) };
+    const options = { concurrency: (host: string) => (host === 'local' ? 2 : channels), onEvent: (line: string) => out.event('replication', line) };
+    let plan: Plan;
     let outcome: RunOutcome;
     try {
-      outcome = await executePlan(
-        plan,
-        zfsPorts({
-          local,
-          localZfs: zfs,
-          destinations: remote!.zfs,
-          ledger,
-          idleTimeoutMs: args.idleTimeoutS * 1000,
-          onProgress: progressReporter((line) => out.progress(line)),
-        }),
-        { concurrency: (host) => (host === 'local' ? 2 : channels), onEvent: (line) => out.event('replication', line) },
-      );
+      const snapshotPlan = buildPlan({ ...planInput, inventory: local0.inventory });
+      const snapshots = snapshotPlan.actions.filter((a) => a.phase === 'snapshot');
+      if (ctx.verbose && snapshots.length) out.info(snapshots.map((a) => `${a.id} ${actionCommand(a)}`).join('\n'));
+      const taken = await executePlan({ ...snapshotPlan, datasets: [], replications: [], actions: snapshots }, zfsPorts({ ...portsContext, destinations: new Map() }), options);
+
+      const remote = await remoteSoon;
+      // What this run's snapshots added: read again (one command), then plan the rest.
+      const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
+      plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
+      if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
+      outcome = await executePlan(plan, zfsPorts({ ...portsContext, destinations: remote.zfs }), options);
+      mergeSnapshots(outcome, taken);
     } finally {
       ledger.save();
     }

@@ -9,6 +9,7 @@ import { buildStatus, type Thresholds } from '../report/status.js';
 import { renderCheck, renderStatus } from '../report/status-text.js';
 import { readRunState } from '../state/run-state.js';
 import { LocalHost } from '../transport/local.js';
+import { DEFAULT_LIMITS } from '../transport/host.js';
 import { HostPool } from '../transport/pool.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
@@ -23,12 +24,16 @@ export interface StatusArgs {
   thresholds: Thresholds;
   sshConfig?: string;
   maxChannels: number;
+  /** Deadline of every command and channel open. */
+  commandTimeoutS: number;
 }
 
 export async function statusCommand(ctx: Context, args: StatusArgs, out: Output): Promise<number> {
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.error(`[${h}] ${shellCommand(argv)}`) : undefined;
-  const local = new LocalHost(observe);
+  const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
+  const local = new LocalHost(observe, limits);
   const pool = new HostPool(local, {
+    limits,
     ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
     acceptNewHostKeys: false,
     recordNewHostKeys: false,

@@ -110,6 +110,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
   for (const d of plan.datasets) {
     const o = outcome(d.dataset);
     if (d.error) o.errors.push(d.error);
+    o.errors.push(...(d.problems ?? []));
   }
   for (const r of plan.refused ?? []) outcome(r.dataset).errors.push(r.message);
   for (const r of plan.replications) {

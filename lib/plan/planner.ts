@@ -3,7 +3,7 @@
  * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
  */
 import type { Calendar } from '../policy/calendar.js';
-import type { NameFormat } from '../policy/names.js';
+import { TrustedNames, type NameFormat } from '../policy/names.js';
 import { errorMessage } from '../errors.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
@@ -41,6 +41,11 @@ export interface PlanInput {
   reseed?: readonly ReseedRequest[];
   /** How seeded copies are marked on the destination. */
   copyMark?: CopyMark;
+  /**
+   * Plan no snapshot: this run took its snapshots already (before the destinations were asked),
+   * so the plan works from what is there, whether or not a due snapshot could be taken.
+   */
+  noSnapshots?: boolean;
 }
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
@@ -126,7 +131,7 @@ function sortHolds(dataset: string, mine: readonly ReplicationPlan[], records: r
 
 function planDataset(
   config: DatasetConfig,
-  input: PlanInput,
+  input: PlanInput & { names: TrustedNames },
   newName: string,
   nowSec: number,
   replications: ReplicationPlan[],
@@ -135,9 +140,11 @@ function planDataset(
   const info = input.inventory.get(config.dataset)!;
   const zback: PruneCandidate[] = [];
   let foreign = 0;
+  const future: string[] = [];
   for (const s of info.snapshots) {
     const time = input.names.parse(s.name);
-    if (time === null) foreign++;
+    if (input.names.isFuture(s.name)) future.push(s.name);
+    else if (time === null) foreign++;
     else zback.push({ name: s.name, time, createtxg: s.createtxg });
   }
   const latest = zback.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null);
@@ -154,8 +161,16 @@ function planDataset(
     destroy: [],
     destroyAfterSend: [],
   };
+  if (future.length) {
+    plan.future = future;
+    plan.problems = [
+      `${config.dataset}: ${future.map((n) => `@${n}`).join(', ')} ${future.length === 1 ? 'is' : 'are'} dated after this run's clock (${new Date(input.now).toISOString()}): ` +
+        `zback ignores ${future.length === 1 ? 'it' : 'them'} for due snapshots, retention and replication and never destroys ${future.length === 1 ? 'it' : 'them'}. ` +
+        `If the clock is right, rename ${future.length === 1 ? 'it' : 'them'} (zfs rename '${config.dataset}@${future[0]}' '${config.dataset}@manual-${future[0]}') or destroy ${future.length === 1 ? 'it' : 'them'} by hand; if the clock was wrong, fix it (NTP).`,
+    ];
+  }
   const candidates = [...zback];
-  if (due.due && !exists) {
+  if (due.due && !exists && !input.noSnapshots) {
     plan.newSnapshot = newName;
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
@@ -253,7 +268,9 @@ function planDataset(
 }
 
 export function buildPlan(planInput: PlanInput): Plan {
-  const input = { ...planInput, ticks: planInput.ticks ?? new TickCache() };
+  // Names dated after the clock are not trusted as times (SPEC §9): see TrustedNames.
+  const names = planInput.names instanceof TrustedNames ? planInput.names : new TrustedNames(planInput.names, planInput.now);
+  const input = { ...planInput, names, ticks: planInput.ticks ?? new TickCache() };
   const nowSec = Math.floor(input.now / 1000) * 1000;
   const newName = input.names.nameFor(nowSec);
   const datasets: DatasetPlan[] = [];

@@ -31,6 +31,10 @@ export interface DatasetPlan {
   error?: string;
   /** Managed by earlier runs, not there now (SPEC §9): reported from the state's memory. */
   missing?: boolean;
+  /** zback-named snapshots dated after the run's clock: ignored for due, retention and replication, never destroyed. */
+  future?: string[];
+  /** Failures to report that do not stop the dataset (exit 1, a line on stderr). */
+  problems?: string[];
   zbackSnapshots: number;
   foreignSnapshots: number;
   /** Time of the newest zback snapshot before this run. */

@@ -84,3 +84,31 @@ export class NameFormat {
     return date.getTime();
   }
 }
+
+/** How far after the run's clock a snapshot's name may be dated before zback distrusts it (SPEC §9). */
+export const FUTURE_SLACK_MS = 5 * 60_000;
+
+/**
+ * The names as a run may trust them: a zback name dated more than FUTURE_SLACK_MS after `now` (a
+ * clock that jumped, a VM resumed, a hand-made name) parses as no time at all, so it counts for
+ * nothing — not newest, not due, not retention — and, like a foreign snapshot, is never destroyed.
+ */
+export class TrustedNames extends NameFormat {
+  constructor(
+    readonly base: NameFormat,
+    readonly now: number,
+  ) {
+    super(base.format);
+  }
+
+  override parse(name: string): number | null {
+    const t = super.parse(name);
+    return t !== null && t > this.now + FUTURE_SLACK_MS ? null : t;
+  }
+
+  /** Whether a name is zback's but dated in the future. */
+  isFuture(name: string): boolean {
+    const t = super.parse(name);
+    return t !== null && t > this.now + FUTURE_SLACK_MS;
+  }
+}

@@ -33,6 +33,7 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
     return out;
   }
   out.push(`  ${style.dim(policyLine(d))}`);
+  for (const p of d.problems ?? []) out.push(`  ${style.error('✗')} ${p}`);
   const due = d.due!;
   if (d.newSnapshot) {
     const why = d.latest === null ? 'no zback snapshot yet' : `newest is ${cal.format(d.latest)}, before the ${cal.format(due.tick)} tick`;

@@ -7,7 +7,7 @@
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult } from '../policy/properties.js';
 import type { Calendar } from '../policy/calendar.js';
-import type { NameFormat } from '../policy/names.js';
+import { TrustedNames, type NameFormat } from '../policy/names.js';
 import { formatRetention } from '../policy/retention.js';
 import { isDue, nextTick, type TickCache } from '../policy/schedule.js';
 import { replicationKey } from '../plan/planner.js';
@@ -118,7 +118,8 @@ function emptyStatus(dataset: string, managed: boolean, state: RunState): Datase
 }
 
 export function buildStatus(input: StatusInput): StatusReport {
-  const { now, calendar, names } = input;
+  const { now, calendar } = input;
+  const names = new TrustedNames(input.names, now);
   const datasets: DatasetStatus[] = [];
   for (const c of input.configs) {
     if (c.kind === 'ignored') continue;
@@ -136,13 +137,21 @@ export function buildStatus(input: StatusInput): StatusReport {
     const info = input.inventory.get(c.dataset);
     let latest: number | null = null;
     let newestName = '';
+    const future: string[] = [];
     for (const s of info?.snapshots ?? []) {
       const t = names.parse(s.name);
-      if (t === null) base.snapshots.foreign++;
+      if (names.isFuture(s.name)) future.push(s.name);
+      else if (t === null) base.snapshots.foreign++;
       else {
         base.snapshots.zback++;
         if (latest === null || t > latest) [latest, newestName] = [t, s.name];
       }
+    }
+    if (future.length) {
+      base.problems.push({
+        level: 'critical',
+        message: `dated after the clock: ${future.map((n) => `@${n}`).join(', ')} (ignored for due and retention, never destroyed; rename or destroy by hand, or fix the clock)`,
+      });
     }
     if (latest !== null) base.newest = { name: newestName, time: new Date(latest).toISOString(), ageSeconds: Math.round((now - latest) / 1000) };
     const due = isDue(config.schedule, latest, now, calendar.zone, input.ticks);

@@ -43,3 +43,28 @@ export type CommandObserver = (host: string, argv: readonly string[]) => void;
 
 /** Keep at most this much stderr of a command: it is for messages, and zfs can be chatty. */
 export const MAX_STDERR = 64 * 1024;
+
+/** Deadlines and caps for non-streaming commands (SPEC §9: every run ends). */
+export interface CommandLimits {
+  /** A command (or a channel open) that takes longer is stopped and fails (--command-timeout). */
+  timeoutMs: number;
+  /** A command that prints more than this on stdout is stopped and fails. */
+  maxOutputBytes: number;
+}
+
+/**
+ * 300 s, and 256 MiB of output: `zfs get` of 100,000 snapshots with five properties each is about
+ * 45 MiB, so the cap only ever stops a runaway (or hostile) command.
+ */
+export const DEFAULT_LIMITS: CommandLimits = { timeoutMs: 300_000, maxOutputBytes: 256 * 1024 * 1024 };
+
+/** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function timeoutText(limits: CommandLimits): string {
+  return `did not finish within ${Math.round(limits.timeoutMs / 1000)} s (--command-timeout)`;
+}
+
+export function outputCapText(limits: CommandLimits): string {
+  return `printed more than ${Math.round(limits.maxOutputBytes / 1024 / 1024)} MiB; it was stopped`;
+}

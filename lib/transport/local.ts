@@ -1,22 +1,38 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough } from 'node:stream';
-import { MAX_STDERR, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
+import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
 
 /** After SIGTERM, a process that is still there after this long gets SIGKILL. */
 const KILL_GRACE_MS = 3000;
 
-function collect(child: ChildProcess, keepStdout: boolean): Promise<RunResult> {
+function collect(child: ChildProcess, keepStdout: boolean, limits?: CommandLimits): Promise<RunResult> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
+    let size = 0;
     let err = '';
-    if (keepStdout) child.stdout?.on('data', (d: Buffer) => out.push(d));
+    let stopped: string | null = null;
+    const stop = (why: string) => {
+      stopped ??= why;
+      terminate(child);
+    };
+    const timer = limits ? setTimeout(() => stop(timeoutText(limits)), limits.timeoutMs) : undefined;
+    if (keepStdout) {
+      child.stdout?.on('data', (d: Buffer) => {
+        if (stopped) return;
+        size += d.length;
+        if (limits && size > limits.maxOutputBytes) return stop(outputCapText(limits));
+        out.push(d);
+      });
+    }
     child.stderr?.on('data', (d: Buffer) => {
       if (err.length < MAX_STDERR) err += d.toString('utf8');
     });
     let spawnError: Error | null = null;
     child.on('error', (e) => (spawnError = e));
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       const failed = spawnError as Error | null;
+      if (stopped) return resolve({ code: null, signal, stdout: '', stderr: `${err}${err && !err.endsWith('\n') ? '\n' : ''}${stopped}` });
       resolve({
         code: failed ? 127 : code,
         signal,
@@ -57,12 +73,15 @@ function terminate(child: ChildProcess): void {
 export class LocalHost implements Host {
   readonly label = 'local';
 
-  constructor(private readonly observe?: CommandObserver) {}
+  constructor(
+    private readonly observe?: CommandObserver,
+    private readonly limits: CommandLimits = DEFAULT_LIMITS,
+  ) {}
 
   run(argv: readonly string[]): Promise<RunResult> {
     this.observe?.(this.label, argv);
     const child = spawnSafely(argv, ['ignore', 'pipe', 'pipe']);
-    return child instanceof Error ? failedAtOnce(child).done : collect(child, true);
+    return child instanceof Error ? failedAtOnce(child).done : collect(child, true, this.limits);
   }
 
   async startSink(argv: readonly string[]): Promise<Sink> {

@@ -5,7 +5,7 @@
  */
 import type { Destination } from '../policy/destinations.js';
 import { destinationHostLabel } from '../policy/destinations.js';
-import type { CommandObserver, Host } from './host.js';
+import type { CommandLimits, CommandObserver, Host } from './host.js';
 import type { LocalHost } from './local.js';
 import { RemoteHost } from './remote.js';
 import { resolveSsh } from './ssh-config.js';
@@ -17,6 +17,7 @@ export interface PoolOptions {
   recordNewHostKeys: boolean;
   maxChannels: number;
   observe?: CommandObserver;
+  limits?: CommandLimits;
 }
 
 export class HostPool {
@@ -46,6 +47,7 @@ export class HostPool {
     this.connections++;
     return RemoteHost.connect(label, settings, {
       maxChannels: this.options.maxChannels,
+      ...(this.options.limits ? { limits: this.options.limits } : {}),
       recordNewHostKeys: this.options.recordNewHostKeys,
       ...(this.options.observe ? { observe: this.options.observe } : {}),
     });

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { MAX_STDERR, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
+import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { shellCommand } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -26,6 +26,8 @@ export interface RemoteOptions {
   /** Write accepted new host keys to known_hosts (not in a dry run, which changes nothing). */
   recordNewHostKeys?: boolean;
   observe?: CommandObserver;
+  /** Deadline of a command and of a channel open, and the cap on a command's output. */
+  limits?: CommandLimits;
 }
 
 /** Host-key algorithm names ssh2 negotiates for a known_hosts key type. */
@@ -44,6 +46,7 @@ export class RemoteHost implements Host {
   private closed = false;
   private lost: string | null = null;
   private readonly slots: Semaphore;
+  private readonly limits: CommandLimits;
 
   private constructor(
     readonly label: string,
@@ -51,6 +54,7 @@ export class RemoteHost implements Host {
     private readonly options: RemoteOptions,
   ) {
     this.slots = new Semaphore(options.maxChannels ?? 4);
+    this.limits = options.limits ?? DEFAULT_LIMITS;
     conn.on('close', () => {
       if (!this.closed) this.lost ??= `the SSH connection to ${label} was lost`;
     });
@@ -131,9 +135,20 @@ export class RemoteHost implements Host {
       }
       try {
         const ch = await new Promise<ClientChannel>((resolve, reject) => {
+          // A host that does not open a channel in time is given up for the rest of the run.
+          const timer = setTimeout(() => {
+            this.giveUp(`${this.label} did not open an SSH channel within ${Math.round(this.limits.timeoutMs / 1000)} s (--command-timeout)`);
+            reject(new Error(this.lost!));
+          }, this.limits.timeoutMs);
           try {
-            this.conn.exec(command, (err, channel) => (err ? reject(err) : resolve(channel)));
+            this.conn.exec(command, (err, channel) => {
+              clearTimeout(timer);
+              if (this.lost && channel) channel.close(); // it came too late
+              if (err) reject(err);
+              else resolve(channel);
+            });
           } catch (e) {
+            clearTimeout(timer);
             reject(e); // "Not connected" is thrown synchronously
           }
         });
@@ -150,22 +165,67 @@ export class RemoteHost implements Host {
     }
   }
 
+  /**
+   * The host is given up for the rest of the run (a command or channel open missed its deadline):
+   * every later command fails at once with `why`, and the connection is closed, so nothing of this
+   * run stays behind on it.
+   */
+  private giveUp(why: string): void {
+    if (this.lost) return;
+    this.lost = `${why}; it is treated as unreachable for the rest of this run`;
+    this.conn.end();
+  }
+
   async run(argv: readonly string[]): Promise<RunResult> {
     this.options.observe?.(this.label, argv);
+    // The command reports its PID first (as in startSink), so a command that misses its deadline
+    // can be stopped on the host, not only abandoned.
+    const marker = `ZBACK_PID_${randomBytes(6).toString('hex')}`;
     let ch: ClientChannel;
     try {
-      ({ ch } = await this.openChannel(shellCommand(argv)));
+      ({ ch } = await this.openChannel(`echo "${marker} $$" >&2; exec ${shellCommand(argv)}`));
     } catch (e) {
       return { code: null, signal: null, stdout: '', stderr: (e as Error).message };
     }
+    const markerLine = new RegExp(`^${marker} (\\d+)\\n`, 'm');
     return new Promise((resolve) => {
       const out: Buffer[] = [];
+      let size = 0;
       let err = '';
-      ch.on('data', (d: Buffer) => out.push(d));
+      let pid = 0;
+      let stopped: string | null = null;
+      const stop = (why: string, giveUp: boolean) => {
+        if (stopped) return;
+        stopped = why;
+        const close = () => {
+          ch.close();
+          if (giveUp) this.giveUp(`${this.label}: ${shellCommand(argv)} ${why}`);
+        };
+        if (pid > 0) void this.killRemote(pid).finally(close);
+        else close();
+        // A connection that is dead may never report the channel closed: do not wait for it.
+        setTimeout(() => resolve({ code: null, signal: null, stdout: '', stderr: `${err}${err && !err.endsWith('\n') ? '\n' : ''}${why}` }), 5000).unref();
+      };
+      const timer = setTimeout(() => stop(timeoutText(this.limits), true), this.limits.timeoutMs);
+      ch.on('data', (d: Buffer) => {
+        if (stopped) return;
+        size += d.length;
+        if (size > this.limits.maxOutputBytes) return stop(outputCapText(this.limits), false);
+        out.push(d);
+      });
       ch.stderr.on('data', (d: Buffer) => {
         if (err.length < MAX_STDERR) err += d.toString('utf8');
+        if (pid === 0) {
+          const m = markerLine.exec(err);
+          if (m) {
+            pid = Number(m[1]);
+            err = err.replace(m[0], '');
+          }
+        }
       });
       ch.on('close', (code: number | undefined, signal: string | undefined) => {
+        clearTimeout(timer);
+        if (stopped) return resolve({ code: null, signal: null, stdout: '', stderr: `${err}${err && !err.endsWith('\n') ? '\n' : ''}${stopped}` });
         if (code === undefined && signal === undefined && !err) err = this.lost ?? `the SSH channel to ${this.label} closed without an exit status`;
         resolve({ code: code ?? null, signal: signal ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: err });
       });
