@@ -51,7 +51,7 @@ export class CommandError extends Error {
     readonly stderr: string,
     readonly hostName: string,
   ) {
-    const why = code !== null ? `exit ${code}` : `signal ${signal ?? 'unknown'}`;
+    const why = code !== null ? `exit ${code}` : signal ? `signal ${signal}` : 'stopped';
     const text = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ');
     super(`${argv.join(' ')} failed on ${hostName} (${why})${text ? `: ${text}` : ''}`);
     this.name = 'CommandError';

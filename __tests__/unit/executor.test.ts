@@ -67,7 +67,9 @@ describe('conditions', () => {
     const dead = ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' } });
     const o = await executePlan(plan([resume, abort]), dead.ports);
     expect(dead.ran).toEqual([resume.id, abort.id]);
-    expect(o.datasets.get('p/a')!.notes).toEqual([expect.stringMatching(/partial state was discarded/)]);
+    expect(o.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: token unusable; its partial state was discarded: the next run starts again from the last common snapshot']);
+    const stuck = await executePlan(plan([resume, abort]), ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' }, [abort.id]: { ok: false, error: 'pool busy' } }).ports);
+    expect(stuck.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: token unusable; discarding it failed too: pool busy']);
   });
 
   test('a group snapshot that worked for one dataset and not another: only the first one\'s sends run', async () => {

@@ -89,7 +89,7 @@ function failureText(a: Action, error: string): string {
     case 'mark-copy':
       return `could not mark ${at} as a copy (${a.argv[2]}): ${error}`;
     case 'abort-receive':
-      return `replication to ${at}: discarding the interrupted receive failed too: ${error}`;
+      return `discarding it failed too: ${error}`;
     case 'hold':
     case 'release':
       return a.why.startsWith('stale hold')
@@ -167,6 +167,8 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     return p;
   };
 
+  /** The error line each failed action added (an abort that follows a failed resume extends it). */
+  const reported = new Map<string, string>();
   const record = (a: Action, r: ActionResult) => {
     const o = outcome(a.dataset);
     if (a.op === 'snapshot') {
@@ -188,8 +190,21 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
       options.onEvent?.(`${a.dataset} → ${where(a)}: ${s.kind} ${s.from ? `@${s.from} → ` : ''}@${s.to} (${r.bytes ?? 0} bytes)`);
     }
     if (a.op === 'release' && r.ok && a.why.startsWith('stale hold')) options.onEvent?.(`released ${a.tag} on ${where(a)}@${a.snapshots[0]} (${a.why})`);
-    if (a.op === 'abort-receive' && r.ok) o.notes.push(`replication to ${where(a)}: the interrupted receive's partial state was discarded; the next run starts again from the last common snapshot`);
-    if (!r.ok) o.errors.push(failureText(a, r.error ?? 'unknown error'));
+    if (a.op === 'abort-receive' && a.onFailure) {
+      // Said on the line of the resume that failed, so the line tells the whole story.
+      const line = reported.get(a.onFailure.id);
+      const more = r.ok ? 'its partial state was discarded: the next run starts again from the last common snapshot' : failureText(a, r.error ?? 'unknown error');
+      const i = line === undefined ? -1 : o.errors.indexOf(line);
+      if (i >= 0) o.errors[i] = `${line}; ${more}`;
+      else if (r.ok) o.notes.push(`replication to ${where(a)}: ${more}`);
+      else o.errors.push(`replication to ${where(a)}: ${more}`);
+      return;
+    }
+    if (!r.ok) {
+      const line = failureText(a, r.error ?? 'unknown error');
+      reported.set(a.id, line);
+      o.errors.push(line);
+    }
   };
 
   for (const phase of PHASES) await Promise.all(plan.actions.filter((a) => a.phase === phase).map(start));

@@ -26,6 +26,8 @@ export class Zfs {
 
   static async detect(host: Host): Promise<Zfs> {
     const r = await host.run(cmd.versionCommand());
+    // No exit status: it was stopped (deadline) or the connection went; not an old ZFS.
+    if (r.code === null) throw new CommandError(cmd.versionCommand(), r.code, r.signal, r.stderr, host.label);
     if (r.code === 127 && /ENOENT|not found/.test(r.stderr)) {
       throw new CommandError(cmd.versionCommand(), r.code, r.signal, `zfs is not installed or not on PATH: ${r.stderr}`, host.label);
     }

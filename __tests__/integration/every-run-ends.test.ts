@@ -1,0 +1,97 @@
+/**
+ * SPEC §9 "every run ends" on real zfs-fuse and a real sshd: a backup host whose zfs hangs costs
+ * at most --command-timeout and fails only its destinations (local snapshots are taken anyway, no
+ * process is left behind, the lock is free); a snapshot dated years ahead does not stop snapshots
+ * and is reported.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, LabHost, type Result } from '../helpers/lab.js';
+
+let lab: Lab;
+let src: LabHost;
+let bak: LabHost;
+let n = 0;
+let port = 0;
+
+beforeAll(() => {
+  lab = new Lab('run-ends');
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+beforeEach(async () => {
+  n++;
+  // 30000–31999: outside every other integration file's ports.
+  port = 30000 + n + (process.pid % 200) * 10;
+  src = await lab.start(`src${n}`);
+  bak = await lab.start(`bak${n}`);
+  await src.pool('tank');
+  await bak.pool('bpool');
+  await bak.sshd(port);
+});
+
+const stateDir = () => join(lab.dir, `state-${n}`);
+const zback = (args: string[]) => src.zback([...args, '--ssh-config', join(bak.sshDir, 'config'), '--state-dir', stateDir()]);
+const hour = (h: number) => new Date(Date.UTC(2026, 10, 25, h)).toISOString().replace('.000Z', 'Z');
+const snapAt = (h: number) => hour(h).slice(0, 13).replace('T', '-') + '0000';
+const ok = (r: Result) => expect([r.code, r.stderr]).toEqual([0, '']);
+
+test('a backup host whose zfs hangs: the run ends after --command-timeout, every local dataset got its snapshot, nothing is left running', async () => {
+  for (const d of ['tank/a', 'tank/b']) {
+    await src.datasetWithData(d, 32);
+    ok(await src.zback(['set', d, '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bpool/${d.slice(5)}|hourly`]));
+  }
+  await src.datasetWithData('tank/local', 16);
+  ok(await src.zback(['set', 'tank/local', '--snapshot', 'yes', '--retention', '24h']));
+  ok(await zback(['run', '--now', hour(10)]));
+
+  // zfs on the backup host now hangs (a suspended pool, hung I/O): a wrapper that sleeps, bound
+  // over zfs inside that host only. sshd still answers.
+  const wrapper = join(lab.dir, `hang-zfs-${n}`);
+  writeFileSync(wrapper, '#!/bin/sh\nexec sleep 3600\n', { mode: 0o755 });
+  const bind = await bak.exec(['mount', '--bind', wrapper, '/usr/sbin/zfs']);
+  expect(bind.code).toBe(0);
+  try {
+    const started = Date.now();
+    const r = await zback(['run', '--command-timeout', '20', '--now', hour(11)]);
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`every-run-ends: a hung backup host cost ${seconds.toFixed(1)} s with --command-timeout 20`);
+    expect(seconds).toBeLessThan(60);
+    expect(r.code).toBe(1);
+    for (const d of ['tank/a', 'tank/b']) {
+      expect(r.stderr).toMatch(new RegExp(`${d}: replication to bak\\d+:bpool/${d.slice(5)}: unreachable: zfs version failed on bak\\d+ \\(stopped\\): did not finish within 20 s \\(--command-timeout\\)`));
+    }
+    // Every local dataset got its snapshot, replicated or not.
+    for (const d of ['tank/a', 'tank/b', 'tank/local']) expect(await src.snapshots(d)).toContain(snapAt(11));
+    // Nothing left running: not the hung zfs on the backup host, not zback here; the lock is free.
+    expect((await bak.exec(['pgrep', '-f', 'sleep 3600'])).stdout).toBe('');
+    expect((await src.exec(['pgrep', '-f', 'bin/zback'])).stdout).toBe('');
+    expect(existsSync(join(stateDir(), 'run.lock'))).toBe(false);
+  } finally {
+    await bak.exec(['umount', '/usr/sbin/zfs']);
+  }
+  // The host answers again: the next run catches up.
+  ok(await zback(['run', '--now', hour(12)]));
+  expect(await bak.snapshots('bpool/a')).toContain(snapAt(12));
+}, 300_000);
+
+test('a snapshot dated years ahead: snapshots go on every hour, nothing real is destroyed, an error line and a critical status', async () => {
+  await src.datasetWithData('tank/f', 16);
+  ok(await src.zback(['set', 'tank/f', '--snapshot', 'yes', '--retention', '3h', '--destinations', `bak${n}:bpool/f|hourly`]));
+  ok(await zback(['run', '--now', hour(10)]));
+  await src.zfs('snapshot', 'tank/f@2031-01-01-000000'); // a clock that jumped, then was corrected
+  for (const h of [11, 12, 13, 14]) {
+    const r = await zback(['run', '--now', hour(h)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^zback: tank\/f: @2031-01-01-000000 is dated after this run's clock \(.*\): zback ignores it for due snapshots, retention and replication and never destroys it\./m);
+    expect(await src.snapshots('tank/f')).toContain(snapAt(h));
+  }
+  // Retention 3h keeps the three newest real hours (and the base); the future one is never destroyed.
+  expect((await src.snapshots('tank/f')).sort()).toEqual([snapAt(12), snapAt(13), snapAt(14), '2031-01-01-000000'].sort());
+  expect(await bak.snapshots('bpool/f')).toContain(snapAt(14));
+  const check = await zback(['status', '--check', '--now', hour(14)]);
+  expect(check.code).toBe(2);
+  expect(check.stdout).toMatch(/^ZBACK CRITICAL .*dated after the clock: @2031-01-01-000000/);
+}, 300_000);
