@@ -95,3 +95,39 @@ test('a snapshot dated years ahead: snapshots go on every hour, nothing real is 
   expect(check.code).toBe(2);
   expect(check.stdout).toMatch(/^ZBACK CRITICAL .*dated after the clock: @2031-01-01-000000/);
 }, 300_000);
+
+test('SIGTERM in the middle of a large send: exit within 15 s, no zfs send or receive left on either side, lock free, status not OK until the next run, which completes', async () => {
+  await src.pool('big', '768M');
+  await bak.pool('bbig', '768M');
+  await src.zfs('create', 'big/data');
+  await src.writeRandom('big/data', 'data.bin', 300 * 1024);
+  ok(await src.zback(['set', 'big/data', '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bbig/data|hourly`]));
+
+  const running = zback(['run', '--now', hour(10)]);
+  // As soon as the seed's zfs send runs, half a second in: SIGTERM, as a cron timeout or a shutdown sends it.
+  for (let i = 0; i < 400 && (await src.exec(['pgrep', '-f', 'zfs send big/data'])).stdout === ''; i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  const signalled = Date.now();
+  expect((await src.exec(['pkill', '-TERM', '-f', 'bin/zback run'])).code).toBe(0);
+  const r = await running;
+  const seconds = (Date.now() - signalled) / 1000;
+  console.log(`every-run-ends: SIGTERM to exit took ${seconds.toFixed(1)} s`);
+  expect(seconds).toBeLessThan(15);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^zback: received SIGTERM: stopping/m);
+  expect(r.stderr).toMatch(/^zback: stopped by SIGTERM before the run finished; the next run continues/m);
+  // It was stopped in the middle of the send, not after it.
+  expect(r.stderr).toMatch(/^zback: big\/data: replication to bak\d+:bbig\/data failed: stopped by SIGTERM/m);
+  expect((await src.exec(['pgrep', '-af', 'zfs (send|recv|receive)'])).stdout).toBe('');
+  expect((await bak.exec(['pgrep', '-af', 'zfs (send|recv|receive)'])).stdout).toBe('');
+  expect(existsSync(join(stateDir(), 'run.lock'))).toBe(false);
+  const check = await zback(['status', '--check', '--now', hour(10)]);
+  expect(check.code).toBe(2);
+  expect(check.stdout).toMatch(/the last run \(.*\) was stopped by SIGTERM before it finished/);
+
+  const next = await zback(['run', '--now', hour(11)]);
+  ok(next);
+  expect(await bak.snapshots('bbig/data')).toContain(snapAt(11));
+  expect(await bak.snapshotChecksums(`bbig/data@${snapAt(11)}`)).toBe(await src.checksums('big/data'));
+  expect((await zback(['status', '--check', '--now', hour(11)])).code).toBe(0);
+}, 600_000);

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execute/executor.js';
 import { zfsPorts } from '../execute/ports.js';
+import { handleStopSignals, type StopHandling } from './signals.js';
 import { discoverDestinations, discoverLocal, readHistory, type DestinationDiscovery } from '../execute/discover.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
@@ -103,6 +104,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       return EXIT.FAILED;
     }
   }
+  let stopHandling: StopHandling | undefined;
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.info(style.dim(`[${h}] ${shellCommand(argv)}`)) : undefined;
   const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
   const local = new LocalHost(observe, limits);
@@ -160,39 +162,68 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     }
 
     const ledger = HoldLedger.load(ctx.stateDir);
+    const record = (plan: Plan | null, outcome: RunOutcome | null, exitCode: number, interrupted?: string) => {
+      // Recorded on the run's own clock (--now moves it), so status compares like with like.
+      const previous = readRunState(ctx.stateDir);
+      const times = { started: ctx.now, finished: ctx.now + (Date.now() - started), exitCode, host: hostname(), ...(interrupted ? { interrupted } : {}) };
+      // Stopped before the plan: what earlier runs recorded stays, the run is marked interrupted.
+      const run = { started: new Date(times.started).toISOString(), finished: new Date(times.finished).toISOString(), exitCode, host: times.host, ...(interrupted ? { interrupted } : {}) };
+      const state = plan && outcome ? recordRun(previous, plan, outcome, outcome.replications, ctx.format, times) : { ...previous, run };
+      writeRunState(ctx.stateDir, state);
+    };
+    const stop = handleStopSignals(
+      (name) => out.error(`received ${name}: stopping (no new work; running transfers are aborted on both sides); send it again to exit at once`),
+      (name) => {
+        // Out of time, or a second signal: keep what can be kept, free the lock, go.
+        try {
+          ledger.save();
+          record(null, null, EXIT.FAILED, name);
+        } catch {
+          /* exiting anyway */
+        }
+        lock.release();
+        out.error(`stopped by ${name} before the run finished; the next run continues`);
+        process.exit(EXIT.FAILED);
+      },
+    );
+    stopHandling = stop;
     const channels = Math.max(1, args.maxChannels - 1);
-    const portsContext = { local, localZfs: zfs, ledger, idleTimeoutMs: args.idleTimeoutS * 1000, onProgress: progressReporter((line) => out.progress(line)) };
-    const options = { concurrency: (host: string) => (host === 'local' ? 2 : channels), onEvent: (line: string) => out.event('replication', line) };
-    let plan: Plan;
-    let outcome: RunOutcome;
+    const portsContext = {
+      local,
+      localZfs: zfs,
+      ledger,
+      idleTimeoutMs: args.idleTimeoutS * 1000,
+      onProgress: progressReporter((line) => out.progress(line)),
+      signal: stop.signal,
+    };
+    const options = { concurrency: (host: string) => (host === 'local' ? 2 : channels), onEvent: (line: string) => out.event('replication', line), signal: stop.signal };
+    let plan: Plan | null = null;
+    let outcome: RunOutcome | null = null;
     try {
       const snapshotPlan = buildPlan({ ...planInput, inventory: local0.inventory });
       const snapshots = snapshotPlan.actions.filter((a) => a.phase === 'snapshot');
       if (ctx.verbose && snapshots.length) out.info(snapshots.map((a) => `${a.id} ${actionCommand(a)}`).join('\n'));
       const taken = await executePlan({ ...snapshotPlan, datasets: [], replications: [], actions: snapshots }, zfsPorts({ ...portsContext, destinations: new Map() }), options);
 
-      const remote = await remoteSoon;
-      // What this run's snapshots added: read again (one command), then plan the rest.
-      const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
-      plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
-      if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
-      outcome = await executePlan(plan, zfsPorts({ ...portsContext, destinations: remote.zfs }), options);
-      mergeSnapshots(outcome, taken);
+      // A signal does not wait for a destination that is slow to answer.
+      const remote = await Promise.race([remoteSoon, aborted(stop.signal)]);
+      if (remote) {
+        // What this run's snapshots added: read again (one command), then plan the rest.
+        const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
+        plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
+        if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
+        outcome = await executePlan(plan, zfsPorts({ ...portsContext, destinations: remote.zfs, resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false }), options);
+        mergeSnapshots(outcome, taken);
+      } else for (const [d, o] of taken.datasets) for (const e of o.errors) out.error(`${d}: ${e}`);
     } finally {
       ledger.save();
     }
-    const replications = outcome.replications;
-    reportOutcome(plan, outcome, replications, out);
-    const exitCode = outcome.ok ? EXIT.OK : EXIT.FAILED;
+    const interrupted = stop.signal.aborted ? String(stop.signal.reason) : undefined;
+    if (plan && outcome) reportOutcome(plan, outcome, outcome.replications, out);
+    if (interrupted) out.error(`stopped by ${interrupted} before the run finished; the next run continues${outcome ? '' : ' (nothing was replicated or pruned)'}`);
+    const exitCode = outcome?.ok && !interrupted ? EXIT.OK : EXIT.FAILED;
     try {
-      // Recorded on the run's own clock (--now moves it), so status compares like with like.
-      const state = recordRun(readRunState(ctx.stateDir), plan, outcome, replications, ctx.format, {
-        started: ctx.now,
-        finished: ctx.now + (Date.now() - started),
-        exitCode,
-        host: hostname(),
-      });
-      writeRunState(ctx.stateDir, state);
+      record(plan, outcome, exitCode, interrupted);
     } catch (e) {
       out.error(`cannot write the run state in ${ctx.stateDir}: ${errorMessage(e)}`);
       return EXIT.FAILED;
@@ -203,6 +234,12 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     return EXIT.FAILED;
   } finally {
     await pool.closeAll();
+    stopHandling?.uninstall();
     lock.release();
   }
+}
+
+/** Resolves null once the signal is aborted (never, otherwise). */
+function aborted(signal: AbortSignal): Promise<null> {
+  return new Promise((resolve) => (signal.aborted ? resolve(null) : signal.addEventListener('abort', () => resolve(null), { once: true })));
 }

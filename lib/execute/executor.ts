@@ -69,6 +69,8 @@ export interface ExecuteOptions {
   /** Actions running at once on one host (a destination's channels, or this machine's zfs). */
   concurrency?: (host: string) => number;
   onEvent?: (line: string) => void;
+  /** Aborted (a signal): no new action starts; running transfers are aborted by the ports. */
+  signal?: AbortSignal;
 }
 
 const PHASES: readonly Phase[] = ['snapshot', 'replicate', 'prune'];
@@ -150,7 +152,12 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
           return null;
         }
       }
+      if (options.signal?.aborted) return null; // stopping: no new work
       const release = await slot(a.host).acquire();
+      if (options.signal?.aborted) {
+        release();
+        return null;
+      }
       let r: ActionResult;
       try {
         r = await ports.run(a);

@@ -20,6 +20,10 @@ export interface PortsContext {
   idleTimeoutMs: number;
   /** Bytes sent so far of a stream (and its size, where the ZFS could estimate it); null: done. */
   onProgress?: (label: string, bytes: number | null, total: number | null) => void;
+  /** Aborted (a signal): running streams are stopped on both sides. */
+  signal?: AbortSignal;
+  /** Whether a destination host keeps partial receives (OpenZFS `recv -s`). */
+  resumable?: (host: string) => boolean;
 }
 
 export function zfsPorts(ctx: PortsContext): ActionPorts {
@@ -67,10 +71,18 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
     const total = ctx.onProgress && step.kind !== 'resume' ? await ctx.localZfs.sendSize(a.argv) : null;
     const sink = await dest.host.startSink(a.recvArgv!);
     const source = ctx.local.startSource(a.argv);
+    // Stopped by a signal: neither zfs send here nor zfs recv there may be left running.
+    const stop = () => {
+      source.abort();
+      sink.abort();
+    };
+    ctx.signal?.addEventListener('abort', stop, { once: true });
+    if (ctx.signal?.aborted) stop();
     const t = await transfer(source, sink, {
       idleTimeoutMs: ctx.idleTimeoutMs,
       ...(ctx.onProgress ? { onProgress: (bytes: number) => ctx.onProgress!(label, bytes, total) } : {}),
-    });
+    }).finally(() => ctx.signal?.removeEventListener('abort', stop));
+    if (ctx.signal?.aborted && !t.ok) return { ok: false, bytes: t.bytes, error: `stopped by ${String(ctx.signal.reason)}${step.kind === 'resume' || ctx.resumable?.(a.host) ? ' (the partial receive is kept; the next run resumes it)' : ''}` };
     ctx.onProgress?.(label, null, null);
     if (t.ok) return { ok: true, bytes: t.bytes };
     const reason = t.reason ?? 'unknown error';

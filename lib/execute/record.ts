@@ -16,7 +16,7 @@ export function recordRun(
   outcome: RunOutcome,
   replications: readonly ReplicationOutcome[],
   names: NameFormat,
-  times: { started: number; finished: number; exitCode: number; host: string },
+  times: { started: number; finished: number; exitCode: number; host: string; interrupted?: string },
 ): RunState {
   const at = new Date(times.finished).toISOString();
   const datasets: Record<string, DatasetState> = {};
@@ -54,7 +54,7 @@ export function recordRun(
   }
   return {
     version: STATE_VERSION,
-    run: { started: new Date(times.started).toISOString(), finished: at, exitCode: times.exitCode, host: times.host },
+    run: { started: new Date(times.started).toISOString(), finished: at, exitCode: times.exitCode, host: times.host, ...(times.interrupted ? { interrupted: times.interrupted } : {}) },
     datasets,
   };
 }

@@ -44,6 +44,7 @@ export function renderStatus(report: StatusReport, cal: Calendar): string {
     ? `last run ${formatDuration(now - Date.parse(report.lastRun.finished))} ago (exit ${report.lastRun.exitCode})`
     : style.warn(`no run recorded yet in ${report.stateDir}`);
   lines.push(style.title(`zback status at ${cal.format(now)} (${report.zone})`) + ` · ${last}${report.remote ? ' · destinations asked live' : ''}`);
+  for (const p of report.problems) lines.push(`${levelStyle.critical('✗')} ${p.message}`);
   lines.push('');
   const header = ['', 'DATASET', 'RETENTION', 'SCHEDULE', 'SNAPS', 'NEWEST', 'NEXT DUE'];
   const rows = report.datasets.map((d) => datasetRow(d, now));
@@ -71,10 +72,10 @@ export function renderStatus(report: StatusReport, cal: Calendar): string {
 export function renderCheck(report: StatusReport): { line: string; exitCode: number } {
   const codes: Record<Level, number> = { ok: 0, warning: 1, critical: 2 };
   const s = report.summary;
-  const problems = report.datasets.flatMap((d) => [
+  const problems = [...report.problems, ...report.datasets.flatMap((d) => [
     ...d.problems.map((p) => ({ ...p, message: `${d.dataset}: ${p.message}` })),
     ...d.destinations.flatMap((x) => x.problems.map((p) => ({ ...p, message: `${d.dataset} → ${x.destination}: ${p.message}` }))),
-  ]);
+  ])];
   problems.sort((a, b) => (a.level === b.level ? 0 : a.level === 'critical' ? -1 : 1));
   const head = `ZBACK ${s.status.toUpperCase()} - ${s.datasets} datasets, ${s.criticals} critical, ${s.warnings} warning`;
   const detail = problems.length ? `: ${problems.map((p) => p.message).join('; ')}` : '';

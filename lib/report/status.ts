@@ -64,7 +64,9 @@ export interface StatusReport {
   zone: string;
   stateDir: string;
   remote: boolean;
-  lastRun: { started: string; finished: string; exitCode: number; host: string } | null;
+  lastRun: { started: string; finished: string; exitCode: number; host: string; interrupted?: string } | null;
+  /** Problems of the run as a whole (an interrupted last run). */
+  problems: Problem[];
   datasets: DatasetStatus[];
   summary: { datasets: number; warnings: number; criticals: number; status: Level };
 }
@@ -213,7 +215,12 @@ export function buildStatus(input: StatusInput): StatusReport {
     datasets.push({ ...emptyStatus(m.dataset, true, input.state), missing: true, error: message, problems: [{ level: 'critical', message }] });
   }
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
-  const all = datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)]);
+  // The last run was stopped by a signal: critical until a run finishes (SPEC §9).
+  const run = input.state.run;
+  const runProblems: Problem[] = run?.interrupted
+    ? [{ level: 'critical', message: `the last run (${run.started}) was stopped by ${run.interrupted} before it finished; the next run continues` }]
+    : [];
+  const all = [...runProblems, ...datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)])];
   const criticals = all.filter((p) => p.level === 'critical').length;
   const warnings = all.filter((p) => p.level === 'warning').length;
   return {
@@ -223,6 +230,7 @@ export function buildStatus(input: StatusInput): StatusReport {
     stateDir: input.stateDir,
     remote: input.live !== undefined,
     lastRun: input.state.run ?? null,
+    problems: runProblems,
     datasets,
     summary: { datasets: datasets.length, warnings, criticals, status: criticals ? 'critical' : warnings ? 'warning' : 'ok' },
   };

@@ -34,7 +34,7 @@ export interface DatasetState {
 
 export interface RunState {
   version: number;
-  run?: { started: string; finished: string; exitCode: number; host: string };
+  run?: { started: string; finished: string; exitCode: number; host: string; interrupted?: string };
   datasets: Record<string, DatasetState>;
 }
 
