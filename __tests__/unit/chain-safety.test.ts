@@ -134,12 +134,12 @@ describe('a destination whose pool or target is missing is a failure, and its ba
 
   test('re-spelled, host back: the new tag holds the base first, then the old tag is released', () => {
     const { plan, check } = world({
-      destinations: 'bk:2222:tank/copy|hourly',
-      states: new Map([['bk:2222', reachable({ tank: {}, 'tank/copy': { snaps: [old] } }, OZ, 'bk:2222')]]),
+      destinations: 'BK:22:tank/copy|hourly',
+      states: new Map([['BK:22', reachable({ tank: {}, 'tank/copy': { snaps: [old] } }, OZ, 'BK:22')]]),
       holds: [sourceHold(old)],
     });
     const stale = plan.actions.find((a) => a.op === 'release' && a.tag === sourceHoldTag('bk', 'tank/copy'))!;
-    const newHold = plan.actions.find((a) => a.op === 'hold' && a.tag === sourceHoldTag('bk:2222', 'tank/copy'))!;
+    const newHold = plan.actions.find((a) => a.op === 'hold' && a.tag === sourceHoldTag('BK:22', 'tank/copy'))!;
     expect(stale.after).toEqual([newHold.id]);
     expect(check()).toEqual([]);
   });
@@ -245,6 +245,57 @@ describe('a snapshot dated after the clock (SPEC §9)', () => {
     expect(destroyed(plan)).not.toContain(future);
     expect(destroyed(plan)).toEqual(today.slice(0, 7)); // 6h: the newest real ones stay
     expect(plan.replications[0]!.newCommon).toBe(NEW);
+    expect(check()).toEqual([]);
+  });
+});
+
+describe('found in review: no false alarms, and another port is another machine', () => {
+  const base = at('11-25 09');
+  const snaps: Snap[] = [old, ...today.slice(0, 9), { name: base, userrefs: 2 }, ...today.slice(10)];
+  const copy = (label: string) => reachable({ tank: {}, 'tank/copy': { snaps: [base] } }, OZ, label);
+
+  test('two hosts with the same target path, one down: the other moves its base without a refusal', () => {
+    const { plan, check } = world({
+      snaps,
+      destinations: 'bk1:tank/copy|hourly,bk2:tank/copy|hourly',
+      states: new Map<string, DestinationState>([['bk1', { ...DOWN, label: 'bk1' }], ['bk2', copy('bk2')]]),
+      holds: [sourceHold(base, 'bk1'), sourceHold(base, 'bk2')],
+    });
+    expect(plan.replications.map((r) => r.status)).toEqual(['unreachable', 'send']);
+    expect(check()).toEqual([]);
+    expect(destroyed(plan)).not.toContain(base); // bk1's base, while bk1 is down
+  });
+
+  test('a resume pending on one destination does not block moving another destination\'s hold', () => {
+    const { plan, check } = world({
+      snaps,
+      destinations: 'bk1:tank/copy|hourly,bk2:tank/copy|hourly',
+      states: new Map<string, DestinationState>([['bk1', reachable({ tank: {}, 'tank/copy': { snaps: [base], token: '1-abc' } }, OZ, 'bk1')], ['bk2', copy('bk2')]]),
+      holds: [sourceHold(base, 'bk1'), sourceHold(base, 'bk2')],
+    });
+    expect(plan.actions.some((a) => a.op === 'release' && a.tag === sourceHoldTag('bk2', 'tank/copy'))).toBe(true);
+    expect(check()).toEqual([]);
+  });
+
+  test('gw:2201 and gw:2202 are two machines: one\'s hold is not the other\'s, and the second is seeded', () => {
+    const { plan, check } = world({
+      snaps,
+      destinations: 'gw:2201:tank/copy|hourly,gw:2202:tank/copy|hourly',
+      states: new Map<string, DestinationState>([['gw:2201', copy('gw:2201')], ['gw:2202', reachable({ tank: {} }, OZ, 'gw:2202')]]),
+      holds: [sourceHold(base, 'gw:2201')],
+    });
+    expect(plan.replications.map((r) => [r.status, r.sends[0]?.kind])).toEqual([['send', 'incremental'], ['send', 'full']]);
+    expect(check()).toEqual([]);
+  });
+
+  test('a target with ":" in its name is one destination (hold tags and keys are split where a host label ends)', () => {
+    const { plan, check } = world({
+      snaps,
+      destinations: 'bk:tank/back:up|hourly',
+      states: new Map([['bk', reachable({ tank: {}, 'tank/back:up': { snaps: [{ name: base, userrefs: 1 }] } })]]),
+      holds: [sourceHold(base, 'bk', 'tank/back:up'), { ...targetHold(base), dataset: 'tank/back:up' }],
+    });
+    expect(plan.replications[0]!.status).toBe('send');
     expect(check()).toEqual([]);
   });
 });

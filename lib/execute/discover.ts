@@ -47,7 +47,9 @@ export function readHistory(stateDir: string): { holds: HoldRecord[]; history: P
 export function historyOf(state: RunState): PlanHistory {
   const replicated: PlanHistory['replicated'][number][] = [];
   for (const [dataset, d] of Object.entries(state.datasets)) {
-    for (const [replication, r] of Object.entries(d.destinations ?? {})) if (r.lastReplicated) replicated.push({ dataset, replication, snapshot: r.lastReplicated });
+    for (const [replication, r] of Object.entries(d.destinations ?? {})) {
+      for (const snapshot of [...(r.lastReplicated ? [r.lastReplicated] : []), ...(r.mayHave ?? [])]) replicated.push({ dataset, replication, snapshot });
+    }
   }
   return { managed: Object.keys(state.datasets), replicated };
 }

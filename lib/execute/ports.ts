@@ -27,6 +27,10 @@ export interface PortsContext {
 }
 
 export function zfsPorts(ctx: PortsContext): ActionPorts {
+  const saved = (change: () => void) => {
+    change();
+    ctx.ledger.save();
+  };
   const zfsOn = (host: string): Zfs => {
     const z = host === 'local' ? ctx.localZfs : ctx.destinations.get(host);
     if (!z) throw new Error(`${host} is not connected in this run`);
@@ -48,11 +52,12 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
           return { ok: true };
         case 'hold':
           await hold(zfsOn(a.host), a.argv);
-          if (a.record) ctx.ledger.add(a.record);
+          // Written at once: a run killed right after must not leave a hold zback does not know of.
+          if (a.record) saved(() => ctx.ledger.add(a.record!));
           return { ok: true };
         case 'release':
           await release(zfsOn(a.host), a.argv);
-          if (a.record) ctx.ledger.remove(a.record);
+          if (a.record) saved(() => ctx.ledger.remove(a.record!));
           return { ok: true };
         case 'destroy': {
           const r = await destroySnapshots(zfsOn(a.host), a.target, a.argv);

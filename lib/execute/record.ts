@@ -46,6 +46,11 @@ export function recordRun(
       const success = ok ? at : prev?.lastSuccess;
       if (success) entry.lastSuccess = success;
       if (done?.bytes) entry.bytes = done.bytes;
+      // What may have arrived although the run could not see it succeed; carried while the
+      // destination cannot be asked, dropped once a run found the common snapshot again.
+      const unknown = r.status === 'unreachable' || r.status === 'error' || r.status === 'diverged' || r.status === 'resume';
+      const maybe = new Set([...(unknown ? (prev?.mayHave ?? []) : []), ...(done && !done.ok ? [...done.sent, ...r.sends.filter((s) => s.kind !== 'full').flatMap((s) => s.delivers)] : [])]);
+      if (maybe.size) entry.mayHave = [...maybe];
       destinations[key] = entry;
     }
     // Replication errors are recorded with their destination; the dataset keeps the others.

@@ -116,7 +116,10 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       if (h.role !== 'source' || h.dataset !== d.dataset) continue;
       const id = holdIdentity(h);
       // A re-spelled host keeps its base: the same identity, or the same target path.
-      if (id === d.id || id === null || holdTargetPath(h) === d.config.datasetPath) out.add(h.snapshot);
+      // A re-spelled host keeps its base: the same identity; or a record whose destination is no
+      // configured one of this dataset (a host renamed in the property) with the same target path.
+      const configured = id !== null && dests.some((x) => x.dataset === d.dataset && x.id === id);
+      if (id === d.id || (!configured && (holdTargetPath(h) ?? d.config.datasetPath) === d.config.datasetPath)) out.add(h.snapshot);
     }
     for (const x of input.replicated ?? []) if (x.dataset === d.dataset && keyIdentity(x.replication) === d.id) out.add(x.snapshot);
     return out;
@@ -190,7 +193,12 @@ export function checkPlan(input: InterlockInput): Refusal[] {
           continue;
         }
       }
-      if (mine.some(resumePending)) {
+      // A pending resume protects everything of its dataset from destroys (its target snapshot is
+      // not known), and that destination's own holds from release; another destination's holds
+      // move as usual.
+      const tagDestination = a.op === 'release' && local ? destinationOfTag(a.tag ?? '') : null;
+      const resuming = mine.filter(resumePending).filter((d) => a.op !== 'release' || !local || tagDestination === null || destinationIdentity(tagDestination.hostLabel, tagDestination.target) === d.id);
+      if (resuming.length) {
         refuse(a, s, 'resume');
         continue;
       }
@@ -223,6 +231,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
   return refusals;
 
   function sameDestination(key: string, d: Dest): boolean {
+    // (Keys are "host:target" as replicationKey writes them; keyIdentity splits them safely.)
     return keyIdentity(key) === d.id;
   }
 }

@@ -17,6 +17,12 @@ export interface DestinationState {
   error?: string;
   /** The newest snapshot known to be on the destination (the base of the next send). */
   lastReplicated?: string;
+  /**
+   * Snapshots that may be on the destination beyond lastReplicated: a send that failed after some
+   * of an -I stream was received, or whose result was lost with the connection. Kept on the source
+   * like bases until the destination can be asked again (then the guids tell).
+   */
+  mayHave?: string[];
   /** The time of that snapshot (from its name), ISO. */
   lastReplicatedTime?: string;
   /** When a run last succeeded for this destination. */
