@@ -4,7 +4,7 @@
  * process is left behind, the lock is free); a snapshot dated years ahead does not stop snapshots
  * and is reported.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LabHost, type Result } from '../helpers/lab.js';
 
@@ -131,3 +131,28 @@ test('SIGTERM in the middle of a large send: exit within 15 s, no zfs send or re
   expect(await bak.snapshotChecksums(`bbig/data@${snapAt(11)}`)).toBe(await src.checksums('big/data'));
   expect((await zback(['status', '--check', '--now', hour(11)])).code).toBe(0);
 }, 600_000);
+
+test('a corrupt holds.json: reported and kept aside, the ledger rebuilt from ZFS (probing on zfs-fuse), and no snapshot kept for ever', async () => {
+  await src.datasetWithData('tank/c', 16);
+  ok(await src.zback(['set', 'tank/c', '--snapshot', 'yes', '--retention', '2h', '--destinations', `bak${n}:bpool/c|hourly`]));
+  ok(await zback(['run', '--now', hour(10)]));
+  ok(await zback(['run', '--now', hour(11)]));
+  const ledgerPath = join(stateDir(), 'holds.json');
+  writeFileSync(ledgerPath, '{"version": 1, "holds": [ {"role": "sou'); // cut off mid-write by a full disk
+
+  const r = await zback(['run', '--now', hour(12)]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^zback: .*holds\.json is corrupt \(not valid JSON: .*\); kept as .*holds\.json\.corrupt-\S+$/m);
+  expect(r.stderr).toMatch(/^zback: the hold ledger was rebuilt from ZFS: 2 zback holds found$/m);
+  expect(readdirSync(stateDir()).some((f) => f.startsWith('holds.json.corrupt-'))).toBe(true);
+  // Replication went on: the base moved to 12:00 on both sides, the old one was released.
+  expect(await bak.snapshots('bpool/c')).toContain(snapAt(12));
+  const ledger = JSON.parse(readFileSync(ledgerPath, 'utf8')) as { holds: Array<{ role: string; snapshot: string }> };
+  expect(ledger.holds.map((h) => [h.role, h.snapshot]).sort()).toEqual([['source', snapAt(12)], ['target', snapAt(12)]]);
+  expect((await src.getProp(`tank/c@${snapAt(11)}`, 'userrefs')).value).toBe('0');
+
+  // Nothing is kept for ever: with retention 2h the old snapshots go.
+  ok(await zback(['run', '--now', hour(13)]));
+  ok(await zback(['run', '--now', hour(14)]));
+  expect(await src.snapshots('tank/c')).toEqual([snapAt(13), snapAt(14)]);
+}, 300_000);

@@ -5,7 +5,8 @@ import { hostname } from 'node:os';
 import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execute/executor.js';
 import { zfsPorts } from '../execute/ports.js';
 import { handleStopSignals, type StopHandling } from './signals.js';
-import { discoverDestinations, discoverLocal, readHistory, type DestinationDiscovery } from '../execute/discover.js';
+import { discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
+import { rebuildHolds } from '../execute/rebuild-holds.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult } from '../policy/properties.js';
@@ -17,7 +18,7 @@ import { applyRefusals, checkPlan } from '../safety/interlock.js';
 import { recordRun } from '../execute/record.js';
 import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
-import { readRunState, writeRunState } from '../state/run-state.js';
+import { readRunState, readRunStateChecked, writeRunState } from '../state/run-state.js';
 import { errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/planner.js';
 import type { Plan, ReplicationPlan } from '../plan/types.js';
@@ -121,7 +122,14 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
     // Local discovery, then the snapshots, which never wait for a destination (SPEC §9): the
     // destinations are discovered at the same time, each within --command-timeout.
-    const { holds, history } = readHistory(ctx.stateDir);
+    // zback's own records: a corrupt file is reported (exit 1), kept aside in a run, and the hold
+    // ledger rebuilt from ZFS once the destinations are known.
+    const ledger = HoldLedger.load(ctx.stateDir, { keepAside: !args.dryRun });
+    const stateRead = readRunStateChecked(ctx.stateDir, { keepAside: !args.dryRun });
+    const fileProblems = [ledger.problem, stateRead.problem].filter((p): p is string => p !== undefined);
+    for (const p of fileProblems) out.error(p);
+    let holds = ledger.all();
+    const history = historyOf(stateRead.state);
     const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
     const unknownReseed = (args.reseed ?? []).filter((q) => !hasDestination(local0.configs, q));
     if (unknownReseed.length) {
@@ -158,10 +166,9 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       for (const r of plan.refused ?? []) out.error(r.message);
       const broken = plan.replications.filter(isBroken);
       for (const r of broken) out.error(`${r.dataset}: replication to ${replicationKey(r)}: ${r.message}`);
-      return plan.datasets.some((d) => d.error || d.problems?.length) || broken.length || plan.refused?.length ? EXIT.FAILED : EXIT.OK;
+      return fileProblems.length || plan.datasets.some((d) => d.error || d.problems?.length) || broken.length || plan.refused?.length ? EXIT.FAILED : EXIT.OK;
     }
 
-    const ledger = HoldLedger.load(ctx.stateDir);
     const record = (plan: Plan | null, outcome: RunOutcome | null, exitCode: number, interrupted?: string) => {
       // Recorded on the run's own clock (--now moves it), so status compares like with like.
       const previous = readRunState(ctx.stateDir);
@@ -210,6 +217,13 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       if (remote) {
         // What this run's snapshots added: read again (one command), then plan the rest.
         const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
+        if (ledger.problem) {
+          ledger.replace(await rebuildHolds(zfs, local0.configs, inventory, remote));
+          ledger.save();
+          holds = ledger.all();
+          Object.assign(planInput, { holds });
+          out.error(`the hold ledger was rebuilt from ZFS: ${holds.length} zback hold${holds.length === 1 ? '' : 's'} found`);
+        }
         plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
         if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
         outcome = await executePlan(plan, zfsPorts({ ...portsContext, destinations: remote.zfs, resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false }), options);
@@ -221,7 +235,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     const interrupted = stop.signal.aborted ? String(stop.signal.reason) : undefined;
     if (plan && outcome) reportOutcome(plan, outcome, outcome.replications, out);
     if (interrupted) out.error(`stopped by ${interrupted} before the run finished; the next run continues${outcome ? '' : ' (nothing was replicated or pruned)'}`);
-    const exitCode = outcome?.ok && !interrupted ? EXIT.OK : EXIT.FAILED;
+    const exitCode = outcome?.ok && !interrupted && !fileProblems.length ? EXIT.OK : EXIT.FAILED;
     try {
       record(plan, outcome, exitCode, interrupted);
     } catch (e) {

@@ -5,7 +5,8 @@
  * releasing the old one — would keep its snapshot forever. With it, every run releases its stale
  * holds.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { keepAside, readJson } from './files.js';
 import { join } from 'node:path';
 
 export interface HoldRecord {
@@ -22,6 +23,11 @@ export interface HoldRecord {
 
 const key = (r: HoldRecord) => JSON.stringify([r.role, r.host, r.dataset, r.snapshot, r.tag]);
 
+function validRecord(r: unknown): r is HoldRecord {
+  const x = r as Record<string, unknown> | null;
+  return x !== null && typeof x === 'object' && (x.role === 'source' || x.role === 'target') && ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof x[k] === 'string');
+}
+
 export class HoldLedger {
   private readonly records = new Map<string, HoldRecord>();
   private dirty = false;
@@ -33,18 +39,34 @@ export class HoldLedger {
     for (const r of records) this.records.set(key(r), r);
   }
 
-  /** Reads `<stateDir>/holds.json`; a missing or unreadable file is an empty ledger. */
-  static load(stateDir: string): HoldLedger {
+  /**
+   * What was wrong with the file when it was read (corrupt, unreadable): the ledger is then empty
+   * and must be rebuilt from ZFS; with `keepAside` the file was moved out of the way first.
+   */
+  problem?: string;
+
+  /**
+   * Reads `<stateDir>/holds.json`. A missing file is an empty ledger; a corrupt one is an empty
+   * ledger with `problem` set, and with `keepAside` (a run, not status) it is renamed
+   * `holds.json.corrupt-<time>` so nothing is lost and the next save starts clean.
+   */
+  static load(stateDir: string, options: { keepAside?: boolean } = {}): HoldLedger {
     const path = join(stateDir, 'holds.json');
-    try {
-      const data = JSON.parse(readFileSync(path, 'utf8')) as { holds?: HoldRecord[] };
-      const valid = (data.holds ?? []).filter(
-        (r) => (r.role === 'source' || r.role === 'target') && ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'string'),
-      );
-      return new HoldLedger(path, valid);
-    } catch {
-      return new HoldLedger(path);
-    }
+    const read = readJson(path);
+    if (read.kind === 'missing') return new HoldLedger(path);
+    const holds = read.kind === 'ok' ? (read.value as { holds?: unknown }).holds : undefined;
+    if (read.kind === 'ok' && Array.isArray(holds) && holds.every(validRecord)) return new HoldLedger(path, holds);
+    const why = read.kind === 'error' ? read.error : 'its content is not a hold ledger';
+    const ledger = new HoldLedger(path);
+    ledger.problem = `${path} is corrupt (${why})${options.keepAside ? `; kept as ${keepAside(path)}` : ''}`;
+    return ledger;
+  }
+
+  /** Replace every record (a ledger rebuilt from ZFS). */
+  replace(records: readonly HoldRecord[]): void {
+    this.records.clear();
+    for (const r of records) this.records.set(key(r), r);
+    this.dirty = true;
   }
 
   all(): HoldRecord[] {

@@ -3,7 +3,8 @@
  * reads it (no network needed). Written atomically (temporary file + rename), so a reader never
  * sees half a file even while a run is writing it.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { keepAside, readJson } from './files.js';
 import { join } from 'node:path';
 
 export const STATE_VERSION = 1;
@@ -48,15 +49,24 @@ export function statePath(stateDir: string): string {
   return join(stateDir, 'state.json');
 }
 
-/** The recorded state, or an empty one when there is none yet (or it is unreadable). */
+/** The recorded state, or an empty one when there is none yet (or it is corrupt: see readRunStateChecked). */
 export function readRunState(stateDir: string): RunState {
-  try {
-    const data = JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as RunState;
-    if (data.version === STATE_VERSION && data.datasets && typeof data.datasets === 'object') return data;
-  } catch {
-    /* none yet */
-  }
-  return { version: STATE_VERSION, datasets: {} };
+  return readRunStateChecked(stateDir).state;
+}
+
+/**
+ * The recorded state and, when the file is corrupt, what is wrong; with `keepAside` (a run) the
+ * corrupt file is renamed `state.json.corrupt-<time>` so the run's new state does not replace it.
+ */
+export function readRunStateChecked(stateDir: string, options: { keepAside?: boolean } = {}): { state: RunState; problem?: string } {
+  const path = statePath(stateDir);
+  const read = readJson(path);
+  const empty = { version: STATE_VERSION, datasets: {} };
+  if (read.kind === 'missing') return { state: empty };
+  const data = read.kind === 'ok' ? (read.value as RunState) : null;
+  if (data && data.version === STATE_VERSION && data.datasets && typeof data.datasets === 'object') return { state: data };
+  const why = read.kind === 'error' ? read.error : 'not a zback state file of this version';
+  return { state: empty, problem: `${path} is corrupt (${why})${options.keepAside ? `; kept as ${keepAside(path)}` : ''}` };
 }
 
 export function writeRunState(stateDir: string, state: RunState): void {

@@ -68,3 +68,13 @@ export function timeoutText(limits: CommandLimits): string {
 export function outputCapText(limits: CommandLimits): string {
   return `printed more than ${Math.round(limits.maxOutputBytes / 1024 / 1024)} MiB; it was stopped`;
 }
+
+/**
+ * Text from another host (a destination's zfs, its shell) made safe to print or log: control
+ * characters other than newline and tab (escape sequences that could rewrite a terminal or hide a
+ * line in cron mail) become "?".
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+}

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
+import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, printable, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { shellCommand } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -204,7 +204,7 @@ export class RemoteHost implements Host {
         if (pid > 0) void this.killRemote(pid).finally(close);
         else close();
         // A connection that is dead may never report the channel closed: do not wait for it.
-        setTimeout(() => resolve({ code: null, signal: null, stdout: '', stderr: `${err}${err && !err.endsWith('\n') ? '\n' : ''}${why}` }), 5000).unref();
+        setTimeout(() => resolve({ code: null, signal: null, stdout: '', stderr: `${printable(err)}${err && !err.endsWith('\n') ? '\n' : ''}${why}` }), 5000).unref();
       };
       const timer = setTimeout(() => stop(timeoutText(this.limits), true), this.limits.timeoutMs);
       ch.on('data', (d: Buffer) => {
@@ -225,9 +225,9 @@ export class RemoteHost implements Host {
       });
       ch.on('close', (code: number | undefined, signal: string | undefined) => {
         clearTimeout(timer);
-        if (stopped) return resolve({ code: null, signal: null, stdout: '', stderr: `${err}${err && !err.endsWith('\n') ? '\n' : ''}${stopped}` });
+        if (stopped) return resolve({ code: null, signal: null, stdout: '', stderr: `${printable(err)}${err && !err.endsWith('\n') ? '\n' : ''}${stopped}` });
         if (code === undefined && signal === undefined && !err) err = this.lost ?? `the SSH channel to ${this.label} closed without an exit status`;
-        resolve({ code: code ?? null, signal: signal ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: err });
+        resolve({ code: code ?? null, signal: signal ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: printable(err) });
       });
     });
   }
@@ -262,14 +262,14 @@ export class RemoteHost implements Host {
     ch.on('close', (code: number | undefined, signal: string | undefined) => {
       started?.();
       if (code === undefined && signal === undefined) err += err ? '' : (this.lost ?? `the SSH channel to ${this.label} closed without an exit status`);
-      resolveDone({ code: code ?? null, signal: signal ?? null, stdout: '', stderr: err });
+      resolveDone({ code: code ?? null, signal: signal ?? null, stdout: '', stderr: printable(err) });
     });
     await running;
     const abort = () => {
       if (pid > 0) void this.killRemote(pid);
       ch.close(); // no EOF from us
       // A remote process that ignores all this must not hang the run (and keep its lock).
-      setTimeout(() => resolveDone({ code: null, signal: null, stdout: '', stderr: `${err}the remote process did not stop within ${ABORT_GRACE_MS / 1000} s after it was told to` }), ABORT_GRACE_MS).unref();
+      setTimeout(() => resolveDone({ code: null, signal: null, stdout: '', stderr: `${printable(err)}the remote process did not stop within ${ABORT_GRACE_MS / 1000} s after it was told to` }), ABORT_GRACE_MS).unref();
     };
     return { stdin: ch, done, abort };
   }
