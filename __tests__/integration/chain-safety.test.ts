@@ -265,13 +265,29 @@ test('a managed dataset whose pool is exported: an error every run and critical 
   expect((await zback(['status', '--check', '--now', hour(15)])).code).toBe(0);
 }, 300_000);
 
-test('a usage error stops the command before anything is read or changed', async () => {
+test('a usage error stops every command before anything is read or changed', async () => {
   await dataset('tank/u');
-  ok(await src.zback(['set', 'tank/u', '--snapshot', 'yes', '--retention', '24h']));
-  const typo = await zback(['run', '--dryrun', '--now', hour(10)]);
+  ok(await src.zback(['set', 'tank/u', '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bpool/u|hourly`]));
+  ok(await zback(['run', '--now', hour(10)]));
+  const pools = async () => [await src.listAll('name,userrefs,org.wit:retention,org.wit:snapshot'), await bak.listAll('name,userrefs')];
+  const before = await pools();
+  const state = join(lab.dir, `state-${n}`);
+  const typo = await zback(['run', '--dryrun', '--now', hour(11)]);
   expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/^zback: Unknown argument: dryrun\n/)]);
-  expect(await src.snapshots('tank/u')).toEqual([]);
-  const set = await src.zback(['set', 'tank/u', '--retention', '1h', '--bogus', '1']);
-  expect(set.code).toBe(2);
-  expect((await src.getProp('tank/u', 'org.wit:retention')).value).toBe('24h');
+  for (const argv of [
+    ['run', '--now', hour(11), '--bogus', '--ssh-config', sshConfig(), '--state-dir', state],
+    ['status', '--bogus', '--state-dir', state],
+    ['set', 'tank/u', '--retention', '1h', '--bogus', '1'],
+    ['unset', 'tank/u', '--retention', '--bogus'],
+    ['forget', 'tank/u', '--bogus', '--state-dir', state],
+    ['run', '--max-channels', 'many', '--state-dir', state],
+    ['run', '--command-timeout', '99999999', '--state-dir', state],
+    ['run', '--reseed', 'tank/u', '--state-dir', state],
+    ['bogus-command'],
+  ]) {
+    const r = await src.zback(argv);
+    expect([argv.join(' '), r.code, r.stdout]).toEqual([argv.join(' '), 2, '']);
+    expect(r.stderr).toMatch(/^zback: /);
+  }
+  expect(await pools()).toEqual(before);
 }, 120_000);

@@ -156,3 +156,20 @@ test('a corrupt holds.json: reported and kept aside, the ledger rebuilt from ZFS
   ok(await zback(['run', '--now', hour(14)]));
   expect(await src.snapshots('tank/c')).toEqual([snapAt(13), snapAt(14)]);
 }, 300_000);
+
+test('a managed dataset renamed: its holds follow it (no missing dataset, nothing held for ever)', async () => {
+  await src.datasetWithData('tank/r', 16);
+  ok(await src.zback(['set', 'tank/r', '--snapshot', 'yes', '--retention', '2h', '--destinations', `bak${n}:bpool/r|hourly`]));
+  ok(await zback(['run', '--now', hour(10)]));
+  await src.exec(['zfs', 'unmount', 'tank/r']);
+  await src.zfs('rename', 'tank/r', 'tank/r2'); // its local zback properties go along
+  const r = await zback(['run', '--verbose', '--now', hour(11)]);
+  ok(r);
+  expect(r.stdout).toContain('tank/r was renamed to tank/r2: zback\'s holds on its snapshots follow it');
+  expect(r.stdout).toMatch(/tank\/r2 → bak\d+:bpool\/r: incremental @2026-11-25-100000 → @2026-11-25-110000/);
+  ok(await zback(['run', '--now', hour(12)]));
+  ok(await zback(['run', '--now', hour(13)]));
+  // The hold placed under the old name was zback's, and went: the old snapshots are pruned.
+  expect(await src.snapshots('tank/r2')).toEqual([snapAt(12), snapAt(13)]);
+  expect((await zback(['status', '--check', '--now', hour(13)])).code).toBe(0);
+}, 300_000);

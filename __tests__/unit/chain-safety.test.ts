@@ -299,3 +299,23 @@ describe('found in review: no false alarms, and another port is another machine'
     expect(check()).toEqual([]);
   });
 });
+
+describe('a renamed dataset takes its holds along (the ledger follows the dataset guid)', () => {
+  test('records of a name that is gone move to the dataset with the same guid; others stay', async () => {
+    const { followRenames } = await import('../../lib/state/renames.js');
+    const inventory = inventoryOf({ 'p/new': { snaps: [old] }, 'p/other': { snaps: [old] } });
+    const guid = inventory.get('p/new')!.guid;
+    const moved = { ...sourceHold(old, 'bk', 'tank/copy', 'p/old'), datasetGuid: guid };
+    const unknown = { ...sourceHold(old, 'bk', 'tank/copy', 'p/gone'), datasetGuid: 'nowhere' };
+    const here = { ...sourceHold(old, 'bk', 'tank/copy', 'p/other'), datasetGuid: guid }; // its name still exists: untouched
+    const r = followRenames([moved, unknown, here, targetHold(old)], inventory, new Set(['p', 'p/new', 'p/other']));
+    expect(r.renamed).toEqual([{ from: 'p/old', to: 'p/new' }]);
+    expect(r.holds.map((h) => h.dataset)).toEqual(['p/new', 'p/gone', 'p/other', 'tank/copy']);
+  });
+
+  test('the plan records the dataset guid with every source hold it places', () => {
+    const { plan } = world({ states: new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), holds: [sourceHold(old)] });
+    const hold = plan.actions.find((a) => a.op === 'hold' && a.host === 'local')!;
+    expect(hold.record!.datasetGuid).toMatch(/^ds\d+$/);
+  });
+});

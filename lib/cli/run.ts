@@ -7,6 +7,7 @@ import { zfsPorts } from '../execute/ports.js';
 import { handleStopSignals, type StopHandling } from './signals.js';
 import { discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
 import { rebuildHolds } from '../execute/rebuild-holds.js';
+import { followRenames } from '../state/renames.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult } from '../policy/properties.js';
@@ -129,8 +130,20 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     const fileProblems = [ledger.problem, stateRead.problem].filter((p): p is string => p !== undefined);
     for (const p of fileProblems) out.error(p);
     let holds = ledger.all();
-    const history = historyOf(stateRead.state);
+    let history = historyOf(stateRead.state);
     const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
+    // A renamed dataset's holds went with it: the ledger follows (by the dataset's guid).
+    const followed = followRenames(holds, local0.inventory, local0.datasets);
+    if (followed.renamed.length) {
+      ledger.replace(followed.holds);
+      if (!args.dryRun) ledger.save();
+      holds = ledger.all();
+      for (const m of followed.renamed) {
+        out.info(`${m.from} was renamed to ${m.to}: zback's holds on its snapshots follow it`);
+        delete stateRead.state.datasets[m.from];
+      }
+      history = historyOf(stateRead.state);
+    }
     const unknownReseed = (args.reseed ?? []).filter((q) => !hasDestination(local0.configs, q));
     if (unknownReseed.length) {
       // A mistyped --reseed must not run anything: it is a usage error, found before any change.

@@ -137,7 +137,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         dataset: side.dataset,
         snapshot,
         tag: side.tag,
-        ...(side.side === 'source' ? { destination: { hostLabel: r.hostLabel, target: r.target } } : {}),
+        ...(side.side === 'source' ? { destination: { hostLabel: r.hostLabel, target: r.target }, ...(r.datasetGuid ? { datasetGuid: r.datasetGuid } : {}) } : {}),
       });
       const hold = push({
         ...on,

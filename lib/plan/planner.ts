@@ -203,6 +203,7 @@ function planDataset(
         seededBefore: [...seededBefore],
         reseed,
       });
+      if (info.guid) r.datasetGuid = info.guid;
       mine.push(r);
       evidence.set(r, [...seededBefore]);
     }

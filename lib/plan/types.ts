@@ -112,6 +112,8 @@ export interface ReplicationPlan {
   /** Target of another replication in this run (same host) that must succeed first: it seeds this one's parent. */
   after?: string;
   sends: SendStep[];
+  /** The source dataset's guid (recorded with its holds, which follow a rename). */
+  datasetGuid?: string;
   /** Hold bookkeeping (tags name the destination so they are recognisable and never confused). */
   sourceTag: string;
   targetTag: string;

@@ -19,6 +19,8 @@ export interface HoldRecord {
   tag: string;
   /** Source holds: the destination whose base this is (older records: read from the tag). */
   destination?: { hostLabel: string; target: string };
+  /** Source holds: the guid of the dataset, so its holds can be followed when it is renamed. */
+  datasetGuid?: string;
 }
 
 const key = (r: HoldRecord) => JSON.stringify([r.role, r.host, r.dataset, r.snapshot, r.tag]);
