@@ -66,6 +66,11 @@ function readlinkQuiet(path: string): string {
   }
 }
 
+/** Whether zback's run lock (a kernel flock on the file) is free now: `flock -n` can take it. */
+export function lockIsFree(path: string): boolean {
+  return spawnSync('flock', ['--nonblock', path, 'true']).status === 0;
+}
+
 export class LabHost {
   constructor(
     readonly lab: Lab,

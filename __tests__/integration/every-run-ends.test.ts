@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, LabHost, type Result } from '../helpers/lab.js';
+import { Lab, LabHost, lockIsFree, type Result } from '../helpers/lab.js';
 
 let lab: Lab;
 let src: LabHost;
@@ -68,7 +68,7 @@ test('a backup host whose zfs hangs: the run ends after --command-timeout, every
     // Nothing left running: not the hung zfs on the backup host, not zback here; the lock is free.
     expect((await bak.exec(['pgrep', '-f', 'sleep 3600'])).stdout).toBe('');
     expect((await src.exec(['pgrep', '-f', 'bin/zback'])).stdout).toBe('');
-    expect(existsSync(join(stateDir(), 'run.lock'))).toBe(false);
+    expect(lockIsFree(join(stateDir(), 'run.lock'))).toBe(true);
   } finally {
     await bak.exec(['umount', '/usr/sbin/zfs']);
   }
@@ -120,7 +120,7 @@ test('SIGTERM in the middle of a large send: exit within 15 s, no zfs send or re
   expect(r.stderr).toMatch(/^zback: big\/data: replication to bak\d+:bbig\/data failed: stopped by SIGTERM/m);
   expect((await src.exec(['pgrep', '-af', 'zfs (send|recv|receive)'])).stdout).toBe('');
   expect((await bak.exec(['pgrep', '-af', 'zfs (send|recv|receive)'])).stdout).toBe('');
-  expect(existsSync(join(stateDir(), 'run.lock'))).toBe(false);
+  expect(lockIsFree(join(stateDir(), 'run.lock'))).toBe(true);
   const check = await zback(['status', '--check', '--now', hour(10)]);
   expect(check.code).toBe(2);
   expect(check.stdout).toMatch(/the last run \(.*\) was stopped by SIGTERM before it finished/);

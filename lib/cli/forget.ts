@@ -22,7 +22,7 @@ export async function forgetCommand(ctx: Context, dataset: string, out: Output):
   }
   const lock = new RunLock(ctx.stateDir);
   try {
-    lock.acquire();
+    await lock.acquire();
   } catch (e) {
     out.error(e instanceof LockBusy ? e.message : `cannot take the run lock in ${ctx.stateDir}: ${errorMessage(e)}`);
     return e instanceof LockBusy ? EXIT.LOCKED : EXIT.FAILED;

@@ -96,7 +96,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   const lock = new RunLock(ctx.stateDir);
   if (!args.dryRun) {
     try {
-      lock.acquire();
+      await lock.acquire();
     } catch (e) {
       if (e instanceof LockBusy) {
         out.error(e.message);

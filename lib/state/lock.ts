@@ -2,18 +2,21 @@
  * The run lock: one `zback run` at a time per state directory. A second run finds the lock held
  * and exits at once (exit code 75) instead of waiting or overlapping.
  *
- * The lock file is created with O_EXCL and holds the owner's PID and its start time (from
- * /proc), so a lock left by a crashed run — or by a PID that was since reused — is recognised as
- * stale and taken over. Taking over is itself guarded by a short-lived ".break" file so that two
- * runs finding the same stale lock cannot both win.
+ * The lock is the kernel's: flock(2) on `<state-dir>/run.lock`, held by a small `flock` process
+ * (util-linux, on every Linux) that zback starts and feeds through a pipe. When zback ends in any
+ * way — normally, killed, crashed, the machine's name changed meanwhile — the pipe closes, that
+ * process exits and the kernel drops the lock: there is no stale lock to detect or take over, and
+ * no PID to trust. (Node cannot call flock(2) itself; a native add-on would be a build dependency
+ * for one system call.) The file keeps its owner's PID and start for messages, and is never
+ * removed, so two runs can never lock two different files of the same name.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 export interface LockOwner {
   pid: number;
-  startTime: string;
   host: string;
   since: string;
 }
@@ -32,17 +35,6 @@ export class LockBusy extends Error {
   }
 }
 
-function processStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) counted after the ")" that ends the command name.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 function readOwner(path: string): LockOwner | null {
   try {
     const o = JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
@@ -52,109 +44,47 @@ function readOwner(path: string): LockOwner | null {
   }
 }
 
-function ownerAlive(o: LockOwner): boolean {
-  if (o.host !== hostname()) return true; // a lock from another machine (shared state dir): never assume it is stale
-  const start = processStartTime(o.pid);
-  if (start !== null) return start === o.startTime;
-  try {
-    process.kill(o.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function tryCreate(path: string, content: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx', 0o644);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  }
-  try {
-    writeSync(fd, content);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
-}
+/** flock's exit code when the lock is held (chosen: EX_TEMPFAIL, like zback's own). */
+const BUSY = 75;
 
 export class RunLock {
-  private held = false;
+  private holder: ChildProcess | null = null;
   readonly path: string;
 
   constructor(stateDir: string) {
     this.path = join(stateDir, 'run.lock');
   }
 
-  /** Takes the lock or throws LockBusy. */
-  acquire(): void {
+  /** Takes the lock, or throws LockBusy when another run holds it (or an Error when it cannot try). */
+  async acquire(): Promise<void> {
     mkdirSync(join(this.path, '..'), { recursive: true, mode: 0o755 });
-    const me: LockOwner = {
-      pid: process.pid,
-      startTime: processStartTime(process.pid) ?? '',
-      host: hostname(),
-      since: new Date().toISOString(),
-    };
-    const content = JSON.stringify(me) + '\n';
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (tryCreate(this.path, content)) {
-        this.held = true;
-        process.once('exit', () => this.release());
-        return;
-      }
-      const owner = readOwner(this.path);
-      if (owner === null) {
-        // Being written right now, or garbage left by a crash: only garbage older than a minute is stale.
-        if (ageMs(this.path) < 60_000) throw new LockBusy(this.path, null);
-      } else if (ownerAlive(owner)) {
-        throw new LockBusy(this.path, owner);
-      }
-      this.breakStale(owner);
-    }
-    throw new LockBusy(this.path, readOwner(this.path));
-  }
-
-  private breakStale(seen: LockOwner | null): void {
-    const guard = this.path + '.break';
-    if (!tryCreate(guard, String(process.pid))) {
-      if (ageMs(guard) < 10_000) throw new LockBusy(this.path, readOwner(this.path));
-      unlinkQuiet(guard); // a taker that crashed mid-takeover
-      if (!tryCreate(guard, String(process.pid))) throw new LockBusy(this.path, readOwner(this.path));
-    }
-    try {
-      // Still the same stale owner? Then nobody took it over meanwhile.
-      const now = readOwner(this.path);
-      // An unreadable lock may be one another run has just created and not yet written: only
-      // an old one is garbage.
-      const stillStale = seen !== null || ageMs(this.path) >= 60_000;
-      if (stillStale && JSON.stringify(now) === JSON.stringify(seen)) unlinkQuiet(this.path);
-    } finally {
-      unlinkQuiet(guard);
-    }
+    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(BUSY), this.path, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true, // its own process group: a Ctrl-C meant for zback must not drop the lock early
+    });
+    const result = await new Promise<'locked' | number | Error>((resolve) => {
+      let err = '';
+      child.stdout!.once('data', () => resolve('locked'));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', (e) => resolve(new Error(`cannot run flock (util-linux) to lock ${this.path}: ${e.message}`)));
+      child.once('exit', (code) => resolve(code === BUSY ? BUSY : new Error(`flock ${this.path} failed (exit ${code}): ${err.trim()}`)));
+    });
+    if (result === BUSY) throw new LockBusy(this.path, readOwner(this.path));
+    if (result instanceof Error) throw result;
+    this.holder = child;
+    child.stdin!.on('error', () => {});
+    // The holder must not keep zback alive, and ends with it.
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr] as Array<{ unref?: () => void } | null>) s?.unref?.();
+    const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+    writeFileSync(this.path, JSON.stringify(me) + '\n', { mode: 0o644 });
   }
 
   release(): void {
-    if (!this.held) return;
-    this.held = false;
-    const owner = readOwner(this.path);
-    if (owner && owner.pid === process.pid) unlinkQuiet(this.path);
-  }
-}
-
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return Infinity;
-  }
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* already gone */
+    const child = this.holder;
+    if (!child) return;
+    this.holder = null;
+    child.stdin?.end(); // cat sees EOF, flock exits, the kernel drops the lock
+    child.kill('SIGTERM');
   }
 }
