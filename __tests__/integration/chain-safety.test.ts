@@ -6,32 +6,17 @@
  * wrong. Re-seeding a copy that went missing takes an explicit `zback run --reseed DS=DEST`.
  */
 import { join } from 'node:path';
-import { Lab, LabHost, type Result } from '../helpers/lab.js';
+import { type Lab, type LabHost, type Result } from '../helpers/lab.js';
+import { twoHosts } from '../helpers/two-hosts.js';
 
+// 28000–29999: outside replicate (22100–26120), status (26200–26699), every-run-ends (30000–31999) and the OpenZFS guest (27000–27499).
+const hosts = twoHosts('chain-safety', (n) => 28000 + n + (process.pid % 200) * 10);
 let lab: Lab;
 let src: LabHost;
 let bak: LabHost;
 let n = 0;
 let port = 0;
-
-beforeAll(() => {
-  lab = new Lab('chain-safety');
-});
-afterAll(async () => {
-  await lab?.stop();
-});
-
-/** Fresh hosts for every test: source with pool tank, backup with pool bpool and an sshd. */
-beforeEach(async () => {
-  n++;
-  // 28000–29999: outside replicate (22100–26120), status (26200–26699) and the OpenZFS guest (27000–27499).
-  port = 28000 + n + (process.pid % 200) * 10;
-  src = await lab.start(`src${n}`);
-  bak = await lab.start(`bak${n}`);
-  await src.pool('tank');
-  await bak.pool('bpool');
-  await bak.sshd(port);
-});
+beforeEach(() => ({ lab, src, bak, n, port } = hosts));
 
 const sshConfig = () => join(bak.sshDir, 'config');
 function zback(args: string[], opts: Parameters<LabHost['zback']>[1] = {}) {

@@ -6,31 +6,17 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, LabHost, lockIsFree, type Result } from '../helpers/lab.js';
+import { type Lab, type LabHost, lockIsFree, type Result } from '../helpers/lab.js';
+import { twoHosts } from '../helpers/two-hosts.js';
 
+// 30000–31999: outside every other integration file's ports.
+const hosts = twoHosts('run-ends', (n) => 30000 + n + (process.pid % 200) * 10);
 let lab: Lab;
 let src: LabHost;
 let bak: LabHost;
 let n = 0;
 let port = 0;
-
-beforeAll(() => {
-  lab = new Lab('run-ends');
-});
-afterAll(async () => {
-  await lab?.stop();
-});
-
-beforeEach(async () => {
-  n++;
-  // 30000–31999: outside every other integration file's ports.
-  port = 30000 + n + (process.pid % 200) * 10;
-  src = await lab.start(`src${n}`);
-  bak = await lab.start(`bak${n}`);
-  await src.pool('tank');
-  await bak.pool('bpool');
-  await bak.sshd(port);
-});
+beforeEach(() => ({ lab, src, bak, n, port } = hosts));
 
 const stateDir = () => join(lab.dir, `state-${n}`);
 const zback = (args: string[]) => src.zback([...args, '--ssh-config', join(bak.sshDir, 'config'), '--state-dir', stateDir()]);

@@ -5,31 +5,16 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, LabHost } from '../helpers/lab.js';
+import { type Lab, LabHost } from '../helpers/lab.js';
+import { twoHosts } from '../helpers/two-hosts.js';
 
+const hosts = twoHosts('replicate', (n) => 22100 + n + (process.pid % 200) * 20);
 let lab: Lab;
 let src: LabHost;
 let bak: LabHost;
 let n = 0;
 let port = 0;
-
-beforeAll(() => {
-  lab = new Lab('replicate');
-});
-afterAll(async () => {
-  await lab?.stop();
-});
-
-/** Fresh hosts for every test: source with pool tank, backup with pool bpool and an sshd. */
-beforeEach(async () => {
-  n++;
-  port = 22100 + n + (process.pid % 200) * 20;
-  src = await lab.start(`src${n}`);
-  bak = await lab.start(`bak${n}`);
-  await src.pool('tank');
-  await bak.pool('bpool');
-  await bak.sshd(port);
-});
+beforeEach(() => ({ lab, src, bak, n, port } = hosts));
 
 const sshConfig = () => join(bak.sshDir, 'config');
 function zback(args: string[], opts: Parameters<LabHost['zback']>[1] = {}) {
