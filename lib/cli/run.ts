@@ -121,8 +121,6 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
-    // Local discovery, then the snapshots, which never wait for a destination (SPEC §9): the
-    // destinations are discovered at the same time, each within --command-timeout.
     // zback's own records: a corrupt file is reported (exit 1), kept aside in a run, and the hold
     // ledger rebuilt from ZFS once the destinations are known.
     const ledger = HoldLedger.load(ctx.stateDir, { keepAside: !args.dryRun });
@@ -154,6 +152,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       }
       return EXIT.USAGE;
     }
+    // The snapshots never wait for a destination (SPEC §9): the destinations are discovered while
+    // they are taken, each host within --command-timeout.
     const remoteSoon = discoverDestinations(local0.configs, pool);
     const planInput = {
       configs: local0.configs,
