@@ -154,7 +154,10 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
 }, 20 * MINUTES);
 
 test('a send cut off half-way leaves a resumable receive: status shows it, the next run resumes it with send -t', async () => {
-  await managed('tank/big', 80_000_000, 'bpool/big');
+  // Its own prefix and state: the clock of each test starts again at 10:00, and another test's
+  // later snapshots would be dated in this test's future.
+  const state = ['--prefix', 'test.big', '--state-dir', '/root/state-big'];
+  await managed('tank/big', 80_000_000, 'bpool/big', 'test.big');
   const first = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state]);
   // The link drops again, this time during the resumed stream: what arrived is kept, not discarded.
   const again = await interruptedSend('tank/big', 'bpool/big', ['--now', hour(10), ...state], `^zfs send -t ${first.token}`);
@@ -185,7 +188,8 @@ test('a send cut off half-way leaves a resumable receive: status shows it, the n
 }, 20 * MINUTES);
 
 test('a diverged copy on OpenZFS is reported with the fix, and nothing is destroyed', async () => {
-  await managed('tank/div', 100_000, 'bpool/div');
+  const state = ['--prefix', 'test.div', '--state-dir', '/root/state-div'];
+  await managed('tank/div', 100_000, 'bpool/div', 'test.div');
   expect((await vm.zback(['run', '--now', hour(10), ...state])).code).toBe(0);
   await vm.ok('zfs snapshot bpool/div@local-change');
   const r = await vm.zback(['run', '--now', hour(11), ...state]);
