@@ -125,6 +125,11 @@ test('a corrupt holds.json: reported and kept aside, the ledger rebuilt from ZFS
   ok(await zback(['run', '--now', hour(11)]));
   const ledgerPath = join(stateDir(), 'holds.json');
   writeFileSync(ledgerPath, '{"version": 1, "holds": [ {"role": "sou'); // cut off mid-write by a full disk
+  // status says so (critical) and, being read-only, leaves the file where it is.
+  const status = await zback(['status', '--check', '--now', hour(11)]);
+  expect(status.code).toBe(2);
+  expect(status.stdout).toMatch(/holds\.json is corrupt \(not valid JSON: .*\); the next run keeps it aside and rebuilds/);
+  expect(readdirSync(stateDir()).some((f) => f.startsWith('holds.json.corrupt-'))).toBe(false);
 
   const r = await zback(['run', '--now', hour(12)]);
   expect(r.code).toBe(1);

@@ -7,7 +7,8 @@ import { errorMessage } from '../errors.js';
 import { TickCache } from '../policy/schedule.js';
 import { buildStatus, type Thresholds } from '../report/status.js';
 import { renderCheck, renderStatus } from '../report/status-text.js';
-import { readRunState } from '../state/run-state.js';
+import { readRunStateChecked } from '../state/run-state.js';
+import { HoldLedger } from '../state/holds.js';
 import { LocalHost } from '../transport/local.js';
 import { DEFAULT_LIMITS } from '../transport/host.js';
 import { HostPool } from '../transport/pool.js';
@@ -42,13 +43,15 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
   });
   try {
     const zfs = await Zfs.detect(local);
+    const stateRead = readRunStateChecked(ctx.stateDir); // read-only: status never moves a file
     const ticks = new TickCache();
     const { configs, inventory, plan } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: args.remote, ticks });
     const live = args.remote ? plan.replications : undefined;
     const report = buildStatus({
       configs,
       inventory,
-      state: readRunState(ctx.stateDir),
+      state: stateRead.state,
+      fileProblems: [stateRead.problem, HoldLedger.load(ctx.stateDir).problem].filter((p): p is string => p !== undefined),
       stateDir: ctx.stateDir,
       now: ctx.now,
       calendar: ctx.calendar,

@@ -89,6 +89,8 @@ export interface StatusInput {
   ticks?: TickCache;
   /** Live replication plans (--remote): they override the recorded state. */
   live?: readonly ReplicationPlan[];
+  /** zback's own files that are corrupt (state.json, holds.json): critical. */
+  fileProblems?: readonly string[];
   /** Managed datasets that are gone (from the plan: the state remembers them), with the message. */
   missing?: ReadonlyArray<{ dataset: string; error?: string }>;
 }
@@ -217,9 +219,10 @@ export function buildStatus(input: StatusInput): StatusReport {
   datasets.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
   // The last run was stopped by a signal: critical until a run finishes (SPEC §9).
   const run = input.state.run;
-  const runProblems: Problem[] = run?.interrupted
-    ? [{ level: 'critical', message: `the last run (${run.started}) was stopped by ${run.interrupted} before it finished; the next run continues` }]
-    : [];
+  const runProblems: Problem[] = [
+    ...(run?.interrupted ? [{ level: 'critical' as const, message: `the last run (${run.started}) was stopped by ${run.interrupted} before it finished; the next run continues` }] : []),
+    ...(input.fileProblems ?? []).map((message) => ({ level: 'critical' as const, message: `${message}; the next run keeps it aside and rebuilds` })),
+  ];
   const all = [...runProblems, ...datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)])];
   const criticals = all.filter((p) => p.level === 'critical').length;
   const warnings = all.filter((p) => p.level === 'warning').length;
