@@ -58,7 +58,14 @@ async function managed(dataset: string, bytes: number, target: string, prefix = 
  * slowly (a wrapper on the ssh session's PATH only), and killing the local `zfs send` is a network
  * drop as far as the receiving side can tell.
  */
-async function interruptedSend(dataset: string, target: string, args: string[], send = `^zfs send ${dataset}@`): Promise<{ token: string; stderr: string }> {
+async function interruptedSend(
+  dataset: string,
+  target: string,
+  args: string[],
+  send = `^zfs send ${dataset}@`,
+  /** What cuts the stream: the zfs send is killed (a dropped link), or zback gets SIGTERM. */
+  cutBy: 'send' | 'sigterm' = 'send',
+): Promise<{ token: string; stderr: string }> {
   await vm.ok(`
     set -e
     cat > /usr/local/sbin/zfs <<'EOF'
@@ -77,7 +84,7 @@ EOF
       for i in $(seq 600); do
         pid=$(pgrep -f '${send}' | head -1)
         recv=$(pgrep -f '^/sbin/zfs receive' | head -1)
-        if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 3; kill -9 "$pid" && echo cut; exit 0; fi
+        if [ -n "$pid" ] && [ -n "$recv" ]; then sleep 3; ${cutBy === 'send' ? 'kill -9 "$pid"' : "pkill -TERM -f 'bin/zback run'"} && echo cut; exit 0; fi
         sleep 0.1
       done
       echo "no send seen" >&2; exit 1`);
@@ -186,6 +193,24 @@ test('a send cut off half-way leaves a resumable receive: status shows it, the n
   expect(next.stdout).toMatch(/tank\/big → backup:bpool\/big: incremental @2026-11-26-100000 → @2026-11-26-110000/);
   expect(await snapshots('bpool/big')).toEqual(['2026-11-26-100000', '2026-11-26-110000']);
 }, 20 * MINUTES);
+
+test('SIGTERM in the middle of a send on OpenZFS: the partial receive is kept, status is critical, the next run resumes it', async () => {
+  const state = ['--prefix', 'test.term', '--state-dir', '/root/state-term'];
+  await managed('tank/term', 40_000_000, 'bpool/term', 'test.term');
+  const { token, stderr } = await interruptedSend('tank/term', 'bpool/term', ['--now', hour(10), ...state], undefined, 'sigterm');
+  expect(stderr).toMatch(/received SIGTERM: stopping/);
+  expect(stderr).toContain('tank/term: replication to backup:bpool/term failed: stopped by SIGTERM (the partial receive is kept; the next run resumes it)');
+  expect((await vm.sh("pgrep -af 'zfs (send|recv|receive)'")).stdout).toBe('');
+  const status = await vm.zback(['status', '--check', '--now', hour(10), ...state]);
+  expect(status.code).toBe(2);
+  expect(status.stdout).toMatch(/was stopped by SIGTERM before it finished/);
+
+  const resumed = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
+  expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+  expect(resumed.stdout).toContain(`[local] zfs send -t ${token}`);
+  expect(await checksums('bpool/term@2026-11-26-100000')).toBe(await checksums('tank/term@2026-11-26-100000'));
+  expect((await vm.zback(['status', '--check', '--now', hour(10), ...state])).code).toBe(0);
+}, 15 * MINUTES);
 
 test('a diverged copy on OpenZFS is reported with the fix, and nothing is destroyed', async () => {
   const state = ['--prefix', 'test.div', '--state-dir', '/root/state-div'];

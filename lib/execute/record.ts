@@ -33,7 +33,8 @@ export function recordRun(
       let result: DestinationResult;
       if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') result = r.status;
       else if (done === undefined || !done.ok) result = 'failed';
-      else if (r.status === 'resume') result = 'resume';
+      // A resumed receive that finished is delivered, not pending any more.
+      else if (r.status === 'resume') result = 'sent';
       else result = r.sends.length ? 'sent' : r.status === 'not-due' ? 'not-due' : 'up-to-date';
       const lastReplicated = (ok ? r.newCommon : undefined) ?? r.common ?? prev?.lastReplicated;
       const time = lastReplicated !== undefined ? names.parse(lastReplicated) : null;
