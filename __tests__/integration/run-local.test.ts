@@ -342,6 +342,10 @@ test('a snapshot with a dependent clone is kept and reported, not a failure; the
   expect([r.code, r.stderr]).toEqual([0, '']);
   expect(r.stdout).toContain('kept tank/cl@2026-11-25-050000: it has dependent clones');
   expect(await host.snapshots('tank/cl')).toEqual(['2026-11-25-050000', '2026-11-25-080000']);
+  // Quiet from cron, but monitoring hears of it: a warning in status.
+  const check = await host.zback(['status', '--check', '--now', '2026-11-25T08:05:00Z', ...state()]);
+  expect(check.code).toBe(1);
+  expect(check.stdout).toMatch(/^ZBACK WARNING .*tank\/cl: kept tank\/cl@2026-11-25-050000: it has dependent clones/);
 });
 
 test('--snapshot-format names snapshots differently; other names are foreign to it', async () => {

@@ -167,6 +167,9 @@ export function buildStatus(input: StatusInput): StatusReport {
       if (p) base.problems.push(p);
     }
     if (recorded && !recorded.ok) base.problems.push({ level: 'critical', message: `the last run failed: ${recorded.errors[0] ?? 'see the log'}` });
+    // What the last run kept although the rules let it go (a snapshot with dependent clones): not a
+    // failure that should mail from cron on every run, but monitoring hears of it.
+    for (const note of recorded?.notes ?? []) base.problems.push({ level: 'warning', message: note });
 
     for (const d of config.destinations) {
       const key = replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath });
