@@ -54,6 +54,9 @@ export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A command that exits without reading its stdin (pkill, a killed run) makes this write EPIPE:
+    // not a failure of the command, whose exit status says what happened.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
