@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execute/executor.js';
 import { zfsPorts } from '../execute/ports.js';
+import { isBroken } from '../plan/replication.js';
 import { handleStopSignals, type StopHandling } from './signals.js';
 import { discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
 import { rebuildHolds } from '../execute/rebuild-holds.js';
@@ -22,7 +23,7 @@ import { HoldLedger } from '../state/holds.js';
 import { readRunState, readRunStateChecked, writeRunState } from '../state/run-state.js';
 import { errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/planner.js';
-import type { Plan, ReplicationPlan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
@@ -67,10 +68,6 @@ function mergeSnapshots(outcome: RunOutcome, taken: RunOutcome): void {
     outcome.datasets.set(dataset, into);
   }
   outcome.ok &&= taken.ok;
-}
-
-function isBroken(r: ReplicationPlan): boolean {
-  return r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error';
 }
 
 function reportOutcome(plan: Plan, outcome: RunOutcome, replications: ReplicationOutcome[], out: Output): void {

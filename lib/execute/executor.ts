@@ -8,7 +8,7 @@
  * this engine is tested with a scripted fake and the model of lib/../__tests__.
  */
 import { errorMessage } from '../errors.js';
-import { replicationKey } from '../plan/replication.js';
+import { isBroken, replicationKey } from '../plan/replication.js';
 import type { Action, Phase, Plan, ReplicationPlan } from '../plan/types.js';
 import { Semaphore } from '../util/semaphore.js';
 
@@ -116,7 +116,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
   }
   for (const r of plan.refused ?? []) outcome(r.dataset).errors.push(r.message);
   for (const r of plan.replications) {
-    if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') {
+    if (isBroken(r)) {
       outcome(r.dataset).errors.push(`replication to ${replicationKey(r)}: ${r.status === 'unreachable' ? 'unreachable: ' : ''}${r.message}`);
     }
   }
@@ -220,7 +220,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     const key = replicationKey(r);
     const mine = plan.actions.filter((a) => a.replication === key && a.dataset === r.dataset);
     const out: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
-    if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') {
+    if (isBroken(r)) {
       out.error = r.message ?? r.status;
       return out;
     }

@@ -4,6 +4,7 @@
  */
 import { replicationKey } from '../plan/planner.js';
 import { keyIdentity } from '../plan/identity.js';
+import { isBroken } from '../plan/replication.js';
 import type { Plan } from '../plan/types.js';
 import type { NameFormat } from '../policy/names.js';
 import type { DatasetState, DestinationResult, DestinationState, RunState } from '../state/run-state.js';
@@ -31,7 +32,7 @@ export function recordRun(
       const done = replications.find((x) => x.plan === r);
       const ok = done !== undefined && done.ok;
       let result: DestinationResult;
-      if (r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error') result = r.status;
+      if (isBroken(r)) result = r.status;
       else if (done === undefined || !done.ok) result = 'failed';
       // A resumed receive that finished is delivered, not pending any more.
       else if (r.status === 'resume') result = 'sent';
@@ -39,7 +40,7 @@ export function recordRun(
       const lastReplicated = (ok ? r.newCommon : undefined) ?? r.common ?? prev?.lastReplicated;
       const time = lastReplicated !== undefined ? names.parse(lastReplicated) : null;
       const entry: DestinationState = { lastRun: at, result };
-      const error = done?.error ?? (result === 'failed' || r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error' ? r.message : undefined);
+      const error = done?.error ?? (result === 'failed' || isBroken(r) ? r.message : undefined);
       if (error) entry.error = error;
       if (lastReplicated !== undefined) entry.lastReplicated = lastReplicated;
       if (time !== null) entry.lastReplicatedTime = new Date(time).toISOString();
@@ -49,7 +50,7 @@ export function recordRun(
       if (done?.bytes) entry.bytes = done.bytes;
       // What may have arrived although the run could not see it succeed; carried while the
       // destination cannot be asked, dropped once a run found the common snapshot again.
-      const unknown = r.status === 'unreachable' || r.status === 'error' || r.status === 'diverged' || r.status === 'resume';
+      const unknown = isBroken(r) || r.status === 'resume';
       const maybe = new Set([...(unknown ? (prev?.mayHave ?? []) : []), ...(done && !done.ok ? [...done.sent, ...r.sends.filter((s) => s.kind !== 'full').flatMap((s) => s.delivers)] : [])]);
       if (maybe.size) entry.mayHave = [...maybe];
       destinations[key] = entry;

@@ -14,7 +14,7 @@
  */
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentsCommand } from '../zfs/commands.js';
-import { replicationKey } from './replication.js';
+import { isBroken, replicationKey } from './replication.js';
 import type { Action, Plan, ReplicationPlan } from './types.js';
 import type { HoldRecord } from '../state/holds.js';
 
@@ -29,7 +29,7 @@ export const DEFAULT_COPY_MARK: CopyMark = { property: 'org.wit:replica-of', sou
 
 /** Replications that send or bookkeep in this run (the others are only reported). */
 export function active(r: ReplicationPlan): boolean {
-  return r.status === 'send' || r.status === 'resume' || r.status === 'up-to-date' || r.status === 'not-due';
+  return !isBroken(r);
 }
 
 function sendWhy(r: ReplicationPlan, i: number): string {

@@ -59,6 +59,11 @@ export interface ReplicationInput {
 
 export const TARGET_HOLD_TAG = 'zback:replica';
 
+/** The replication cannot go on in this run: its destination is unreachable, diverged or in error. */
+export function isBroken<T extends Pick<ReplicationPlan, 'status'>>(r: T): r is T & { status: 'unreachable' | 'diverged' | 'error' } {
+  return r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error';
+}
+
 /** "host:target" (just the target on this machine): a replication in messages and keys. */
 export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>): string {
   return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;

@@ -5,7 +5,7 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import { formatRetention } from '../policy/retention.js';
-import { replicationKey } from '../plan/replication.js';
+import { isBroken, replicationKey } from '../plan/replication.js';
 import type { Action, DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
 import { style } from './style.js';
 
@@ -152,7 +152,7 @@ export function summaryLine(plan: Plan): string {
   if (remote) parts.push(`${remote} to destroy on destinations`);
   const sends = plan.replications.filter((r) => r.status === 'send' || r.status === 'resume').length;
   parts.push(`${plural(sends, 'replication')} to send`);
-  const broken = plan.replications.filter((r) => r.status === 'diverged' || r.status === 'unreachable' || r.status === 'error').length;
+  const broken = plan.replications.filter(isBroken).length;
   if (errors) parts.push(style.error(`${plural(errors, 'dataset')} with errors`));
   if (broken) parts.push(style.error(`${plural(broken, 'destination')} with problems`));
   if (plan.refused?.length) parts.push(style.error(`${plural(plan.refused.length, 'action')} refused by the safety interlock`));
