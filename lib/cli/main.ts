@@ -12,6 +12,7 @@ import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { runCommand } from './run.js';
 import { forgetCommand } from './forget.js';
+import { sinkCommand } from './sink.js';
 import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
@@ -191,6 +192,27 @@ export async function main(argv: string[]): Promise<number> {
       'Stop reporting a managed dataset that is gone for good (destroyed, or its pool retired)',
       (y) => y.positional('dataset', { type: 'string', demandOption: true, describe: 'The dataset as zback reported it missing' }),
       (args) => withContext(args as unknown as GlobalArgs, (ctx) => forgetCommand(ctx, args.dataset, output(ctx))),
+    )
+    .command(
+      'sink',
+      "The forced command of a source's key on a backup host: only zback's own zfs commands, only under --root",
+      (y) =>
+        y
+          .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset under which the source may receive and prune (repeatable)' })
+          .option('keep-days', { type: 'number', default: 0, describe: 'Refuse to destroy a snapshot made less than this many days ago (as ZFS records it here)' })
+          .option('append-only', { type: 'boolean', default: false, describe: 'Refuse every destroy and release (prune here with zback prune)' })
+          .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
+          .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
+      async (args) => {
+        const roots = (args.root ?? []).map(String);
+        for (const r of roots) {
+          const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
+          if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
+        }
+        const keepDays = args['keep-days'];
+        if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
+        exitCode = await sinkCommand({ roots, keepDays, appendOnly: args['append-only'], ...(args.log ? { log: args.log } : {}) });
+      },
     )
     .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)

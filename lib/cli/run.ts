@@ -162,7 +162,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       history,
       localDatasets: local0.datasets,
       reseed: args.reseed ?? [],
-      copyMark: { property: ctx.names.replicaOf, source: hostname() },
+      copyMark: { property: ctx.names.replicaOf, source: hostname(), retentionProperty: ctx.names.replicaRetention },
     };
     const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>
       // The interlock checks the plan against the inventories and zback's records, not the planner.

@@ -84,7 +84,7 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
         const zfs = await Zfs.detect(await pool.get(destination));
         const datasets = new Set(await zfs.listDatasets());
         const inventory = await zfs.inventory(topmost([...targets].filter((t) => datasets.has(t))));
-        states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory });
+        states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory, ...(zfs.sink ? { sink: zfs.sink } : {}) });
         clients.set(label, zfs);
       } catch (e) {
         states.set(label, { label, reachable: false, error: errorMessage(e) });

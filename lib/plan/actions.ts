@@ -13,7 +13,7 @@
  * - a stale hold is released only once the hold that replaces it is placed.
  */
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentsCommand } from '../zfs/commands.js';
+import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentCommand } from '../zfs/commands.js';
 import { isBroken, replicationKey } from './replication.js';
 import type { Action, Plan, ReplicationPlan } from './types.js';
 import type { HoldRecord } from '../state/holds.js';
@@ -23,9 +23,11 @@ export interface CopyMark {
   property: string;
   /** This machine's name: the property's value is "<source>:<dataset>". */
   source: string;
+  /** Where the destination's retention is recorded on the copy, for `zback prune` on the backup host. */
+  retentionProperty?: string;
 }
 
-export const DEFAULT_COPY_MARK: CopyMark = { property: 'org.wit:replica-of', source: 'localhost' };
+export const DEFAULT_COPY_MARK: CopyMark = { property: 'org.wit:replica-of', source: 'localhost', retentionProperty: 'org.wit:replica-retention' };
 
 /** Replications that send or bookkeep in this run (the others are only reported). */
 export function active(r: ReplicationPlan): boolean {
@@ -82,7 +84,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       if (p) prev.push(p);
     }
     for (const parent of r.createParents ?? []) {
-      prev = [push({ ...on, phase: 'replicate', op: 'create-parent', argv: createParentsCommand(parent), target: parent, snapshots: [], after: prev, why: `the parent of ${key} is missing` })];
+      prev = [push({ ...on, phase: 'replicate', op: 'create-parent', argv: createParentCommand(parent), target: parent, snapshots: [], after: prev, why: `the parent of ${key} is missing` })];
     }
     r.sends.forEach((step, i) => {
       const id = push({
@@ -101,7 +103,9 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       if (step.kind === 'full' || step.kind === 'resume') {
         // Marked so a zback on the backup host leaves the copy alone, and not mounted at boot: a
         // mounted copy that anything writes to refuses the next incremental.
-        for (const argv of [setPropertyCommand(r.target, mark.property, `${mark.source}:${r.dataset}`), setPropertyCommand(r.target, 'canmount', 'noauto')]) {
+        const marks = [setPropertyCommand(r.target, mark.property, `${mark.source}:${r.dataset}`), setPropertyCommand(r.target, 'canmount', 'noauto')];
+        if (mark.retentionProperty) marks.push(setPropertyCommand(r.target, mark.retentionProperty, r.copyRetention));
+        for (const argv of marks) {
           push({ ...on, phase: 'replicate', op: 'mark-copy', argv, target: r.target, snapshots: [], after: [id], why: `mark ${key} as a copy of ${r.dataset}` });
         }
       }
@@ -128,7 +132,8 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     const holds: { source?: string; target?: string } = {};
     const sides = [
       { side: 'source' as const, host: 'local', dataset: r.dataset, tag: r.sourceTag },
-      { side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag },
+      // An append-only sink releases nothing, so zback holds nothing there (it keeps the newest).
+      ...(r.appendOnlySink ? [] : [{ side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag }]),
     ];
     for (const side of sides) {
       const record = (snapshot: string): HoldRecord => ({
@@ -177,7 +182,9 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
   }
 
   // Stale holds: released once the hold that replaces them is placed.
+  const appendOnly = new Set(plan.replications.filter((r) => r.appendOnlySink).map((r) => r.hostLabel));
   for (const h of plan.staleHolds) {
+    if (h.role === 'target' && appendOnly.has(h.host)) continue; // it would be refused: kept, and recorded
     const replacing = h.replication ? holdOf.get(h.replication)?.[h.role] : undefined;
     if (h.replication && !replacing) continue; // the replacing hold is not planned: keep this one
     push({

@@ -14,11 +14,12 @@ import type { Calendar } from '../policy/calendar.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { NameFormat } from '../policy/names.js';
 import type { DatasetConfig, DestinationConfig } from '../policy/properties.js';
-import { decideRetention, type PruneCandidate } from '../policy/retention.js';
+import { decideRetention, formatRetention, type PruneCandidate } from '../policy/retention.js';
+import type { SinkInfo } from '../sink/hello.js';
+import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import {
-  createParentsCommand,
   destroyCommands,
   receiveCommand,
   sendFullCommand,
@@ -31,7 +32,7 @@ import type { ReplicationPlan, SendStep } from './types.js';
 
 /** What discovery found on one destination host. */
 export type DestinationState =
-  | { label: string; reachable: true; caps: ZfsCapabilities; datasets: ReadonlySet<string>; inventory: Inventory }
+  | { label: string; reachable: true; caps: ZfsCapabilities; datasets: ReadonlySet<string>; inventory: Inventory; sink?: SinkInfo }
   | { label: string; reachable: false; error: string };
 
 export interface ReplicationInput {
@@ -159,6 +160,7 @@ function emptyPlan(input: ReplicationInput): ReplicationPlan {
     targetDecisions: [],
     targetDestroy: [],
     targetDestroyArgvs: [],
+    copyRetention: formatRetention(input.destination.retention ?? input.config.retention.value),
   };
 }
 
@@ -175,6 +177,15 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     return plan;
   }
   const caps = state.caps;
+  if (state.sink) {
+    // A restricted sink (zback sink): only what it allows is planned, so nothing is refused there.
+    if (!underRoot(target, state.sink.roots)) {
+      plan.status = 'error';
+      plan.message = `${where} is outside what the restricted sink on ${hostLabel} accepts (its root${state.sink.roots.length === 1 ? '' : 's'}: ${state.sink.roots.join(', ') || 'none'}); correct the destination in ${config.dataset}'s destinations property, or add a --root to the sink's line in authorized_keys on ${hostLabel}`;
+      return plan;
+    }
+    if (state.sink.appendOnly) plan.appendOnlySink = true;
+  }
   const recvArgv = receiveCommand(target, caps);
   // An encrypted dataset travels raw (`zfs send -w`): the copy stays encrypted under the source's
   // key, and the backup host never needs the key. Sending it decrypted would leak it; never do.
@@ -248,8 +259,18 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     // Seed with the oldest snapshot the destination's retention keeps, then go on incrementally.
     const kept = new Set(decideRetention(candidatesOf(source), retention, input.calendar).filter((d) => d.keep).map((d) => d.name));
     const seed = source.find((s) => s.time !== null && kept.has(s.name))!;
-    const parent = parentOf(target);
-    if (parent !== null && !state.datasets.has(parent)) plan.createParents = [parent];
+    // Every missing ancestor, top down: each is created on its own (never mounted).
+    const missing: string[] = [];
+    for (let p = parentOf(target); p !== null && !state.datasets.has(p); p = parentOf(p)) missing.unshift(p);
+    if (missing.length) plan.createParents = missing;
+    const root = state.sink && missing.find((p) => !state.sink!.roots.some((r) => p.startsWith(`${r}/`)));
+    if (root) {
+      plan.status = 'error';
+      plan.message = `${root} does not exist on ${hostLabel}, and its restricted sink creates nothing at or above its root (${state.sink!.roots.join(', ')}); create it there (zfs create -o canmount=off '${root}')`;
+      plan.sends = [];
+      delete plan.createParents;
+      return plan;
+    }
     plan.status = 'send';
     plan.sends.push({ kind: 'full', to: seed.name, delivers: [seed.name], sendArgv: sendFullCommand(dataset, seed.name, raw), recvArgv });
     plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, raw));
@@ -330,7 +351,22 @@ function finish(
   const protect = new Map(held);
   const base = plan.newCommon ?? plan.common;
   if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
+  const sink = input.state.reachable ? input.state.sink : undefined;
+  if (sink && sink.keepDays > 0) {
+    // The sink refuses to destroy what its ZFS says is younger than its floor; a received
+    // snapshot keeps the creation time of the source's, which the name records (an hour's margin).
+    const floor = input.now - sink.keepDays * 86_400_000 - 3_600_000;
+    for (const s of [...targetSnaps, ...arriving]) {
+      if (s.time !== null && s.time > floor) protect.set(s.name, [...(protect.get(s.name) ?? []), `younger than the sink's floor of ${sink.keepDays} days`]);
+    }
+  }
   plan.targetDecisions = decideRetention(candidatesOf([...targetSnaps, ...arriving]), retention, input.calendar, protect);
+  if (plan.appendOnlySink) {
+    // The backup host prunes its copies itself (zback prune, by the retention recorded on the copy).
+    plan.targetDestroy = [];
+    plan.targetDestroyArgvs = [];
+    return plan;
+  }
   const existing = new Set(targetSnaps.map((s) => s.name));
   plan.targetDestroy = plan.targetDecisions.filter((d) => !d.keep && existing.has(d.name)).map((d) => d.name);
   plan.targetDestroyArgvs = plan.targetDestroy.length ? destroyCommands(plan.target, plan.targetDestroy, caps) : [];
@@ -356,7 +392,10 @@ export function orderNestedSeeds(replications: ReplicationPlan[]): void {
       const present = ancestor.status === 'send' || ancestor.status === 'up-to-date' || ancestor.status === 'not-due' || ancestor.status === 'resume';
       if (seeded) {
         r.after = ancestor.target;
-        if (r.createParents?.[0] === ancestor.target) delete r.createParents;
+        // The ancestor's seed creates it (and it needs what is above it): only what lies below is left.
+        const below = (r.createParents ?? []).filter((p) => p.startsWith(`${ancestor!.target}/`));
+        if (below.length) r.createParents = below;
+        else delete r.createParents;
       } else if (!present) {
         r.status = 'error';
         r.message = `waits for ${ancestor.target} to be seeded first (${ancestor.status}: ${ancestor.message ?? ''})`;

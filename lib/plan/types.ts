@@ -121,6 +121,13 @@ export interface ReplicationPlan {
   targetDecisions: PruneDecision[];
   targetDestroy: string[];
   targetDestroyArgvs: string[][];
+  /** The destination's retention as text: recorded on a copy when it is seeded (zback prune reads it). */
+  copyRetention: string;
+  /**
+   * The destination is a restricted sink (zback sink) that is append-only: no hold, release or
+   * destroy there (the backup host prunes its copies itself, and keeps the newest).
+   */
+  appendOnlySink?: boolean;
 }
 
 /** A hold zback placed earlier that no longer marks a base. */

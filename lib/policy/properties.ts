@@ -23,6 +23,8 @@ export interface PropertyNames {
   schedule: string;
   /** Set by zback on a destination it seeded: that copy is never managed by the host it lives on. */
   replicaOf: string;
+  /** Set by zback on a copy it seeded: the destination's retention, which `zback prune` applies there. */
+  replicaRetention: string;
 }
 
 /** Validates a user-property prefix (the part before ":"). */
@@ -43,6 +45,7 @@ export function propertyNames(prefix: string = DEFAULT_PREFIX): PropertyNames {
     destinations: `${prefix}:destinations`,
     schedule: `${prefix}:schedule`,
     replicaOf: `${prefix}:replica-of`,
+    replicaRetention: `${prefix}:replica-retention`,
   };
 }
 

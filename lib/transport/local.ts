@@ -108,5 +108,27 @@ export class LocalHost implements Host {
     return { stdout: child.stdout!, done: collect(child, false), abort: () => terminate(child) };
   }
 
+  /**
+   * Run a command on this process's own stdin, stdout and stderr (the restricted sink: a receive
+   * stream passes straight from the SSH channel to `zfs recv`). `signal` forwards a signal to it.
+   */
+  runAttached(argv: readonly string[]): { done: Promise<{ code: number | null; signal: string | null }>; signal: (s: NodeJS.Signals) => void } {
+    this.observe?.(this.label, argv);
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+    } catch (e) {
+      return { done: Promise.resolve({ code: 127, signal: null }), signal: () => {} };
+    }
+    const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      child.on('error', (e) => {
+        process.stderr.write(`${argv[0]}: ${e.message}\n`);
+        resolve({ code: 127, signal: null });
+      });
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    return { done, signal: (sig) => void (child.exitCode === null && child.signalCode === null && child.kill(sig)) };
+  }
+
   async close(): Promise<void> {}
 }

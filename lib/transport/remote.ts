@@ -14,7 +14,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, printable, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
-import { shellCommand } from './quote.js';
+import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
 import type { SshSettings } from './ssh-config.js';
 
@@ -180,10 +180,10 @@ export class RemoteHost implements Host {
     this.options.observe?.(this.label, argv);
     // The command reports its PID first (as in startSink), so a command that misses its deadline
     // can be stopped on the host, not only abandoned.
-    const marker = `ZBACK_PID_${randomBytes(6).toString('hex')}`;
+    const marker = `${PID_MARKER_PREFIX}${randomBytes(6).toString('hex')}`;
     let ch: ClientChannel;
     try {
-      ({ ch } = await this.openChannel(`echo "${marker} $$" >&2; exec ${shellCommand(argv)}`));
+      ({ ch } = await this.openChannel(withPidReport(marker, argv)));
     } catch (e) {
       return { code: null, signal: null, stdout: '', stderr: (e as Error).message };
     }
@@ -237,8 +237,8 @@ export class RemoteHost implements Host {
     // sshd makes the session its own process group; `exec` keeps the shell's PID for the command,
     // which a marker line on stderr reports so the process can be killed if the stream fails. The
     // marker is unique to this call, and found on any line: shell start-up files may print first.
-    const marker = `ZBACK_PID_${randomBytes(6).toString('hex')}`;
-    const { ch } = await this.openChannel(`echo "${marker} $$" >&2; exec ${shellCommand(argv)}`);
+    const marker = `${PID_MARKER_PREFIX}${randomBytes(6).toString('hex')}`;
+    const { ch } = await this.openChannel(withPidReport(marker, argv));
     const markerLine = new RegExp(`^${marker} (\\d+)\\n`, 'm'); // a whole line, not a partial chunk
     let pid = 0;
     let err = '';
@@ -283,7 +283,7 @@ export class RemoteHost implements Host {
     for (let attempt = 0; attempt <= OPEN_RETRIES && !this.lost; attempt++) {
       const opened = await new Promise<boolean>((resolve) => {
         try {
-          this.conn.exec(`kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null`, (e, k) => {
+          this.conn.exec(killCommand(pid), (e, k) => {
             if (e) return resolve(false);
             k.resume();
             k.stderr.resume();

@@ -4,6 +4,7 @@
  */
 import { CommandError } from '../errors.js';
 import type { Host, RunResult } from '../transport/host.js';
+import { parseHello, type SinkInfo } from '../sink/hello.js';
 import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
 import * as cmd from './commands.js';
 import {
@@ -22,6 +23,8 @@ export class Zfs {
   constructor(
     readonly host: Host,
     readonly caps: ZfsCapabilities,
+    /** The host is a restricted sink (zback sink) with these rules. */
+    readonly sink?: SinkInfo,
   ) {}
 
   static async detect(host: Host): Promise<Zfs> {
@@ -31,7 +34,7 @@ export class Zfs {
     if (r.code === 127 && /ENOENT|not found/.test(r.stderr)) {
       throw new CommandError(cmd.versionCommand(), r.code, r.signal, `zfs is not installed or not on PATH: ${r.stderr}`, host.label);
     }
-    return new Zfs(host, capabilitiesFor(r.code === 0 ? parseZfsVersion(r.stdout) : null));
+    return new Zfs(host, capabilitiesFor(r.code === 0 ? parseZfsVersion(r.stdout) : null), parseHello(r.stderr) ?? undefined);
   }
 
   private async check(argv: string[]): Promise<RunResult> {

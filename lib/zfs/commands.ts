@@ -138,10 +138,25 @@ export function receiveAbortCommand(target: string): string[] {
   return [ZFS, 'receive', '-A', target];
 }
 
-/** Create a destination's missing parents (the seed's `zfs recv` needs its parent to exist). */
-export function createParentsCommand(parent: string): string[] {
+/**
+ * Create one missing parent of a destination (the seed's `zfs recv` needs its parent to exist),
+ * never mounted: it only holds copies. One level per command, because `zfs create -p` would give
+ * the ancestors it creates on the way neither this option nor any other.
+ */
+export function createParentCommand(parent: string): string[] {
   assertDataset(parent);
-  return [ZFS, 'create', '-p', parent];
+  return [ZFS, 'create', '-o', 'canmount=off', parent];
+}
+
+/** When each snapshot was made, as ZFS records it (seconds since the epoch). */
+export function creationCommand(snapshots: readonly string[]): string[] {
+  if (snapshots.length === 0) throw new Error('refusing to build a zfs get command without a snapshot');
+  for (const s of snapshots) {
+    const at = s.indexOf('@');
+    if (at < 0) throw new Error(`not a snapshot: ${JSON.stringify(s)}`);
+    assertSnapshot(s.slice(0, at), s.slice(at + 1));
+  }
+  return [ZFS, 'get', '-H', '-p', '-o', 'name,value', 'creation', ...snapshots];
 }
 
 export function holdCommand(tag: string, dataset: string, snap: string): string[] {

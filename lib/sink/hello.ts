@@ -1,0 +1,40 @@
+/**
+ * How a restricted sink makes itself known: on `zfs version` it adds one line to stderr, so a
+ * source learns its rules with no extra round trip and no configuration, and plans only what the
+ * sink allows (no destination holds, releases or destroys when it is append-only; no destroy of a
+ * snapshot younger than its floor). A host that is not a sink never prints the line; one that
+ * lies can only make the source do less on it.
+ */
+export const SINK_HELLO = 'ZBACK_SINK';
+
+export interface SinkInfo {
+  roots: string[];
+  appendOnly: boolean;
+  keepDays: number;
+}
+
+export function helloLine(info: SinkInfo): string {
+  return `${SINK_HELLO} ${JSON.stringify({ v: 1, roots: info.roots, appendOnly: info.appendOnly, keepDays: info.keepDays })}\n`;
+}
+
+/** The sink's rules from a `zfs version` stderr; null when the host is not a sink (or says nonsense). */
+export function parseHello(stderr: string): SinkInfo | null {
+  const line = stderr.split('\n').find((l) => l.startsWith(`${SINK_HELLO} `));
+  if (!line) return null;
+  try {
+    const j = JSON.parse(line.slice(SINK_HELLO.length + 1)) as Record<string, unknown>;
+    const roots = Array.isArray(j.roots) ? j.roots.filter((r): r is string => typeof r === 'string') : [];
+    const keepDays = typeof j.keepDays === 'number' && Number.isFinite(j.keepDays) && j.keepDays >= 0 ? j.keepDays : 0;
+    return { roots, appendOnly: j.appendOnly === true, keepDays };
+  } catch {
+    return null;
+  }
+}
+
+/** The hello line removed (it is not an error message). */
+export function withoutHello(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !l.startsWith(`${SINK_HELLO} `))
+    .join('\n');
+}

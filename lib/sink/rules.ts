@@ -1,0 +1,172 @@
+/**
+ * What the restricted sink lets a source do (SPEC §10): exactly the argv shapes zback's destination
+ * side sends (lib/zfs/commands.ts), on datasets under the sink's roots, and nothing else — no
+ * destroy of a filesystem, no rollback, no `recv -F`, no property but the copy's marks.
+ *
+ * Pure: the sink (./sink.ts) runs what this returns; tests check every shape and refusal here.
+ */
+import { TARGET_HOLD_TAG } from '../plan/replication.js';
+import { datasetNameProblem, snapshotNameProblem } from '../zfs/names.js';
+
+export interface SinkOptions {
+  /** Datasets under which the source may receive, hold, release and prune. */
+  roots: readonly string[];
+  /** Refuse to destroy a snapshot whose creation (as ZFS records it here) is younger than this. */
+  keepDays: number;
+  /** Refuse every destroy and release: the backup host prunes its copies itself (zback prune). */
+  appendOnly: boolean;
+}
+
+export type Allowed =
+  | { op: 'version' | 'get' | 'create' | 'receive' | 'receive-abort' | 'hold' | 'release' | 'set'; argv: string[] }
+  /** The dataset list: only the roots, what is below them and their ancestors are shown. */
+  | { op: 'list'; argv: string[] }
+  /** Snapshots whose creation is checked against --keep-days before the destroy. */
+  | { op: 'destroy'; argv: string[]; snapshots: string[] };
+
+export class Refused extends Error {}
+
+/** Properties the source reads on a destination (discovery, status). */
+const READABLE = new Set(['guid', 'createtxg', 'userrefs', 'receive_resume_token', 'encryption', 'creation']);
+/** Properties the source sets on a copy it seeded. */
+const COPY_MARK = /^[a-z0-9][a-z0-9._-]*:replica-(of|retention)$/;
+
+function dataset(name: string | undefined, what: string): string {
+  if (name === undefined) throw new Refused(`${what} is missing`);
+  const problem = datasetNameProblem(name);
+  if (problem) throw new Refused(`${JSON.stringify(name)} is not a dataset name (${problem})`);
+  return name;
+}
+
+export function underRoot(name: string, roots: readonly string[]): boolean {
+  return roots.some((r) => name === r || name.startsWith(`${r}/`));
+}
+
+function inRoot(name: string | undefined, o: SinkOptions, what: string): string {
+  const d = dataset(name, what);
+  if (!underRoot(d, o.roots)) throw new Refused(`${d} is outside this sink's root${o.roots.length > 1 ? 's' : ''} (${o.roots.join(', ')})`);
+  return d;
+}
+
+function snapshotsOf(operand: string | undefined, o: SinkOptions): { dataset: string; names: string[] } {
+  if (operand === undefined || !operand.includes('@')) throw new Refused(`only snapshots (dataset@name) may be named here, not ${JSON.stringify(operand ?? '')}`);
+  const at = operand.indexOf('@');
+  const d = inRoot(operand.slice(0, at), o, 'the dataset');
+  const names = operand.slice(at + 1).split(',');
+  for (const n of names) {
+    const problem = snapshotNameProblem(n);
+    if (problem) throw new Refused(`${JSON.stringify(`${d}@${n}`)} is not a snapshot name (${problem})`);
+  }
+  return { dataset: d, names };
+}
+
+function exactly(argv: readonly string[], shape: readonly string[]): boolean {
+  return argv.length === shape.length && shape.every((w, i) => argv[i] === w);
+}
+
+/** The request if zback's destination side sends it in exactly this form; else Refused says why. */
+export function allow(argv: readonly string[], o: SinkOptions): Allowed {
+  if (argv[0] !== 'zfs') throw new Refused(`only zfs runs here, not ${JSON.stringify(argv[0])}`);
+  const a = [...argv];
+  const sub = a[1];
+  switch (sub) {
+    case 'version':
+      if (a.length === 2) return { op: 'version', argv: a };
+      break;
+    case 'list':
+      if (exactly(a, ['zfs', 'list', '-H', '-o', 'name', '-t', 'filesystem,volume'])) return { op: 'list', argv: a };
+      break;
+    case 'get': {
+      if (!exactly(a.slice(0, 5), ['zfs', 'get', '-H', '-p', '-o']) || a[5] !== 'name,property,value') break;
+      let i = 6;
+      if (a[i] === '-t') {
+        if (a[i + 1] !== 'filesystem,volume,snapshot') break;
+        i += 2;
+      }
+      if (a[i] !== '-r') break;
+      const props = (a[i + 1] ?? '').split(',');
+      const bad = props.find((p) => !READABLE.has(p));
+      if (bad !== undefined) throw new Refused(`reading the property ${JSON.stringify(bad)} is not something zback does`);
+      const roots = a.slice(i + 2);
+      if (roots.length === 0) break;
+      roots.forEach((r) => inRoot(r, o, 'a dataset to read'));
+      return { op: 'get', argv: a };
+    }
+    case 'create':
+      // Parents of a copy, one level at a time and never mounted (SPEC §10).
+      if (a.length === 5 && a[2] === '-o' && a[3] === 'canmount=off') {
+        const d = inRoot(a[4], o, 'the dataset to create');
+        if (o.roots.includes(d)) throw new Refused(`${d} is this sink's root: the backup host's administrator creates it`);
+        return { op: 'create', argv: a };
+      }
+      break;
+    case 'receive':
+      if (a.length === 4 && a[2] === '-A') {
+        inRoot(a[3], o, 'the receive to discard');
+        return { op: 'receive-abort', argv: a };
+      }
+      if ((a.length === 4 && a[2] === '-u') || (a.length === 5 && a[2] === '-u' && a[3] === '-s')) {
+        inRoot(a[a.length - 1], o, 'the receive target');
+        return { op: 'receive', argv: a };
+      }
+      if (a.some((w) => w === '-F' || /^-[a-zA-Z]*F/.test(w))) throw new Refused('zfs receive -F (which rolls back and destroys on the backup host) is never allowed');
+      break;
+    case 'hold':
+    case 'release': {
+      if (a[2] !== TARGET_HOLD_TAG || a.length < 4) {
+        if (a[2]?.startsWith('-')) break;
+        throw new Refused(`only zback's own hold tag (${TARGET_HOLD_TAG}) may be placed or released here`);
+      }
+      if (sub === 'release' && o.appendOnly) throw new Refused('this sink is append-only: it releases nothing (the backup host prunes its copies with zback prune)');
+      for (const s of a.slice(3)) {
+        const { names } = snapshotsOf(s, o);
+        if (names.length !== 1) throw new Refused(`one snapshot per name in zfs ${sub}, not ${JSON.stringify(s)}`);
+      }
+      return { op: sub, argv: a };
+    }
+    case 'destroy': {
+      if (a.length !== 3 || a[2]!.startsWith('-')) {
+        if (a.some((w) => /^-[a-zA-Z]*[rRdf]/.test(w))) throw new Refused(`zfs destroy with options (${a.filter((w) => w.startsWith('-')).join(' ')}) is never allowed: only named snapshots`);
+        break;
+      }
+      const { dataset: d, names } = snapshotsOf(a[2], o);
+      if (o.appendOnly) throw new Refused('this sink is append-only: it destroys nothing (the backup host prunes its copies with zback prune)');
+      return { op: 'destroy', argv: a, snapshots: names.map((n) => `${d}@${n}`) };
+    }
+    case 'set': {
+      if (a.length !== 4) break;
+      const eq = a[2]!.indexOf('=');
+      const prop = eq > 0 ? a[2]!.slice(0, eq) : '';
+      const value = a[2]!.slice(eq + 1);
+      const mark = COPY_MARK.test(prop) || (prop === 'canmount' && (value === 'noauto' || value === 'off'));
+      if (!mark) throw new Refused(`setting ${JSON.stringify(a[2])} is not something zback does on a backup host (only its copy marks and canmount=noauto)`);
+      inRoot(a[3], o, 'the dataset');
+      return { op: 'set', argv: a };
+    }
+    case 'rollback':
+      throw new Refused('zfs rollback is never allowed (it destroys snapshots on the backup host)');
+  }
+  throw new Refused(`${JSON.stringify(`zfs ${sub ?? ''}`.trim())} in this form is not a command zback sends to a backup host`);
+}
+
+/**
+ * The dataset list as the source may see it: the roots, everything below them, and their
+ * ancestors (so it can tell that a pool is imported and a root exists), nothing else.
+ */
+export function visibleDatasets(names: readonly string[], roots: readonly string[]): string[] {
+  const ancestors = new Set<string>();
+  for (const r of roots) for (let i = r.indexOf('/'); i > 0; i = r.indexOf('/', i + 1)) ancestors.add(r.slice(0, i));
+  return names.filter((n) => underRoot(n, roots) || ancestors.has(n));
+}
+
+/** Snapshots younger than the floor, from `zfs get -H -p -o name,value creation …` output. */
+export function tooYoung(creationRows: string, snapshots: readonly string[], keepDays: number, now: number): string[] | { unreadable: string[] } {
+  const created = new Map<string, number>();
+  for (const line of creationRows.split('\n')) {
+    const [name, value] = line.split('\t');
+    if (name && value && /^\d+$/.test(value)) created.set(name, Number(value) * 1000);
+  }
+  const missing = snapshots.filter((s) => !created.has(s));
+  if (missing.length) return { unreadable: missing };
+  return snapshots.filter((s) => now - created.get(s)! < keepDays * 86_400_000);
+}
