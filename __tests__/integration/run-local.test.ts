@@ -369,7 +369,7 @@ test('retention and schedules use the system time zone unless --timezone is give
   expect(r.stdout).toContain('+ snapshot tank/tz@2026-11-25-223000');
 });
 
-test('a property value that imitates zfs output cannot configure another dataset', async () => {
+test('a property value that imitates zfs output cannot configure another dataset, nor take it out of zback', async () => {
   // Someone allowed to set properties on tank/a only tries to give tank/b a destination: the value
   // contains a line break and a whole forged row, which `zfs get -H` prints raw.
   for (const ds of ['tank/a', 'tank/b', 'tank/c']) {
@@ -384,6 +384,8 @@ test('a property value that imitates zfs output cannot configure another dataset
   expect(r.code).toBe(1);
   expect(r.stdout).not.toContain('evil');
   expect(r.stderr).toContain('tank/a: cannot read its zback properties');
-  expect(r.stderr).toContain('tank/b: cannot read its zback properties');
+  // tank/b, whose rows the value fakes, is read again on its own and is managed as it says (SPEC §10).
+  expect(r.stderr).not.toContain('tank/b');
+  expect(r.stdout).toContain('+ snapshot tank/b@2026-11-25-100000');
   expect(r.stdout).toContain('+ snapshot tank/c@2026-11-25-100000'); // the others go on
 });

@@ -123,7 +123,7 @@ describe('order and concurrency', () => {
 
 describe('replication outcomes', () => {
   const r = (status: ReplicationPlan['status']): ReplicationPlan =>
-    ({ dataset: 'p/a', destination: 'bk:t|hourly', hostLabel: 'bk', target: 't', status, sends: [], sourceTag: 'zback:bk:t', targetTag: 'zback:replica', targetDecisions: [], targetDestroy: [], targetDestroyArgvs: [], message: 'why' }) as ReplicationPlan;
+    ({ dataset: 'p/a', destination: 'bk:t|hourly', hostLabel: 'bk', target: 't', status, sends: [], sourceTag: 'zback:bk:t', targetTag: 'zback:replica', targetDecisions: [], targetDestroy: [], targetDestroyArgvs: [], copyRetention: '24h', message: 'why' }) as ReplicationPlan;
 
   test('sent, bytes and destroyed on the target come from the actions; an unreachable one fails with its message', async () => {
     const s1 = act({ op: 'send', host: 'bk', target: 't', replication: 'bk:t', snapshots: ['1', '2'] });

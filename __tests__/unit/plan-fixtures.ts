@@ -39,6 +39,8 @@ export type Snap = string | { name: string; guid?: string; userrefs?: number };
 export interface DsSpec {
   snaps?: Snap[];
   token?: string;
+  /** The `encryption` property as OpenZFS lists it (default off); null: the row is missing. */
+  encryption?: string | null;
 }
 export function inventoryOf(spec: Record<string, DsSpec>): Inventory {
   const lines: string[] = [];
@@ -47,6 +49,7 @@ export function inventoryOf(spec: Record<string, DsSpec>): Inventory {
   for (const [d, s] of Object.entries(spec)) {
     lines.push(`${d}\tguid\tds${dsGuid++}`, `${d}\tcreatetxg\t${txg++}`, `${d}\tuserrefs\t-`);
     if (s.token) lines.push(`${d}\treceive_resume_token\t${s.token}`);
+    if (s.encryption !== null) lines.push(`${d}\tencryption\t${s.encryption ?? 'off'}`);
     for (const x of s.snaps ?? []) {
       const o = typeof x === 'string' ? { name: x } : x;
       lines.push(`${d}@${o.name}\tguid\t${o.guid ?? 'g:' + o.name}`, `${d}@${o.name}\tcreatetxg\t${txg++}`, `${d}@${o.name}\tuserrefs\t${o.userrefs ?? 0}`);

@@ -13,6 +13,7 @@ import { consoleOutput } from './output.js';
 import { runCommand } from './run.js';
 import { forgetCommand } from './forget.js';
 import { sinkCommand } from './sink.js';
+import { pruneCommand } from './prune.js';
 import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
 import { editCommand, FIELDS, type Field } from './set.js';
@@ -214,9 +215,29 @@ export async function main(argv: string[]): Promise<number> {
         exitCode = await sinkCommand({ roots, keepDays, appendOnly: args['append-only'], ...(args.log ? { log: args.log } : {}) });
       },
     )
+    .command(
+      'prune',
+      'On a backup host: prune the copies below --root by the retention each one carries (for an append-only sink)',
+      (y) =>
+        y
+          .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset whose copies are pruned (repeatable; as the sink\'s --root)' })
+          .option('keep-days', { type: 'number', default: 0, describe: 'Never destroy a snapshot made less than this many days ago (use the sink\'s --keep-days)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
+      (args) =>
+        withContext(args as unknown as GlobalArgs, (ctx) => {
+          const roots = (args.root ?? []).map(String);
+          for (const r of roots) {
+            const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
+            if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
+          }
+          const keepDays = args['keep-days'];
+          if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
+          return pruneCommand(ctx, { roots, keepDays, dryRun: args['dry-run'] }, output(ctx));
+        }),
+    )
     .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)
-    .demandCommand(1, 'Give a command: run, status, set, unset or forget (see --help).')
+    .demandCommand(1, 'Give a command: run, status, set, unset, forget, sink or prune (see --help).')
     .strict()
     .version(packageVersion())
     .help()

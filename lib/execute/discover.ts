@@ -35,6 +35,7 @@ export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterab
   const datasets = new Set(await zfs.listDatasets());
   const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
   const inventory = await zfs.inventory(roots);
+  await zfs.readMissingEncryption(inventory, configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset));
   return { configs, inventory, datasets };
 }
 

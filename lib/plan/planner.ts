@@ -194,7 +194,8 @@ function planDataset(
         destination,
         snapshots: info.snapshots,
         ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
-        encrypted: info.encryption !== undefined && info.encryption !== 'off',
+        // Fails closed: a ZFS that has encryption but did not say whether this dataset uses it.
+        encrypted: !input.caps.encryption ? false : info.encryption === undefined ? 'unknown' : info.encryption !== 'off',
         state,
         now: input.now,
         calendar: input.calendar,

@@ -42,8 +42,11 @@ export interface ReplicationInput {
   snapshots: readonly SnapshotInfo[];
   /** The snapshot this run takes first (it becomes the newest). */
   planned?: string;
-  /** The source dataset is encrypted (OpenZFS native encryption): it is sent raw. */
-  encrypted?: boolean;
+  /**
+   * The source dataset is encrypted (OpenZFS native encryption): it is sent raw. 'unknown': the ZFS
+   * here has encryption but would not say whether this dataset uses it — then it is not sent.
+   */
+  encrypted?: boolean | 'unknown';
   state: DestinationState;
   now: number;
   calendar: Calendar;
@@ -189,6 +192,11 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const recvArgv = receiveCommand(target, caps);
   // An encrypted dataset travels raw (`zfs send -w`): the copy stays encrypted under the source's
   // key, and the backup host never needs the key. Sending it decrypted would leak it; never do.
+  if (input.encrypted === 'unknown') {
+    plan.status = 'error';
+    plan.message = `zback cannot tell whether ${dataset} is encrypted (zfs get encryption ${dataset} gave no answer), so it is not sent: sending an encrypted dataset without -w would send it decrypted`;
+    return plan;
+  }
   const raw = input.encrypted === true;
   if (raw && !caps.encryption) {
     plan.status = 'error';

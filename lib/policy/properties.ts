@@ -10,6 +10,7 @@
  */
 import { ConfigError, InvalidValue } from '../errors.js';
 import type { PropertyRow } from '../zfs/parse.js';
+import { isSameOrBelow } from '../zfs/names.js';
 import { destinationPathFor, parseDestinations, type Destination } from './destinations.js';
 import { finestUnit, parseRetention, type Retention } from './retention.js';
 import { parseSchedule, presetForUnit, type Schedule } from './schedule.js';
@@ -126,15 +127,25 @@ export function resolveConfigs(
     m.set(r.property, { value: r.value, source: r.source });
   }
   const all = propertyList(names);
+  const look = (dataset: string) => `look with: zfs get -H -o name,property,value,source ${all.join(',')} ${dataset}`;
   const out: ConfigResult[] = [];
-  for (const dataset of [...unreadable].filter((d) => !d.includes('@')).sort()) {
+  const unread = [...unreadable].filter((d) => !d.includes('@')).sort();
+  for (const dataset of unread) {
     const problem =
-      'a property value here or on a neighbouring dataset contains a line break that makes the output of `zfs get` ambiguous, ' +
-      `so zback trusts none of it; look with: zfs get -H -o name,property,value ${propertyList(names).join(',')} ${dataset}`;
+      'one of its property values (set here or inherited) contains a line break that makes the output of `zfs get` ambiguous, ' +
+      `so zback trusts none of it; ${look(dataset)}`;
     out.push({ kind: 'error', dataset, error: ConfigError.unreadable(dataset, problem) });
   }
   for (const dataset of [...rows.keys()].sort()) {
     if (unreadable.has(dataset)) continue;
+    // Below an unreadable dataset, its rows cannot say what is inherited (nor whether from a local
+    // or a received value): no value here can be trusted to manage, nor its absence to ignore.
+    const above = unread.filter((u) => isSameOrBelow(dataset, u)).pop(); // the nearest (sorted)
+    if (above !== undefined) {
+      const problem = `its ancestor ${above}'s zback properties could not be read unambiguously, so zback cannot tell what it inherits; ${look(above)}`;
+      out.push({ kind: 'error', dataset, error: ConfigError.unreadable(dataset, problem) });
+      continue;
+    }
     const eff = new Map(all.map((p) => [p, effective(rows, dataset, p)] as const));
     const snap = eff.get(names.snapshot) ?? null;
     const receivedFrom = [...eff.values()].find((e) => e !== null && 'received' in e);

@@ -6,6 +6,7 @@
  * Pure: the sink (./sink.ts) runs what this returns; tests check every shape and refusal here.
  */
 import { TARGET_HOLD_TAG } from '../plan/replication.js';
+import { parseRetention } from '../policy/retention.js';
 import { datasetNameProblem, snapshotNameProblem } from '../zfs/names.js';
 
 export interface SinkOptions {
@@ -140,6 +141,15 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
       const value = a[2]!.slice(eq + 1);
       const mark = COPY_MARK.test(prop) || (prop === 'canmount' && (value === 'noauto' || value === 'off'));
       if (!mark) throw new Refused(`setting ${JSON.stringify(a[2])} is not something zback does on a backup host (only its copy marks and canmount=noauto)`);
+      // zback prune reads these marks: no line break or space may forge another copy's row.
+      if (!/^[\x21-\x7e]{1,1024}$/.test(value)) throw new Refused(`the value of ${prop} must be printable text without spaces`);
+      if (prop.endsWith(':replica-retention')) {
+        try {
+          parseRetention(value);
+        } catch (e) {
+          throw new Refused(`${JSON.stringify(value)} is not a retention (${(e as Error).message})`);
+        }
+      }
       inRoot(a[3], o, 'the dataset');
       return { op: 'set', argv: a };
     }

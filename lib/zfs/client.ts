@@ -43,21 +43,90 @@ export class Zfs {
     return r;
   }
 
-  /** zback's properties of every dataset, read twice and cross-checked (see crossCheckRows). */
+  /**
+   * zback's properties of every dataset, read twice and cross-checked (see crossCheckRows). A
+   * forged line break in one dataset's value can fake rows of others and make them disagree too,
+   * so each dataset the readings disagree on (normally none: then this is two commands) is read
+   * again alone (configOf). Only a dataset whose own values are ambiguous stays unreadable: whoever
+   * may set zback's properties on one dataset cannot take others out of zback.
+   */
   async config(properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
     const read = async (valueFirst: boolean) => {
       const argv = cmd.configCommand(properties, this.caps, valueFirst);
       const r = await this.host.run(argv);
       // With no pool at all zfs says "no datasets available" and exits 0 or 1 depending on the port.
       if (r.code !== 0 && !/no datasets available/.test(r.stderr)) throw new CommandError(argv, r.code, r.signal, r.stderr, this.host.label);
-      return valueFirst ? parsePropertyRowsValueFirst(r.stdout) : parsePropertyRows(r.stdout);
+      return r.stdout;
     };
-    return crossCheckRows(await read(false), await read(true));
+    const nameFirst = await read(false);
+    const valueFirst = await read(true);
+    let rows: PropertyRow[] = [];
+    let unreadable = new Set<string>();
+    let suspects: string[] | null = null;
+    try {
+      ({ rows, unreadable } = crossCheckRows(parsePropertyRows(nameFirst), parsePropertyRowsValueFirst(valueFirst)));
+      // Snapshots are never configured (resolveConfigs skips them): not worth a command.
+      suspects = [...unreadable].filter((name) => !name.includes('@'));
+      if (suspects.length === 0) return { rows, unreadable };
+    } catch {
+      // A forged value can make a whole reading unparseable: then every dataset is a suspect.
+    }
+    // A forged row may name a dataset that does not exist: nothing to configure there, no error.
+    const exist = new Set(await this.listDatasets());
+    for (const dataset of suspects ?? exist) {
+      unreadable.delete(dataset);
+      if (!exist.has(dataset)) continue;
+      const own = await this.configOf(properties, dataset);
+      if (own) rows.push(...own);
+      else unreadable.add(dataset);
+    }
+    return { rows, unreadable };
   }
 
-  async inventory(roots: readonly string[]): Promise<Inventory> {
+  /**
+   * One dataset's properties read alone (no other dataset's value is in that output to forge its
+   * rows), both ways; null unless both readings parse, agree and name only that dataset.
+   */
+  private async configOf(properties: readonly string[], dataset: string): Promise<PropertyRow[] | null> {
+    const text: string[] = [];
+    for (const valueFirst of [false, true]) {
+      const r = await this.host.run(cmd.datasetConfigCommand(properties, dataset, valueFirst));
+      if (r.code !== 0) return null; // destroyed since the recursive reading, say: stays unreadable
+      text.push(r.stdout);
+    }
+    try {
+      const { rows, unreadable } = crossCheckRows(parsePropertyRows(text[0]!), parsePropertyRowsValueFirst(text[1]!));
+      return unreadable.size === 0 && rows.every((r) => r.name === dataset) ? rows : null;
+    } catch {
+      return null; // its own value makes a reading unparseable
+    }
+  }
+
+  async inventory(roots: readonly string[], withCreation = false): Promise<Inventory> {
     if (roots.length === 0) return new Map();
-    return parseInventory((await this.check(cmd.inventoryCommand(roots, this.caps))).stdout);
+    return parseInventory((await this.check(cmd.inventoryCommand(roots, this.caps, withCreation))).stdout);
+  }
+
+  /**
+   * Fill in `encryption` where the inventory did not show it (SPEC §10: detection fails closed).
+   * What is still unknown afterwards stays undefined, and such a dataset is not sent.
+   */
+  async readMissingEncryption(inventory: Inventory, datasets: readonly string[]): Promise<void> {
+    const missing = datasets.filter((d) => inventory.get(d) && inventory.get(d)!.encryption === undefined);
+    if (!this.caps.encryption || missing.length === 0) return;
+    const r = await this.host.run(cmd.encryptionCommand(missing));
+    for (const line of r.stdout.split('\n')) {
+      const [name, value] = line.split('\t');
+      const d = name ? inventory.get(name) : undefined;
+      if (d && value && value !== '-' && missing.includes(name!)) d.encryption = value;
+    }
+  }
+
+  /** The marks on the copies below a backup host's root, read twice and cross-checked. */
+  async copyMarks(root: string, properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
+    const nameFirst = parsePropertyRows((await this.check(cmd.copyMarksCommand(root, properties))).stdout);
+    const valueFirst = parsePropertyRowsValueFirst((await this.check(cmd.copyMarksCommand(root, properties, true))).stdout);
+    return crossCheckRows(nameFirst, valueFirst);
   }
 
   async listDatasets(): Promise<string[]> {

@@ -37,15 +37,34 @@ export function configCommand(properties: readonly string[], caps: ZfsCapabiliti
   return argv;
 }
 
-/** guid, createtxg and holds of every dataset and snapshot below the roots, in one command. */
-export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities): string[] {
+/**
+ * guid, createtxg and holds of every dataset and snapshot below the roots, in one command
+ * (`creation` too for zback prune on a backup host, whose floor is by creation time).
+ */
+export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities, withCreation = false): string[] {
   roots.forEach(assertDataset);
-  const props = ['guid', 'createtxg', 'userrefs'];
+  const props = ['guid', 'createtxg', 'userrefs', ...(withCreation ? ['creation'] : [])];
   if (caps.resumableReceive) props.push('receive_resume_token');
   if (caps.encryption) props.push('encryption');
   // OpenZFS lists bookmarks too unless told the types.
   const types = caps.getTypeFilter ? ['-t', 'filesystem,volume,snapshot'] : [];
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value', ...types, '-r', props.join(','), ...roots];
+}
+
+/**
+ * The marks zback set on the copies it seeded below a backup host's root (local values only:
+ * what the copies inherit is not theirs). `valueFirst`: the cross-checking second reading.
+ */
+export function copyMarksCommand(root: string, properties: readonly string[], valueFirst = false): string[] {
+  assertDataset(root);
+  return [ZFS, 'get', '-H', '-p', '-o', valueFirst ? 'value,source,property,name' : 'name,property,value,source', '-s', 'local', '-r', properties.join(','), root];
+}
+
+/** The `encryption` property of each dataset, read on its own (when the inventory did not show it). */
+export function encryptionCommand(datasets: readonly string[]): string[] {
+  if (datasets.length === 0) throw new Error('refusing to build a zfs get command without a dataset');
+  datasets.forEach(assertDataset);
+  return [ZFS, 'get', '-H', '-p', '-o', 'name,value', 'encryption', ...datasets];
 }
 
 /** Every filesystem and volume (names only). */
@@ -167,4 +186,15 @@ export function holdCommand(tag: string, dataset: string, snap: string): string[
 export function releaseCommand(tag: string, dataset: string, snap: string): string[] {
   assertSnapshot(dataset, snap);
   return [ZFS, 'release', tag, `${dataset}@${snap}`];
+}
+
+/**
+ * zback's properties of ONE dataset (not recursive): the re-reading of a dataset the two readings
+ * of configCommand disagreed on, alone, so that no other dataset's value can forge its rows.
+ * `valueFirst`: the cross-checking second reading.
+ */
+export function datasetConfigCommand(properties: readonly string[], dataset: string, valueFirst = false): string[] {
+  assertDataset(dataset);
+  const columns = valueFirst ? 'value,source,property,name' : 'name,property,value,source';
+  return [ZFS, 'get', '-H', '-p', '-o', columns, '-s', 'local,inherited,received', properties.join(','), dataset];
 }

@@ -72,7 +72,8 @@ export function parsePropertyRowsValueFirst(text: string): PropertyRow[] {
  * `zfs get` output (someone allowed to set properties on one dataset could otherwise configure
  * another). zback therefore reads the rows twice, with the value in different columns, and keeps
  * only rows both readings agree on: a forged row cannot parse the same way in both. Datasets
- * named by any row the readings disagree on are reported as unreadable.
+ * named by any row the readings disagree on are reported as unreadable (the forger's and its
+ * victims' alike: Zfs.config then re-reads each of them alone).
  */
 export function crossCheckRows(nameFirst: readonly PropertyRow[], valueFirst: readonly PropertyRow[]): { rows: PropertyRow[]; unreadable: Set<string> } {
   const key = (r: PropertyRow) => JSON.stringify([r.name, r.property, r.value, r.source]);
@@ -96,6 +97,8 @@ export interface SnapshotInfo {
   guid: string;
   createtxg: number;
   userrefs: number;
+  /** Seconds since the epoch, when the inventory read it (zback prune). */
+  creation?: number;
 }
 
 export interface DatasetInfo {
@@ -139,11 +142,12 @@ export function parseInventory(text: string): Inventory {
     if (property === 'guid') s.guid = value;
     else if (property === 'createtxg') s.createtxg = Number(value);
     else if (property === 'userrefs') s.userrefs = value === '-' ? 0 : Number(value);
+    else if (property === 'creation' && /^\d+$/.test(value)) s.creation = Number(value);
   }
   for (const s of snaps.values()) {
     let d = datasets.get(s.dataset);
     if (!d) datasets.set(s.dataset, (d = { name: s.dataset, guid: '', createtxg: 0, snapshots: [] }));
-    d.snapshots.push({ name: s.name!, guid: s.guid ?? '', createtxg: s.createtxg ?? 0, userrefs: s.userrefs ?? 0 });
+    d.snapshots.push({ name: s.name!, guid: s.guid ?? '', createtxg: s.createtxg ?? 0, userrefs: s.userrefs ?? 0, ...(s.creation !== undefined ? { creation: s.creation } : {}) });
   }
   for (const d of datasets.values()) d.snapshots.sort((a, b) => a.createtxg - b.createtxg || (a.name < b.name ? -1 : 1));
   return datasets;

@@ -1,0 +1,149 @@
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { parseSinkCommand, readQuotedWords, SinkRefusal } from '../../lib/sink/command-line.js';
+import { helloLine, parseHello } from '../../lib/sink/hello.js';
+import { allow, Refused, tooYoung, visibleDatasets, type SinkOptions } from '../../lib/sink/rules.js';
+import { TARGET_HOLD_TAG } from '../../lib/plan/replication.js';
+import { capabilitiesFor, LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
+import * as cmd from '../../lib/zfs/commands.js';
+import { killCommand, shellCommand, withPidReport } from '../../lib/transport/quote.js';
+
+const OZ = capabilitiesFor('2.3.2');
+const SINK: SinkOptions = { roots: ['bpool/off/web1'], keepDays: 0, appendOnly: false };
+const T = 'bpool/off/web1/data';
+const M = 'ZBACK_PID_0123456789ab';
+
+describe('the command line: only what the transport sends', () => {
+  test('a zfs argv round-trips through the PID report, whatever its words (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 0, maxLength: 12 }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 6 }), (words) => {
+        const argv = ['zfs', ...words];
+        expect(parseSinkCommand(withPidReport(M, argv))).toEqual({ kind: 'zfs', argv, marker: M });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('the kill of a reported PID', () => {
+    expect(parseSinkCommand(killCommand(4242))).toEqual({ kind: 'kill', pid: 4242 });
+  });
+
+  test.each([
+    ['no command (interactive login)', ''],
+    ['a shell', 'sh -c id'],
+    ['a bare zfs command', 'zfs list'],
+    ['a second command after the zfs one', `${withPidReport(M, ['zfs', 'version'])}; id`],
+    ['a pipeline', `${withPidReport(M, ['zfs', 'version'])} | sh`],
+    ['other quoting of the same words', `echo "${M} $$" >&2; exec 'zfs' version`],
+    ['double quotes', `echo "${M} $$" >&2; exec zfs "version"`],
+    ['command substitution', `echo "${M} $$" >&2; exec zfs $(id)`],
+    ['a newline', `echo "${M} $$" >&2; exec zfs version\nid`],
+    ['a marker of another shape', `echo "ZBACK_PID_xyz $$" >&2; exec zfs version`],
+    ['a kill of two PIDs', 'kill -TERM -- -1 2 2>/dev/null || kill -TERM 1 2>/dev/null'],
+    ['a kill whose two halves differ', 'kill -TERM -- -5 2>/dev/null || kill -TERM 6 2>/dev/null'],
+  ])('refused: %s', (_what, line) => {
+    expect(() => parseSinkCommand(line)).toThrow(SinkRefusal);
+  });
+
+  test('reading quoted words', () => {
+    expect(readQuotedWords(`zfs set 'a b' 'it'\\''s'`)).toEqual(['zfs', 'set', 'a b', "it's"]);
+    expect(() => readQuotedWords(`zfs 'open`)).toThrow(SinkRefusal);
+  });
+});
+
+describe('the argv shapes: every command zback sends to a destination is allowed', () => {
+  const sent: Array<[string, string[]]> = [
+    ['version', cmd.versionCommand()],
+    ['dataset list', cmd.listDatasetsCommand()],
+    ['inventory (legacy)', cmd.inventoryCommand([T], LEGACY_CAPABILITIES)],
+    ['inventory (OpenZFS)', cmd.inventoryCommand([T, `${T}/child`], OZ)],
+    ['inventory with creation', cmd.inventoryCommand([T], OZ, true)],
+    ['a parent', cmd.createParentCommand('bpool/off/web1/home')],
+    ['receive (legacy)', cmd.receiveCommand(T, LEGACY_CAPABILITIES)],
+    ['receive (resumable)', cmd.receiveCommand(T, OZ)],
+    ['discard a partial receive', cmd.receiveAbortCommand(T)],
+    ['hold', cmd.holdCommand(TARGET_HOLD_TAG, T, 'daily-1')],
+    ['release', cmd.releaseCommand(TARGET_HOLD_TAG, T, 'daily-1')],
+    ['destroy one', cmd.destroyCommands(T, ['a'], LEGACY_CAPABILITIES)[0]!],
+    ['destroy a batch', cmd.destroyCommands(T, ['a', 'b', 'c'], OZ)[0]!],
+    ['replica-of', cmd.setPropertyCommand(T, 'org.wit:replica-of', 'web1:tank/data')],
+    ['replica-retention', cmd.setPropertyCommand(T, 'org.wit:replica-retention', '24h30d')],
+    ['canmount', cmd.setPropertyCommand(T, 'canmount', 'noauto')],
+  ];
+  test.each(sent)('%s', (_what, argv) => {
+    expect(allow(parseSinkCommandArgv(argv), SINK).argv).toEqual(argv);
+  });
+});
+
+function parseSinkCommandArgv(argv: string[]): string[] {
+  const r = parseSinkCommand(withPidReport(M, argv));
+  if (r.kind !== 'zfs') throw new Error('not zfs');
+  return r.argv;
+}
+
+describe('refusals name what is wrong', () => {
+  test.each<[string, string[], RegExp]>([
+    ['a shell', ['sh', '-c', 'id'], /only zfs runs here/],
+    ['destroy -r', ['zfs', 'destroy', '-r', `${T}@a`], /never allowed/],
+    ['destroy of a filesystem', ['zfs', 'destroy', T], /only snapshots/],
+    ['destroy of another root’s snapshot', ['zfs', 'destroy', 'bpool/off/web2/data@a'], /outside this sink's root/],
+    ['destroy of a root that only shares a prefix', ['zfs', 'destroy', 'bpool/off/web10/data@a'], /outside/],
+    ['recv -F', ['zfs', 'receive', '-u', '-F', T], /-F/],
+    ['recv -uF', ['zfs', 'receive', '-uF', T], /-F/],
+    ['a receive outside the root', ['zfs', 'receive', '-u', 'bpool/elsewhere'], /outside/],
+    ['rollback', ['zfs', 'rollback', '-r', `${T}@a`], /rollback is never allowed/],
+    ['a foreign hold tag', ['zfs', 'hold', 'keep', `${T}@a`], /zback's own hold tag/],
+    ['release -r', ['zfs', 'release', '-r', TARGET_HOLD_TAG, `${T}@a`], /not a command zback sends/],
+    ['setting mountpoint', ['zfs', 'set', 'mountpoint=/', T], /not something zback does/],
+    ['a forged line in a mark', ['zfs', 'set', 'org.wit:replica-retention=1h\nbpool/off/web2\torg.wit:replica-retention\t1h', T], /printable text/],
+    ['a mark that is no retention', ['zfs', 'set', 'org.wit:replica-retention=forever', T], /not a retention/],
+    ['creating the root itself', ['zfs', 'create', '-o', 'canmount=off', 'bpool/off/web1'], /administrator creates it/],
+    ['create -p', ['zfs', 'create', '-p', `${T}/x`], /not a command zback sends/],
+    ['reading another root', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid', 'bpool'], /outside/],
+    ['reading a user property', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,org.x:secret', T], /org.x:secret/],
+    ['zfs send', ['zfs', 'send', `${T}@a`], /not a command zback sends/],
+    ['a name ZFS would refuse', ['zfs', 'receive', '-u', 'bpool/off/web1/a\nb'], /not a dataset name/],
+  ])('%s', (_what, argv, message) => {
+    expect(() => allow(argv, SINK)).toThrow(Refused);
+    expect(() => allow(argv, SINK)).toThrow(message);
+  });
+
+  test('append-only: every destroy and release is refused, holds and receives are not', () => {
+    const o = { ...SINK, appendOnly: true };
+    expect(() => allow(['zfs', 'destroy', `${T}@a`], o)).toThrow(/append-only/);
+    expect(() => allow(['zfs', 'release', TARGET_HOLD_TAG, `${T}@a`], o)).toThrow(/append-only/);
+    expect(allow(cmd.receiveCommand(T, OZ), o).op).toBe('receive');
+    expect(allow(cmd.holdCommand(TARGET_HOLD_TAG, T, 'a'), o).op).toBe('hold');
+  });
+
+  test('a destroy names the snapshots whose age the sink checks', () => {
+    expect(allow(['zfs', 'destroy', `${T}@a,b`], SINK)).toEqual({ op: 'destroy', argv: ['zfs', 'destroy', `${T}@a,b`], snapshots: [`${T}@a`, `${T}@b`] });
+  });
+});
+
+describe('what the source may see and the floor', () => {
+  test('the dataset list shows the roots, what is below and their ancestors only', () => {
+    const all = ['bpool', 'bpool/off', 'bpool/off/web1', 'bpool/off/web1/data', 'bpool/off/web2', 'bpool/off/web10', 'bpool/secret', 'other'];
+    expect(visibleDatasets(all, ['bpool/off/web1'])).toEqual(['bpool', 'bpool/off', 'bpool/off/web1', 'bpool/off/web1/data']);
+  });
+
+  test('snapshots younger than the floor, by creation; unreadable ones are reported', () => {
+    const now = Date.parse('2026-12-02T12:00:00Z');
+    const day = 86_400;
+    const rows = [`${T}@old\t${now / 1000 - 8 * day}`, `${T}@new\t${now / 1000 - 2 * day}`].join('\n');
+    expect(tooYoung(rows, [`${T}@old`, `${T}@new`], 7, now)).toEqual([`${T}@new`]);
+    expect(tooYoung(rows, [`${T}@old`], 7, now)).toEqual([]);
+    expect(tooYoung(rows, [`${T}@gone`], 7, now)).toEqual({ unreadable: [`${T}@gone`] });
+  });
+
+  test('the hello line round-trips; a host that is not a sink says nothing', () => {
+    const info = { roots: ['bpool/off/web1'], appendOnly: true, keepDays: 7 };
+    expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual(info);
+    expect(parseHello('unrecognized command')).toBeNull();
+    expect(parseHello('ZBACK_SINK {broken')).toBeNull();
+  });
+
+  test('quoting of a refused command for the log keeps it on one line', () => {
+    expect(shellCommand(['zfs', 'a\nb'])).toBe("zfs 'a\nb'");
+  });
+});
