@@ -47,7 +47,7 @@ const log = () => (existsSync(sinkLog()) ? readFileSync(sinkLog(), 'utf8') : '')
 
 async function managed(dataset: string, destinations: string, retention = '24h') {
   await src.datasetWithData(dataset);
-  ok(await src.zback(['set', dataset, '--snapshot', 'yes', '--retention', retention, '--destinations', destinations]));
+  ok(await src.zback(['set', dataset, '--snapshot', 'yes', '--retention', retention, ...(destinations ? ['--destinations', destinations] : [])]));
 }
 
 test('through a sink: seed (its parent created unmounted), incrementals and the destination pruned; the copy carries its retention', async () => {
@@ -131,4 +131,109 @@ test('append-only: the source holds and destroys nothing there and reports no er
   await src.writeRandom('tank/d', 'h15.bin', 8);
   ok(await zback(['run', '--now', hour(15)]));
   expect(await bak.snapshots('bpool/off/d')).toEqual([13, 14, 15].map(snapAt));
+});
+
+/**
+ * A "backup host" that lies: a forced command answering crafted zfs output. `mode` picks the lie;
+ * every command it is sent is appended to a record file.
+ */
+function forceHostile(mode: 'flood' | 'token' | 'guids', extra: Record<string, string> = {}): string {
+  const record = join(lab.dir, `hostile-${n}.log`);
+  const script = join(lab.dir, `hostile-${n}.mjs`);
+  writeFileSync(
+    script,
+    `
+import { appendFileSync } from 'node:fs';
+const line = process.env.SSH_ORIGINAL_COMMAND ?? '';
+appendFileSync(${JSON.stringify(record)}, line + '\\n');
+const mode = ${JSON.stringify(mode)};
+const extra = ${JSON.stringify(extra)};
+const m = /ZBACK_PID_[0-9a-f]{12}/.exec(line);
+if (m) process.stderr.write(m[0] + ' ' + process.pid + '\\n');
+const out = (s) => process.stdout.write(s);
+if (/ zfs version$/.test(line)) {
+  // Claims OpenZFS (resumable receives, encryption) and tries to take over the operator's terminal.
+  out('zfs-2.3.2-1\\nzfs-kmod-2.3.2-1\\n');
+  process.stderr.write('\\u001b]0;owned\\u0007\\u001b[2J\\u001b[31mwarning\\u001b[0m\\n');
+} else if (/ zfs list /.test(line)) {
+  out('bpool\\nbpool/h\\nbpool/h/d\\n');
+} else if (/ zfs get /.test(line)) {
+  if (mode === 'flood') {
+    const chunk = ('bpool/h/d\\tguid\\t1\\n').repeat(4096);
+    const more = () => { while (process.stdout.write(chunk)); };
+    process.stdout.on('drain', more);
+    process.stdout.on('error', () => process.exit(0));
+    more();
+  } else {
+    const rows = ['bpool/h/d\\tguid\\t77', 'bpool/h/d\\tcreatetxg\\t5', 'bpool/h/d\\tuserrefs\\t-', 'bpool/h/d\\tencryption\\toff'];
+    if (mode === 'token') rows.push('bpool/h/d\\treceive_resume_token\\t' + extra.token);
+    if (mode === 'guids') rows.push('bpool/h/d@' + extra.name + '\\tguid\\t' + extra.guid, 'bpool/h/d@' + extra.name + '\\tcreatetxg\\t6', 'bpool/h/d@' + extra.name + '\\tuserrefs\\t0');
+    out(rows.join('\\n') + '\\n');
+  }
+} else if (/ zfs receive -u /.test(line)) {
+  let bytes = 0;
+  process.stdin.on('data', (d) => (bytes += d.length));
+  process.stdin.on('end', () => { appendFileSync(${JSON.stringify(record)}, 'received ' + bytes + ' bytes\\n'); process.exit(1); });
+} else {
+  process.exitCode = 0;
+}
+`,
+  );
+  forceCommand(`${process.execPath} ${script}`);
+  return record;
+}
+
+describe('a hostile backup host fails only itself; the source loses nothing', () => {
+  // Everything on the source before and after: no snapshot of it may go because of what the host says.
+  const sourceState = () => src.zfs('get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,userrefs', 'tank');
+
+  test('gigabytes of output are cut at the cap, and escape sequences never reach the terminal or the log', async () => {
+    await managed('tank/d', `bak${n}:bpool/h/d|hourly`);
+    const record = forceHostile('flood');
+    const logFile = join(lab.dir, `zback-${n}.log`);
+    const started = Date.now();
+    const r = await zback(['run', '--now', hour(10), '--log-file', logFile], { timeoutMs: 180_000 });
+    const seconds = (Date.now() - started) / 1000;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/printed more than 256 MiB; it was stopped/);
+    expect(seconds).toBeLessThan(120);
+    // The source's own work went on: its snapshot was taken, nothing was sent.
+    expect(await src.snapshots('tank/d')).toEqual([snapAt(10)]);
+    expect(readFileSync(record, 'utf8')).not.toMatch(/zfs receive/);
+    for (const text of [r.stdout, r.stderr, readFileSync(logFile, 'utf8')]) expect(text).not.toContain('\u001b');
+  });
+
+  test('a resume token the source cannot check is never used: the partial receive is discarded, nothing is sent', async () => {
+    await managed('tank/d', '');
+    ok(await src.zback(['run', '--now', hour(9), '--state-dir', state()])); // a snapshot; no destination yet
+    ok(await src.zback(['set', 'tank/d', '--destinations', `bak${n}:bpool/h/d|hourly`]));
+    const before = await sourceState();
+    // A token that (decoded) would name another dataset: zfs-fuse cannot decode it, so it cannot be checked.
+    const record = forceHostile('token', { token: '1-e604ea4bf-e0-789c63' });
+    const zfsLog = join(lab.dir, `zfs-${n}.log`);
+    const r = await zback(['run', '--now', hour(10)], { zfsLog });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/resume token/);
+    expect(readFileSync(zfsLog, 'utf8')).not.toMatch(/^send/m); // nothing left this machine
+    expect(readFileSync(record, 'utf8')).toMatch(/zfs receive -A bpool\/h\/d/);
+    expect(readFileSync(record, 'utf8')).not.toMatch(/received/);
+    // Only the new snapshot was added; nothing of the source went.
+    const after = await sourceState();
+    expect(after.split('\n').filter((l) => !l.includes(snapAt(10)))).toEqual(before.split('\n'));
+  });
+
+  test('forged guids (the host claims the source’s newest snapshot under another name): the send fails there, the source keeps everything', async () => {
+    await managed('tank/d', '', '2h');
+    for (const h of [7, 8, 9]) ok(await src.zback(['run', '--now', hour(h), '--state-dir', state()]));
+    ok(await src.zback(['set', 'tank/d', '--destinations', `bak${n}:bpool/h/d|hourly`]));
+    const guids = await src.snapshotGuids('tank/d');
+    const record = forceHostile('guids', { name: 'fake', guid: guids.get(snapAt(9))! });
+    const r = await zback(['run', '--now', hour(10)]);
+    // Only that destination fails (its receive), nothing is refused by the interlock.
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^zback: tank\/d: replication to bak\d+:bpool\/h\/d failed: zfs recv failed \(exit 1\)\n$/)]);
+    // The source's retention (2h) and nothing else decides what goes here: 9 (the "common"
+    // snapshot the host claims) stays as the base, 10 is new; 8 goes by retention (7 went at 9).
+    expect(await src.snapshots('tank/d')).toEqual([9, 10].map(snapAt));
+    expect(readFileSync(record, 'utf8')).not.toMatch(/destroy|rollback|-F/);
+  });
 });

@@ -9,7 +9,7 @@ import type { Action, Plan } from '../../lib/plan/types.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
 import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
 import type { HoldRecord } from '../../lib/state/holds.js';
-import { at, cal, hourly, inventoryOf, N, names, NEW, NOW, OZ, reachable, rows, type Snap } from './plan-fixtures.js';
+import { at, cal, hourly, inventoryOf, N, names, NEW, NOW, OZ, reachable, rows, withDecodedToken, type Snap } from './plan-fixtures.js';
 
 const KEY = 'bk:tank/copy';
 const old = at('11-23 05');
@@ -270,7 +270,7 @@ describe('found in review: no false alarms, and another port is another machine'
     const { plan, check } = world({
       snaps,
       destinations: 'bk1:tank/copy|hourly,bk2:tank/copy|hourly',
-      states: new Map<string, DestinationState>([['bk1', reachable({ tank: {}, 'tank/copy': { snaps: [base], token: '1-abc' } }, OZ, 'bk1')], ['bk2', copy('bk2')]]),
+      states: new Map<string, DestinationState>([['bk1', withDecodedToken(reachable({ tank: {}, 'tank/copy': { snaps: [base], token: '1-abc' } }, OZ, 'bk1'), 'tank/copy', 'p/a', today[10]!)], ['bk2', copy('bk2')]]),
       holds: [sourceHold(base, 'bk1'), sourceHold(base, 'bk2')],
     });
     expect(plan.actions.some((a) => a.op === 'release' && a.tag === sourceHoldTag('bk2', 'tank/copy'))).toBe(true);

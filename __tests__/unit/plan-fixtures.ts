@@ -8,6 +8,33 @@ import type { DestinationState } from '../../lib/plan/replication.js';
 import { propertyNames, resolveConfigs, type DatasetConfig } from '../../lib/policy/properties.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';
 import { parseInventory, type Inventory, type PropertyRow } from '../../lib/zfs/parse.js';
+import type { ResumeTokenInfo } from '../../lib/zfs/resume-token.js';
+import { createHash } from 'node:crypto';
+
+/** The guid a snapshot called `name` has in these fixtures (a copy has the same): 63 bits of its hash, in decimal as zfs get -p prints it. */
+export function guidOf(name: string): string {
+  return BigInt('0x' + createHash('sha256').update(name).digest('hex').slice(0, 15)).toString();
+}
+
+/**
+ * `state` with the resume token of `target` decoded as this machine's OpenZFS would decode a
+ * genuine one: naming `dataset@snapshot` (raw when `raw`).
+ */
+export function withDecodedToken(state: DestinationState, target: string, dataset: string, snapshot: string, raw = false): DestinationState {
+  if (!state.reachable) throw new Error('unreachable state');
+  const toname = `${dataset}@${snapshot}`;
+  const info: ResumeTokenInfo = {
+    toname,
+    toguid: BigInt(guidOf(snapshot)),
+    object: 2n,
+    offset: 0xc0000n,
+    bytes: 0xe1288n,
+    flags: { largeblockok: false, embedok: false, compressok: false, rawok: raw },
+    otherKeys: [],
+    resolved: { to: toname },
+  };
+  return { ...state, decodedTokens: new Map([...(state.decodedTokens ?? []), [target, info]]) };
+}
 
 export const OZ = capabilitiesFor('2.3.2');
 export const LEG = LEGACY_CAPABILITIES;
@@ -32,7 +59,7 @@ export function hourly(from: string, count: number): string[] {
 }
 
 /**
- * A snapshot: its name (guid `g:<name>`, so a replicated copy has the same guid), or an object
+ * A snapshot: its name (guid guidOf(name), so a replicated copy has the same guid), or an object
  * with an explicit guid and user holds.
  */
 export type Snap = string | { name: string; guid?: string; userrefs?: number };
@@ -52,7 +79,7 @@ export function inventoryOf(spec: Record<string, DsSpec>): Inventory {
     if (s.encryption !== null) lines.push(`${d}\tencryption\t${s.encryption ?? 'off'}`);
     for (const x of s.snaps ?? []) {
       const o = typeof x === 'string' ? { name: x } : x;
-      lines.push(`${d}@${o.name}\tguid\t${o.guid ?? 'g:' + o.name}`, `${d}@${o.name}\tcreatetxg\t${txg++}`, `${d}@${o.name}\tuserrefs\t${o.userrefs ?? 0}`);
+      lines.push(`${d}@${o.name}\tguid\t${o.guid ?? guidOf(o.name)}`, `${d}@${o.name}\tcreatetxg\t${txg++}`, `${d}@${o.name}\tuserrefs\t${o.userrefs ?? 0}`);
     }
   }
   return parseInventory(lines.join('\n') + '\n');

@@ -5,7 +5,7 @@ import { parseDestinations } from '../../lib/policy/destinations.js';
 import type { Plan, ReplicationPlan } from '../../lib/plan/types.js';
 import type { HoldRecord } from '../../lib/state/holds.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
-import { at, cal, configOf, hourly, inventoryOf, LEG, N, names, NEW, NOW, OZ, reachable, rows, type DsSpec, type Snap } from './plan-fixtures.js';
+import { at, cal, configOf, guidOf, hourly, inventoryOf, LEG, N, names, NEW, NOW, OZ, reachable, rows, withDecodedToken, type DsSpec, type Snap } from './plan-fixtures.js';
 
 const DOWN: DestinationState = { label: 'bk', reachable: false, error: 'connect ECONNREFUSED 192.0.2.7:22' };
 
@@ -220,11 +220,12 @@ describe('planReplication: incremental sends', () => {
     expect(p.targetDestroy).toEqual([]);
   });
 
-  test('resume token (OpenZFS): one resume step `zfs send -t TOKEN` and nothing else', () => {
+  test('resume token (OpenZFS), decoded here and naming this dataset: one resume step `zfs send -t TOKEN` and nothing else', () => {
     const token = '1-e604ea4bf-e0-789c636064000310a500c4ec50360710e72765a5269740';
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, planned: NEW, state: reachable({ tank: {}, 'tank/a': { snaps: [s6, s7], token } }) });
+    const state = withDecodedToken(reachable({ tank: {}, 'tank/a': { snaps: [s6, s7], token } }), 'tank/a', 'p/a', s8);
+    const p = plan({ dest: 'bk:tank/a|hourly', source: src, planned: NEW, state });
     expect(p.status).toBe('resume');
-    expect(p.sends).toEqual([{ kind: 'resume', to: '(interrupted receive)', delivers: [], sendArgv: ['zfs', 'send', '-t', token], recvArgv: RECV_OZ('tank/a') }]);
+    expect(p.sends).toEqual([{ kind: 'resume', to: s8, delivers: [], sendArgv: ['zfs', 'send', '-t', token], recvArgv: RECV_OZ('tank/a') }]);
     expect(p.newCommon).toBeUndefined();
     expect(p.createParents).toBeUndefined();
     expect(p.targetDestroy).toEqual([]);
@@ -292,7 +293,7 @@ describe('planReplication: the common snapshot is matched by guid', () => {
   const [s6, s7, s8, s9, s10, s11] = src as [string, string, string, string, string, string];
 
   test('a renamed snapshot on the target is still the common one', () => {
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'renamed-by-admin', guid: 'g:' + s9 }] } }) });
+    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'renamed-by-admin', guid: guidOf(s9) }] } }) });
     expect(p.status).toBe('send');
     expect(p.common).toBe(s9);
     expect(steps(p)).toEqual([['incremental', s9, s11, [s10, s11]]]);
@@ -335,7 +336,7 @@ describe('planReplication: divergence', () => {
   });
 
   test('rollback names the snapshot as the target calls it (renamed common)', () => {
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'kept-by-hand', guid: 'g:' + s8 }, 'later'] } }) });
+    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'kept-by-hand', guid: guidOf(s8) }, 'later'] } }) });
     expect(p.status).toBe('diverged');
     expect(p.common).toBe(s8);
     expect(p.message).toContain(`(@${s8}): @later.`);
@@ -615,7 +616,8 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   });
 
   test('an interrupted receive being resumed keeps every snapshot', () => {
-    const p = build({ retention: '1h', destinations: DEST, snaps: [old, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old], token: '1-abc-def' } })]]));
+    const state = withDecodedToken(reachable({ tank: {}, 'tank/copy': { snaps: [old], token: '1-abc-def' } }), 'tank/copy', 'p/a', today[0]!);
+    const p = build({ retention: '1h', destinations: DEST, snaps: [old, ...today] }, new Map([['bk', state]]));
     expect(p.replications[0]!.status).toBe('resume');
     expect(ds(p).destroy).toEqual([]);
     expect(ds(p).destroyAfterSend).toEqual([]);

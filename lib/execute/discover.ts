@@ -17,6 +17,7 @@ import { propertyList, resolveConfigs, type ConfigResult, type PropertyNames } f
 import type { HostPool } from '../transport/pool.js';
 import { Zfs } from '../zfs/client.js';
 import type { Inventory } from '../zfs/parse.js';
+import type { ResumeTokenInfo } from '../zfs/resume-token.js';
 
 export interface LocalDiscovery {
   configs: ConfigResult[];
@@ -95,6 +96,20 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
   return { states, zfs: clients };
 }
 
+/**
+ * Every resume token a destination reports, decoded by this machine's ZFS (`zfs send -nvt`), so
+ * the planner can check what it names before anything is sent with it (SPEC §10). One local
+ * command per token; there are none unless a receive was interrupted.
+ */
+async function decodeResumeTokens(zfs: Zfs, states: Map<string, DestinationState>): Promise<void> {
+  for (const [label, s] of states) {
+    if (!s.reachable) continue;
+    const decoded = new Map<string, ResumeTokenInfo | null>();
+    for (const [target, info] of s.inventory) if (info.resumeToken) decoded.set(target, await zfs.decodeResumeToken(info.resumeToken));
+    if (decoded.size) states.set(label, { ...s, decodedTokens: decoded });
+  }
+}
+
 export interface DiscoverAndPlanOptions {
   names: PropertyNames;
   now: number;
@@ -115,6 +130,7 @@ export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPl
   const { holds, history } = readHistory(o.stateDir);
   const local = await discoverLocal(zfs, o.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
   const remote = o.destinations ? await discoverDestinations(local.configs, pool) : null;
+  if (remote) await decodeResumeTokens(zfs, remote.states);
   const plan = buildPlan({
     configs: local.configs,
     inventory: local.inventory,

@@ -67,6 +67,23 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     for (const d of s.datasets) snapshotOf.set(d, id);
   }
 
+  // Interrupted receives whose token failed zback's check: discarded, never resumed.
+  for (const r of plan.replications.filter((x) => x.discardReceive)) {
+    const key = replicationKey(r);
+    push({
+      host: r.hostLabel,
+      dataset: r.dataset,
+      replication: key,
+      phase: 'replicate',
+      op: 'abort-receive',
+      argv: receiveAbortCommand(r.target),
+      target: r.target,
+      snapshots: [],
+      after: [],
+      why: `the resume token on ${key} failed zback's check: discard the partial receive, never use the token`,
+    });
+  }
+
   // Replications: a nested seed after its parent's, so parents come first.
   const lastSend = new Map<ReplicationPlan, string>();
   const holdOf = new Map<string, { source?: string; target?: string }>();
@@ -130,10 +147,12 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     if (!base) continue;
     const sent = r.sends.length ? [prev[0]!] : [];
     const holds: { source?: string; target?: string } = {};
+    // The target may call the common snapshot by another name (renamed there): same guid, its name.
+    const onTarget = (s: string) => (s === r.common && r.commonOnTarget ? r.commonOnTarget : s);
     const sides = [
-      { side: 'source' as const, host: 'local', dataset: r.dataset, tag: r.sourceTag },
+      { side: 'source' as const, host: 'local', dataset: r.dataset, tag: r.sourceTag, name: (s: string) => s },
       // An append-only sink releases nothing, so zback holds nothing there (it keeps the newest).
-      ...(r.appendOnlySink ? [] : [{ side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag }]),
+      ...(r.appendOnlySink ? [] : [{ side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag, name: onTarget }]),
     ];
     for (const side of sides) {
       const record = (snapshot: string): HoldRecord => ({
@@ -149,11 +168,11 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         host: side.host,
         phase: 'replicate',
         op: 'hold',
-        argv: holdCommand(side.tag, side.dataset, base),
+        argv: holdCommand(side.tag, side.dataset, side.name(base)),
         target: side.dataset,
-        snapshots: [base],
+        snapshots: [side.name(base)],
         tag: side.tag,
-        record: record(base),
+        record: record(side.name(base)),
         after: sent,
         why: `protect the base of ${key}`,
       });
@@ -164,11 +183,11 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
           host: side.host,
           phase: 'replicate',
           op: 'release',
-          argv: releaseCommand(side.tag, side.dataset, r.common),
+          argv: releaseCommand(side.tag, side.dataset, side.name(r.common)),
           target: side.dataset,
-          snapshots: [r.common],
+          snapshots: [side.name(r.common)],
           tag: side.tag,
-          record: record(r.common),
+          record: record(side.name(r.common)),
           after: [hold],
           why: `@${r.common} is no longer the base of ${key}`,
         });

@@ -192,6 +192,7 @@ function planDataset(
       const r = planReplication({
         config,
         destination,
+        localCaps: input.caps,
         snapshots: info.snapshots,
         ...(plan.newSnapshot ? { planned: plan.newSnapshot } : {}),
         // Fails closed: a ZFS that has encryption but did not say whether this dataset uses it.

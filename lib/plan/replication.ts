@@ -16,6 +16,7 @@ import type { NameFormat } from '../policy/names.js';
 import type { DatasetConfig, DestinationConfig } from '../policy/properties.js';
 import { decideRetention, formatRetention, type PruneCandidate } from '../policy/retention.js';
 import type { SinkInfo } from '../sink/hello.js';
+import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
@@ -32,7 +33,16 @@ import type { ReplicationPlan, SendStep } from './types.js';
 
 /** What discovery found on one destination host. */
 export type DestinationState =
-  | { label: string; reachable: true; caps: ZfsCapabilities; datasets: ReadonlySet<string>; inventory: Inventory; sink?: SinkInfo }
+  | {
+      label: string;
+      reachable: true;
+      caps: ZfsCapabilities;
+      datasets: ReadonlySet<string>;
+      inventory: Inventory;
+      sink?: SinkInfo;
+      /** The targets' resume tokens as this machine's ZFS decoded them (null: it could not). */
+      decodedTokens?: ReadonlyMap<string, ResumeTokenInfo | null>;
+    }
   | { label: string; reachable: false; error: string };
 
 export interface ReplicationInput {
@@ -59,6 +69,8 @@ export interface ReplicationInput {
   seededBefore?: readonly string[];
   /** The operator asked for a new full copy (`zback run --reseed DATASET=DESTINATION`). */
   reseed?: boolean;
+  /** What this machine's ZFS can do (for messages). */
+  localCaps?: ZfsCapabilities;
 }
 
 export const TARGET_HOLD_TAG = 'zback:replica';
@@ -228,10 +240,22 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     return plan;
   }
 
-  // An interrupted resumable receive: finish it before anything else.
+  // An interrupted resumable receive: finish it before anything else — but only once this
+  // machine has decoded its token and found that it names this dataset and one of its snapshots
+  // (and raw, for an encrypted one): the token is text the backup host chose (SPEC §10).
   if (info?.resumeToken) {
+    const decoded = state.decodedTokens?.get(target);
+    const check = decoded
+      ? checkResumeToken(decoded, { dataset, snapshots: new Map(input.snapshots.map((s) => [s.name, s.guid])), encrypted: raw })
+      : { ok: false as const, problem: `this machine's ZFS (${input.localCaps?.description ?? 'here'}) could not decode it (zfs send -nvt), so it cannot be checked` };
+    if (!check.ok) {
+      plan.status = 'error';
+      plan.discardReceive = true;
+      plan.message = `${where} has an interrupted receive whose resume token zback does not use: ${check.problem}. The partial receive is discarded (zfs receive -A '${target}'); the next run sends afresh from the last common snapshot.`;
+      return plan;
+    }
     plan.status = 'resume';
-    plan.sends.push({ kind: 'resume', to: '(interrupted receive)', delivers: [], sendArgv: sendResumeCommand(info.resumeToken), recvArgv });
+    plan.sends.push({ kind: 'resume', to: check.to, delivers: [], sendArgv: sendResumeCommand(info.resumeToken, raw), recvArgv });
     return plan;
   }
 
@@ -306,6 +330,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   }
   plan.common = common.name;
   const commonOnTarget = targetGuids.get(common.guid)!;
+  if (commonOnTarget.name !== common.name) plan.commonOnTarget = commonOnTarget.name;
   held = heldOnTarget(commonOnTarget.name);
   const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
   if (newer.length > 0) {
@@ -359,6 +384,8 @@ function finish(
   const protect = new Map(held);
   const base = plan.newCommon ?? plan.common;
   if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
+  // Renamed on the target: protected under the name it has there.
+  if (base && base === plan.common && plan.commonOnTarget) protect.set(plan.commonOnTarget, [...(protect.get(plan.commonOnTarget) ?? []), 'last common snapshot with the source']);
   const sink = input.state.reachable ? input.state.sink : undefined;
   if (sink && sink.keepDays > 0) {
     // The sink refuses to destroy what its ZFS says is younger than its floor; a received

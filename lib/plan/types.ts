@@ -103,6 +103,8 @@ export interface ReplicationPlan {
   conflict?: 'pool-missing' | 'target-missing' | 'no-common' | 'newer-on-target';
   /** Last snapshot both sides have (matched by guid), before this run. */
   common?: string;
+  /** The common snapshot's name on the target, where it differs (renamed there). */
+  commonOnTarget?: string;
   /** After the sends: the new last common snapshot. */
   newCommon?: string;
   /** Next tick of the destination's schedule, for not-due. */
@@ -128,6 +130,12 @@ export interface ReplicationPlan {
    * destroy there (the backup host prunes its copies itself, and keeps the newest).
    */
   appendOnlySink?: boolean;
+  /**
+   * The destination's interrupted receive has a resume token that failed zback's own check (it
+   * names another dataset or snapshot, would send encrypted data decrypted, or cannot be decoded
+   * here): it is never used, and the partial receive is discarded (`zfs receive -A`).
+   */
+  discardReceive?: boolean;
 }
 
 /** A hold zback placed earlier that no longer marks a base. */

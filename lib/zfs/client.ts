@@ -6,6 +6,7 @@ import { CommandError } from '../errors.js';
 import type { Host, RunResult } from '../transport/host.js';
 import { parseHello, type SinkInfo } from '../sink/hello.js';
 import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
+import { parseResumeTokenInfo, type ResumeTokenInfo } from './resume-token.js';
 import * as cmd from './commands.js';
 import {
   crossCheckRows,
@@ -147,6 +148,19 @@ export class Zfs {
     if (!this.caps.sendEstimate) return null;
     const r = await this.host.run(cmd.sendEstimateCommand(sendArgv));
     return r.code === 0 ? parseSendSize(r.stdout) : null;
+  }
+
+  /** What a resume token names, decoded here (`zfs send -nvt`); null when this ZFS cannot tell. */
+  async decodeResumeToken(token: string): Promise<ResumeTokenInfo | null> {
+    if (!this.caps.resumableReceive) return null;
+    let argv: string[];
+    try {
+      argv = cmd.resumeTokenInfoCommand(token);
+    } catch {
+      return null;
+    }
+    const r = await this.host.run(argv);
+    return r.code === 0 ? parseResumeTokenInfo(r.stdout, r.stderr) : null;
   }
 
   async datasetProperties(dataset: string, properties: readonly string[]): Promise<PropertyRow[]> {

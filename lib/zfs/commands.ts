@@ -139,10 +139,22 @@ export function sendEstimateCommand(sendArgv: readonly string[]): string[] {
   return [ZFS, 'send', '-nP', ...sendArgv.slice(2)];
 }
 
-/** Resume an interrupted receive (OpenZFS). */
-export function sendResumeCommand(token: string): string[] {
+/**
+ * Resume an interrupted receive (OpenZFS). `raw` (-w) for an encrypted dataset: whatever the token
+ * says, the rest of the stream goes encrypted.
+ */
+export function sendResumeCommand(token: string, raw = false): string[] {
   if (!/^[0-9a-zA-Z-]+$/.test(token)) throw new Error('refusing to use a malformed receive_resume_token');
-  return [ZFS, 'send', '-t', token];
+  return [ZFS, 'send', ...(raw ? ['-w'] : []), '-t', token];
+}
+
+/**
+ * Decode a resume token here, sending nothing (`zfs send -nvPt`: the token's contents, then what it
+ * would send, tab-separated so a dataset name with a space stays one field). See ./resume-token.ts.
+ */
+export function resumeTokenInfoCommand(token: string): string[] {
+  const checked = sendResumeCommand(token); // the same rule for what a token may contain
+  return [ZFS, 'send', '-nvPt', checked[checked.length - 1]!];
 }
 
 /** `zfs recv -u` (never mount what arrives), resumable (`-s`) where the ZFS supports it. Never -F. */
