@@ -8,7 +8,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { withPidReport } from '../../lib/transport/quote.js';
+import { spawn } from 'node:child_process';
+import { killCommand, withPidReport } from '../../lib/transport/quote.js';
 import { run, ZBACK, type Lab, type LabHost, type Result } from '../helpers/lab.js';
 import { twoHosts } from '../helpers/two-hosts.js';
 
@@ -100,6 +101,40 @@ test('what a compromised source might try is refused with a message, logged, and
   // One log line per refusal, each with the command it refused.
   expect(log().split('\n').filter((l) => / refused: /.test(l))).toHaveLength(attempts.length);
   expect(log()).toContain('zfs destroy -r');
+});
+
+test('a command the source stops (its deadline, a signal) is stopped through the sink; nothing else can be signalled', async () => {
+  await bak.zfs('create', 'bpool/off');
+  forceSink('--root bpool/off');
+  // A receive waiting for its stream: what a stalled send leaves on the backup host.
+  const marker = 'ZBACK_PID_00000000000a';
+  const session = spawn('ssh', ['-F', sshConfig(), `bak${n}`, withPidReport(marker, ['zfs', 'receive', '-u', 'bpool/off/stalled'])], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const ended = new Promise<number | null>((resolve) => session.on('exit', (code) => resolve(code)));
+  const pid = await new Promise<number>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no PID report: ${err}`)), 20_000);
+    session.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = new RegExp(`^${marker} (\\d+)$`, 'm').exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  // The PID is reported just before zfs starts.
+  for (let i = 0; i < 100 && bak.processes(/zfs receive -u bpool\/off\/stalled/).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(bak.processes(/zfs receive -u bpool\/off\/stalled/)).toHaveLength(1);
+  // The backup host's own processes (here its ZFS daemon) are not the source's to stop.
+  const daemon = Number(readFileSync(join(lab.dir, `bak${n}`, 'daemon.pid'), 'utf8').trim());
+  const refused = await sshWithKey(killCommand(daemon));
+  expect([refused.code, refused.stderr]).toEqual([126, expect.stringMatching(/process \d+ is not one of this sink's own commands/)]);
+  const stopped = await sshWithKey(killCommand(pid));
+  expect([stopped.code, stopped.stderr]).toEqual([0, '']);
+  expect(await ended).not.toBe(0);
+  expect(bak.processes(/zfs receive -u bpool\/off\/stalled/)).toEqual([]);
+  expect(await bak.zfs('list', '-H', '-o', 'name', '-r', 'bpool/off')).toBe('bpool/off\n');
+  session.stdin.end();
 });
 
 test('append-only: the source holds and destroys nothing there and reports no error; zback prune on the backup host prunes by the copy’s retention', async () => {

@@ -12,7 +12,7 @@ import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { runCommand } from './run.js';
 import { forgetCommand } from './forget.js';
-import { sinkCommand } from './sink.js';
+import { sinkArgs, sinkCommand } from './sink.js';
 import { pruneCommand } from './prune.js';
 import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
@@ -205,14 +205,8 @@ export async function main(argv: string[]): Promise<number> {
           .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
           .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
       async (args) => {
-        const roots = (args.root ?? []).map(String);
-        for (const r of roots) {
-          const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
-          if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
-        }
-        const keepDays = args['keep-days'];
-        if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
-        exitCode = await sinkCommand({ roots, keepDays, appendOnly: args['append-only'], ...(args.log ? { log: args.log } : {}) });
+        // bin/zback starts a real sink through sinkMain (fast); this is for --help and a direct call.
+        exitCode = await sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
       },
     )
     .command(

@@ -35,7 +35,8 @@ export async function rebuildHolds(local: Zfs, configs: readonly ConfigResult[],
       }
       const state = remote.states.get(hostLabel);
       const zfs = remote.zfs.get(hostLabel);
-      if (!state?.reachable || !zfs) continue;
+      // An append-only sink refuses the probe's release (and zback holds nothing there anyway).
+      if (!state?.reachable || !zfs || state.sink?.appendOnly) continue;
       for (const s of (state.inventory.get(target)?.snapshots ?? []).filter((x) => x.userrefs > 0)) {
         if (await isHeld(zfs, TARGET_HOLD_TAG, target, s.name)) records.push({ role: 'target', host: hostLabel, dataset: target, snapshot: s.name, tag: TARGET_HOLD_TAG });
       }

@@ -9,7 +9,7 @@
  *   of snapshots the destination keeps, `-i` jumps over the ones it would not.
  * - Due when the common snapshot is older than the most recent tick of the destination's schedule.
  */
-import { createHash } from 'node:crypto';
+import { sourceHoldTag, TARGET_HOLD_TAG } from './hold-tags.js';
 import type { Calendar } from '../policy/calendar.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { NameFormat } from '../policy/names.js';
@@ -73,7 +73,7 @@ export interface ReplicationInput {
   localCaps?: ZfsCapabilities;
 }
 
-export const TARGET_HOLD_TAG = 'zback:replica';
+export { TARGET_HOLD_TAG, sourceHoldTag } from './hold-tags.js';
 
 /** The replication cannot go on in this run: its destination is unreachable, diverged or in error. */
 export function isBroken<T extends Pick<ReplicationPlan, 'status'>>(r: T): r is T & { status: 'unreachable' | 'diverged' | 'error' } {
@@ -85,11 +85,6 @@ export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>)
   return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
 }
 
-/** The source-side hold tag: names the destination, so `zfs holds` explains itself. */
-export function sourceHoldTag(hostLabel: string, target: string): string {
-  const tag = `zback:${hostLabel}:${target}`;
-  return tag.length <= 200 ? tag : `zback:${createHash('sha256').update(tag).digest('hex').slice(0, 32)}`;
-}
 
 interface Snap {
   name: string;

@@ -5,7 +5,7 @@
  *
  * Pure: the sink (./sink.ts) runs what this returns; tests check every shape and refusal here.
  */
-import { TARGET_HOLD_TAG } from '../plan/replication.js';
+import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
 import { datasetNameProblem, snapshotNameProblem } from '../zfs/names.js';
 
