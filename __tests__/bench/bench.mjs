@@ -69,6 +69,7 @@ async function main() {
     planScale();
     await connections();
     await catchUp();
+    await sinkOverhead();
     await throughput();
   } finally {
     lab('stop-all');
@@ -188,6 +189,43 @@ async function catchUp() {
 }
 
 /**
+ * 6. The restricted sink's cost: an incremental run of 21 datasets (64 KiB changed in each) to the
+ * backup host as a plain root login, then the same through `zback sink` as the key's forced
+ * command (one sink process per command the source sends), side by side.
+ */
+async function sinkOverhead() {
+  const keys = join(dir, 'bak', 'ssh', 'authorized_keys');
+  const plain = readFileSync(keys, 'utf8');
+  zfs('src', 'create', 'tank/k');
+  for (let i = 0; i < 20; i++) zfs('src', 'create', `tank/k/d${i}`);
+  zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/k');
+  zfs('src', 'set', 'org.wit:retention=24h', 'tank/k');
+  zfs('bak', 'create', 'bpool/sink');
+  const datasets = zfs('src', 'list', '-H', '-o', 'name,mountpoint', '-r', 'tank/k').trim().split('\n').map((l) => l.split('\t'));
+  const change = (tag) => {
+    for (const [, mnt] of datasets) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/${tag}"`]);
+  };
+  const measure = (target, h) => {
+    zfs('src', 'set', `org.wit:destinations=bak:${target}|hourly`, 'tank/k');
+    if (zback(['run', '--now', `2026-12-01T${String(h).padStart(2, '0')}:00:00Z`]).code !== 0) throw new Error(`sink bench: seed to ${target} failed`);
+    change(`h${h}`);
+    const r = zback(['run', '--now', `2026-12-01T${String(h + 1).padStart(2, '0')}:00:00Z`], { count: true });
+    if (r.code !== 0) throw new Error(`sink bench: incremental to ${target} failed: ${r.stderr}`);
+    return r;
+  };
+  try {
+    const direct = measure('bpool/direct', 10);
+    writeFileSync(keys, plain.split('\n').filter(Boolean).map((k) => `restrict,command="${process.execPath} ${ZBACK} sink --root bpool/sink --log ${join(dir, 'sink.log')}" ${k}`).join('\n') + '\n');
+    const viaSink = measure('bpool/sink/k', 12);
+    results.sink = { datasets: datasets.length, directWallMs: direct.wallMs, sinkWallMs: viaSink.wallMs, ratio: viaSink.wallMs / direct.wallMs };
+    log(`sink: incremental of ${datasets.length} datasets ${direct.wallMs.toFixed(0)} ms direct, ${viaSink.wallMs.toFixed(0)} ms through zback sink`);
+  } finally {
+    writeFileSync(keys, plain);
+    zfs('src', 'set', 'org.wit:snapshot=no', 'tank/k');
+  }
+}
+
+/**
  * 5. Throughput. (a) A zfs send of a dataset with ≥1 GiB of incompressible data, seeded by zback
  * vs `zfs send | ssh bak zfs recv` (OpenSSH defaults). (b) A plain 2 GiB stream, which isolates
  * the transport: zback's transfer over its ssh2 connection vs `cat | ssh bak 'cat >/dev/null'`.
@@ -280,6 +318,8 @@ function report() {
   for (const c of results.connections) rows.push([`SSH connections, ${c.datasets} datasets`, `${c.connections}`, '1']);
   const u = results.catchUp;
   rows.push(['catch-up after 48 missed', `${u.zbackSendCommands} send, ${(u.zbackWallMs / 1000).toFixed(1)} s vs 48 × -i ${(u.perSnapshotWallMs / 1000).toFixed(1)} s`, 'one -I per dataset']);
+  const k = results.sink;
+  rows.push([`incremental, ${k.datasets} datasets`, `direct ${(k.directWallMs / 1000).toFixed(1)} s, through zback sink ${(k.sinkWallMs / 1000).toFixed(1)} s (× ${k.ratio.toFixed(2)})`, 'the sink\'s safety at a small cost']);
   const z = results.zfsStream;
   rows.push([`zfs send ${z.mib} MiB`, `zback ${z.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH (${z.opensshCipher}) ${z.opensshMiBps.toFixed(0)} MiB/s = ${z.ratio.toFixed(2)}; peak RSS ${z.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat < 150 MB']);
   const s = results.plainStream;

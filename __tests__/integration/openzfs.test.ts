@@ -338,3 +338,194 @@ test('an encrypted dataset travels raw (zfs send -w): the copy stays encrypted, 
   await vm.ok('zfs load-key tank/secret && zfs load-key -L file:///root/enc.key bpool/secret');
   expect(await checksums('bpool/secret@2026-11-26-110000')).toBe(await checksums('tank/secret@2026-11-26-110000'));
 }, 10 * MINUTES);
+
+/** The forced command's program in the guest (sshd runs it with the account's shell and PATH). */
+const SINK = '/usr/local/bin/node /opt/zback/bin/zback sink';
+/**
+ * The least an unprivileged sink account needs on its root (found by taking each one away, see
+ * the findings in the test below): create and mount for `zfs create` and every `zfs receive`
+ * (and mount for every destroy too, although nothing is ever mounted), receive, canmount for
+ * `create -o canmount=off` and `set canmount=noauto`, userprop for the copy's marks, hold and
+ * release for the tag zback:replica, destroy for pruning and `zfs receive -A`.
+ */
+const ZSINK_ALLOW = 'canmount,create,destroy,hold,mount,receive,release,userprop';
+const at = (h: number) => `2026-11-26-${String(h).padStart(2, '0')}0000`;
+
+/** The guest root's key (the source's) forced to `zback sink ARGS` in root's own authorized_keys; undone by unforceRootSink. */
+async function forceRootSink(args: string): Promise<void> {
+  await vm.ok(`
+    set -e
+    cp -p /root/.ssh/authorized_keys /root/.ssh/authorized_keys.before-sink
+    key=$(cat /root/.ssh/id_ed25519.pub)
+    { grep -vxF "$key" /root/.ssh/authorized_keys.before-sink || true; printf 'restrict,command="%s" %s\\n' '${SINK} ${args}' "$key"; } > /root/.ssh/authorized_keys
+    # Forced now: a plain command is refused, and the harness's own key still logs in as before.
+    ! ssh backup true 2>/dev/null`);
+}
+async function unforceRootSink(): Promise<void> {
+  await vm.ok('if [ -f /root/.ssh/authorized_keys.before-sink ]; then mv /root/.ssh/authorized_keys.before-sink /root/.ssh/authorized_keys; fi');
+}
+/** A sink log's text ('' when the sink has written none: it logs only refusals and destroys). */
+const sinkLog = (file: string) => vm.ok(`cat '${file}' 2>/dev/null || true`);
+
+test('an unprivileged user with zfs allow receives everything through zback sink', async () => {
+  const cfg = '/root/.ssh/config-zsink';
+  const own = ['--prefix', 'test.sink', '--state-dir', '/root/state-sink', '--ssh-config', cfg];
+  const copy = 'bpool/sinkroot/web1/d';
+  const log = '/home/zsink/sink.log';
+  await vm.ok(`
+    set -e
+    useradd -m zsink
+    zfs create bpool/sinkroot
+    zfs allow -u zsink ${ZSINK_ALLOW} bpool/sinkroot
+    install -d -m 700 -o zsink -g zsink /home/zsink/.ssh
+    printf 'restrict,command="%s" %s\\n' '${SINK} --root bpool/sinkroot --log ${log}' "$(cat /root/.ssh/id_ed25519.pub)" > /home/zsink/.ssh/authorized_keys
+    chown zsink:zsink /home/zsink/.ssh/authorized_keys
+    # The same host "backup", reached as zsink (the destination reads backup:… as in the other tests).
+    printf 'Host backup\\n  HostName 127.0.0.1\\n  User zsink\\n' > ${cfg}
+    zfs create tank/sink1
+    head -c 2000000 /dev/urandom > /tank/sink1/data.bin
+    zfs set test.sink:snapshot=yes test.sink:retention=24h 'test.sink:destinations=backup:${copy}|hourly|3h' tank/sink1`);
+  try {
+    // The seed: through a missing parent, which the sink account creates unmounted.
+    const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
+    expect([seed.code, seed.stderr]).toEqual([0, '']);
+    expect(seed.stdout).toContain('[backup] zfs create -o canmount=off bpool/sinkroot/web1\n');
+    expect(seed.stdout).toContain(`[backup] zfs receive -u -s ${copy}\n`);
+    expect(seed.stdout).not.toMatch(/could not mark/);
+    expect(await vm.ok(`zfs get -H -o name,value canmount bpool/sinkroot/web1 ${copy}`)).toBe(`bpool/sinkroot/web1\toff\n${copy}\tnoauto\n`);
+
+    // Incrementals, and the destination's 3h retention applied through the sink (destroy, release).
+    for (const h of [11, 12, 13]) {
+      await vm.ok(`head -c 300000 /dev/urandom > /tank/sink1/h${h}.bin`);
+      const r = await vm.zback(['run', '--verbose', ...own, '--now', hour(h)]);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toMatch(new RegExp(`tank/sink1 → backup:${copy}: incremental @${at(h - 1)} → @${at(h)}`));
+    }
+    expect(await snapshots(copy)).toEqual([11, 12, 13].map(at));
+    expect(await vm.ok(`zfs holds -H ${copy}@${at(13)} | cut -f2`)).toBe('zback:replica\n');
+    expect(await vm.ok(`zfs holds -H ${copy}@${at(11)} ${copy}@${at(12)}`)).toBe('');
+
+    // A send cut off half-way: the partial receive is kept (zsink may), the next run resumes it.
+    // zsink's PATH (sshd's for a user) has no sbin: the slow-receiving wrapper goes in its bin too.
+    await vm.ok('head -c 40000000 /dev/urandom > /tank/sink1/big.bin && ln -sfn /usr/local/sbin/zfs /usr/local/bin/zfs');
+    let token: string;
+    try {
+      ({ token } = await interruptedSend('tank/sink1', copy, [...own, '--now', hour(14)], '^zfs send -[iI] tank/sink1@'));
+    } finally {
+      await vm.ok('rm -f /usr/local/bin/zfs');
+    }
+    const resumed = await vm.zback(['run', '--verbose', ...own, '--now', hour(14)]);
+    expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+    expect(resumed.stdout).toContain(`[local] zfs send -t ${token}`);
+    expect((await vm.ok(`zfs get -H -o value receive_resume_token ${copy}`)).trim()).toBe('-');
+
+    await vm.ok('head -c 300000 /dev/urandom > /tank/sink1/h15.bin');
+    const last = await vm.zback(['run', '--verbose', ...own, '--now', hour(15)]);
+    expect([last.code, last.stderr]).toEqual([0, '']);
+    expect(await snapshots(copy)).toEqual([13, 14, 15].map(at));
+    expect(await checksums(`${copy}@${at(15)}`)).toBe(await checksums(`tank/sink1@${at(15)}`));
+    expect(await vm.ok(`zfs get -H -o source,value test.sink:replica-retention ${copy}`)).toBe('local\t3h\n');
+    // The sink ran as zsink (its log is zsink's), logged the destroys it ran, and refused nothing.
+    expect(await vm.ok(`stat -c %U ${log}`)).toBe('zsink\n');
+    const text = await sinkLog(log);
+    expect(text).toContain(`destroy ${copy}@${at(10)}`);
+    expect(text).not.toMatch(/refused/);
+  } finally {
+    await vm.ok(`rm -f ${cfg} /usr/local/bin/zfs`);
+  }
+}, 20 * MINUTES);
+
+test('an encrypted dataset through the sink goes raw, resume included', async () => {
+  const own = ['--prefix', 'test.senc', '--state-dir', '/root/state-senc'];
+  const copy = 'bpool/sencroot/secret';
+  const log = '/root/sink-senc.log';
+  const sealed = `aes-256-gcm\nunavailable\n${copy}\nnoauto\n`;
+  await vm.ok(`
+    set -e
+    printf 'correct horse battery staple\\n' > /root/senc.key
+    zfs create -o encryption=on -o keyformat=passphrase -o keylocation=file:///root/senc.key tank/sinksecret
+    head -c 2000000 /dev/urandom > /tank/sinksecret/data.bin
+    zfs create bpool/sencroot
+    zfs set test.senc:snapshot=yes test.senc:retention=24h 'test.senc:destinations=backup:${copy}|hourly' tank/sinksecret`);
+  await forceRootSink(`--root bpool/sencroot --log ${log}`);
+  try {
+    const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
+    expect([seed.code, seed.stderr]).toEqual([0, '']);
+    expect(seed.stdout).toContain(`[local] zfs send -w tank/sinksecret@${at(10)}`);
+    expect(seed.stdout).not.toMatch(/could not mark/);
+    expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
+
+    await vm.ok('head -c 40000000 /dev/urandom > /tank/sinksecret/big.bin');
+    const { token } = await interruptedSend('tank/sinksecret', copy, [...own, '--now', hour(11)], '^zfs send -w -[iI] tank/sinksecret@');
+    // The partial receive is of a raw stream, and so is what resumes it (the token says so).
+    expect(await vm.ok(`zfs send -nvt ${token} 2>&1`)).toMatch(/^\s*rawok = 1$/m);
+    expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
+    const resumed = await vm.zback(['run', '--verbose', ...own, '--now', hour(11)]);
+    expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+    expect(resumed.stdout).toContain(`[local] zfs send -t ${token}`);
+    expect((await vm.ok(`zfs get -H -o value receive_resume_token ${copy}`)).trim()).toBe('-');
+    expect(await snapshots(copy)).toEqual([10, 11].map(at));
+    expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
+    expect(await sinkLog(log)).not.toMatch(/refused/);
+
+    // With the key, the copy reads exactly as the source.
+    await vm.ok(`zfs load-key -L file:///root/senc.key ${copy}`);
+    expect(await checksums(`${copy}@${at(11)}`)).toBe(await checksums(`tank/sinksecret@${at(11)}`));
+    await vm.ok(`zfs unload-key ${copy}`);
+  } finally {
+    await unforceRootSink();
+  }
+}, 15 * MINUTES);
+
+test('append-only sink: the source neither holds nor destroys there; zback prune on the backup host prunes by the recorded retention', async () => {
+  const own = ['--prefix', 'test.sao', '--state-dir', '/root/state-sao'];
+  const copy = 'bpool/aoroot/web1/d';
+  const log = '/root/sink-ao.log';
+  const all = [10, 11, 12, 13, 14].map(at);
+  await vm.ok(`
+    set -e
+    zfs create tank/sinkao
+    head -c 1000000 /dev/urandom > /tank/sinkao/data.bin
+    zfs create bpool/aoroot
+    zfs set test.sao:snapshot=yes test.sao:retention=24h 'test.sao:destinations=backup:${copy}|hourly|2h' tank/sinkao`);
+  await forceRootSink(`--root bpool/aoroot --append-only --log ${log}`);
+  try {
+    for (let h = 10; h <= 14; h++) {
+      if (h > 10) await vm.ok(`head -c 200000 /dev/urandom > /tank/sinkao/h${h}.bin`);
+      const r = await vm.zback(['run', '--verbose', ...own, '--now', hour(h)]);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      // Nothing planned that the sink would refuse: no hold, release or destroy on backup.
+      expect(r.stdout).not.toMatch(/\[backup\] zfs (hold|release|destroy) /);
+    }
+    expect(await snapshots(copy)).toEqual(all);
+    expect(await vm.ok(`zfs list -H -o name -t snapshot -r bpool/aoroot | xargs -r zfs holds -H`)).toBe('');
+    expect(await vm.ok(`zfs get -H -o source,value test.sao:replica-retention ${copy}`)).toBe('local\t2h\n');
+    expect(await sinkLog(log)).not.toMatch(/refused|destroy/);
+
+    // On the backup host: the dry run changes nothing and says what would go.
+    const prune = (more: string[]) => vm.zback(['prune', '--prefix', 'test.sao', '--root', 'bpool/aoroot', '--now', hour(14), ...more]);
+    const dry = await prune(['--dry-run']);
+    expect([dry.code, dry.stderr]).toEqual([0, '']);
+    for (const s of [10, 11, 12].map(at)) expect(dry.stdout).toContain(`- destroy @${s}`);
+    for (const s of [13, 14].map(at)) expect(dry.stdout).not.toContain(`@${s}`);
+    expect(await snapshots(copy)).toEqual(all);
+    // The floor: every copy snapshot was made minutes ago (after this --now even), so 1 day keeps them all.
+    const floor = await prune(['--keep-days', '1']);
+    expect([floor.code, floor.stderr]).toEqual([0, '']);
+    expect(await snapshots(copy)).toEqual(all);
+    const pruned = await prune([]);
+    expect([pruned.code, pruned.stderr]).toEqual([0, '']);
+    expect(await snapshots(copy)).toEqual([13, 14].map(at));
+
+    // Replication goes on from the copy's newest snapshot, which prune kept.
+    await vm.ok('head -c 200000 /dev/urandom > /tank/sinkao/h15.bin');
+    const next = await vm.zback(['run', '--verbose', ...own, '--now', hour(15)]);
+    expect([next.code, next.stderr]).toEqual([0, '']);
+    expect(next.stdout).toMatch(new RegExp(`tank/sinkao → backup:${copy}: incremental @${at(14)} → @${at(15)}`));
+    expect(await snapshots(copy)).toEqual([13, 14, 15].map(at));
+    expect(await checksums(`${copy}@${at(15)}`)).toBe(await checksums(`tank/sinkao@${at(15)}`));
+    expect(await sinkLog(log)).not.toMatch(/refused/);
+  } finally {
+    await unforceRootSink();
+  }
+}, 15 * MINUTES);
