@@ -184,6 +184,7 @@ async function catchUp() {
     if (r.status !== 0) throw new Error(`-i ${i}: ${r.stderr}`);
   }
   const perSnapshotMs = performance.now() - t;
+  zfs('src', 'set', 'org.wit:snapshot=no', 'tank/u'); // done: later runs are about their own datasets
   results.catchUp = { missed: 48, zbackSendCommands: sends.length, zbackWallMs: zb.wallMs, perSnapshotSends: 48, perSnapshotWallMs: perSnapshotMs };
   log(`catch-up: zback ${sends.length} send(s) in ${zb.wallMs.toFixed(0)} ms; one -i per snapshot: ${perSnapshotMs.toFixed(0)} ms`);
 }
@@ -207,10 +208,12 @@ async function sinkOverhead() {
   };
   const measure = (target, h) => {
     zfs('src', 'set', `org.wit:destinations=bak:${target}|hourly`, 'tank/k');
-    if (zback(['run', '--now', `2026-12-01T${String(h).padStart(2, '0')}:00:00Z`]).code !== 0) throw new Error(`sink bench: seed to ${target} failed`);
+    const seed = zback(['run', '--now', `2026-12-01T${String(h).padStart(2, '0')}:00:00Z`]);
+    if (seed.code !== 0) throw new Error(`sink bench: seed to ${target} failed: ${seed.stderr}`);
     change(`h${h}`);
     const r = zback(['run', '--now', `2026-12-01T${String(h + 1).padStart(2, '0')}:00:00Z`], { count: true });
     if (r.code !== 0) throw new Error(`sink bench: incremental to ${target} failed: ${r.stderr}`);
+    if (!r.calls.some((c) => c.startsWith('send '))) throw new Error(`sink bench: nothing was sent to ${target}`);
     return r;
   };
   try {

@@ -40,7 +40,7 @@ function forceSink(args: string): void {
   forceCommand(`${process.execPath} ${ZBACK} sink ${args} --log ${sinkLog()}`);
 }
 /** A command line sent with the source's key, as a compromised source would. */
-const sshWithKey = (line: string, input = '') => run(['ssh', '-F', sshConfig(), `bak${n}`, line], { input, timeoutMs: 30_000 });
+const sshWithKey = (line: string, input: string | Buffer = '') => run(['ssh', '-F', sshConfig(), `bak${n}`, line], { input, timeoutMs: 30_000 });
 const asZback = (argv: string[]) => withPidReport('ZBACK_PID_0123456789ab', argv);
 /** Every dataset and snapshot of the backup pool with its guid and holds: "nothing changed" is this being equal. */
 const poolState = () => bak.zfs('get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,userrefs', 'bpool');
@@ -79,7 +79,9 @@ test('what a compromised source might try is refused with a message, logged, and
   const copy = `bpool/off/d@${snapAt(10)}`;
   const before = await poolState();
 
-  const attempts: Array<[string, string, RegExp]> = [
+  // Real zfs-fuse stream headers (the sink decides on the first records; see lib/sink/stream-header.ts).
+  const stream = (name: string) => readFileSync(new URL(`../fixtures/zfs-fuse/streams/${name}.bin`, import.meta.url));
+  const attempts: Array<[string, string, RegExp, Buffer?]> = [
     ['a shell', 'sh -c "zfs destroy -r bpool"', /not a command zback sends/],
     ['an interactive login', '', /no command/],
     ['zfs destroy -r', asZback(['zfs', 'destroy', '-r', copy]), /never allowed/],
@@ -91,9 +93,13 @@ test('what a compromised source might try is refused with a message, logged, and
     ['a destroy younger than --keep-days', asZback(['zfs', 'destroy', copy]), /younger than this sink's floor of 7 days/],
     ['a second command', `${asZback(['zfs', 'version'])}; zfs destroy ${copy}`, /not quoted the way zback quotes it/],
     ['release of a user hold', asZback(['zfs', 'release', 'keep', copy]), /zback's own hold tag/],
+    ['a replication stream (-R: mountpoint, setuid… as received properties)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /replication or properties stream/, stream('replicate')],
+    ['a properties stream (-p)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /replication or properties stream/, stream('props')],
+    ['a clone stream (ties the copy to a snapshot elsewhere)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /a clone stream/, stream('clone')],
+    ['the mark of the root itself', asZback(['zfs', 'set', 'canmount=off', 'bpool/off']), /this sink's root/],
   ];
-  for (const [what, line, message] of attempts) {
-    const r = await sshWithKey(line);
+  for (const [what, line, message, input] of attempts) {
+    const r = await sshWithKey(line, input);
     expect([what, r.code, r.stderr]).toEqual([what, 126, expect.stringMatching(message)]);
     expect(r.stderr).toMatch(/^zback sink: refused: /m);
   }
@@ -110,6 +116,8 @@ test('a command the source stops (its deadline, a signal) is stopped through the
   const marker = 'ZBACK_PID_00000000000a';
   const session = spawn('ssh', ['-F', sshConfig(), `bak${n}`, withPidReport(marker, ['zfs', 'receive', '-u', 'bpool/off/stalled'])], { stdio: ['pipe', 'ignore', 'pipe'] });
   const ended = new Promise<number | null>((resolve) => session.on('exit', (code) => resolve(code)));
+  // The start of a real stream, then nothing more: the sink passes it on, zfs receive waits for the rest.
+  session.stdin.write(readFileSync(new URL('../fixtures/zfs-fuse/streams/full.bin', import.meta.url)));
   const pid = await new Promise<number>((resolve, reject) => {
     let err = '';
     const timer = setTimeout(() => reject(new Error(`no PID report: ${err}`)), 20_000);
@@ -128,7 +136,7 @@ test('a command the source stops (its deadline, a signal) is stopped through the
   // The backup host's own processes (here its ZFS daemon) are not the source's to stop.
   const daemon = Number(readFileSync(join(lab.dir, `bak${n}`, 'daemon.pid'), 'utf8').trim());
   const refused = await sshWithKey(killCommand(daemon));
-  expect([refused.code, refused.stderr]).toEqual([126, expect.stringMatching(/process \d+ is not one of this sink's own commands/)]);
+  expect([refused.code, refused.stderr]).toEqual([126, expect.stringMatching(/process \d+ is not one of this sink's running commands/)]);
   const stopped = await sshWithKey(killCommand(pid));
   expect([stopped.code, stopped.stderr]).toEqual([0, '']);
   expect(await ended).not.toBe(0);
@@ -150,6 +158,14 @@ test('append-only: the source holds and destroys nothing there and reports no er
   const refs = await bak.zfs('get', '-H', '-o', 'value', '-r', 'userrefs', 'bpool/off/d');
   expect(refs.trim().split('\n').filter((v) => v !== '-' && v !== '0')).toEqual([]);
   expect(log()).not.toMatch(/refused/);
+  // The retention zback prune applies is the backup host's once recorded: the source cannot widen it.
+  const copyRetention = () => bak.getProp('bpool/off/d', 'org.wit:replica-retention');
+  expect((await copyRetention()).value).toBe('2h');
+  const widen = await sshWithKey(asZback(['zfs', 'set', 'org.wit:replica-retention=1y', 'bpool/off/d']));
+  expect([widen.code, widen.stderr]).toEqual([126, expect.stringMatching(/append-only: bpool\/off\/d already has org.wit:replica-retention=2h/)]);
+  expect((await copyRetention()).value).toBe('2h');
+  const hold = await sshWithKey(asZback(['zfs', 'hold', 'zback:replica', `bpool/off/d@${snapAt(10)}`]));
+  expect([hold.code, hold.stderr]).toEqual([126, expect.stringMatching(/append-only: zback places no holds/)]);
 
   // On the backup host: a dry run changes nothing, and says what would go.
   const dry = await bak.zback(['prune', '--root', 'bpool/off', '--dry-run', '--now', hour(14)]);

@@ -108,12 +108,16 @@ describe('refusals name what is wrong', () => {
     expect(() => allow(argv, SINK)).toThrow(message);
   });
 
-  test('append-only: every destroy and release is refused, holds and receives are not', () => {
+  test('append-only: every destroy, release and hold is refused (a hold would only keep zback prune from pruning); receives are not', () => {
     const o = { ...SINK, appendOnly: true };
     expect(() => allow(['zfs', 'destroy', `${T}@a`], o)).toThrow(/append-only/);
     expect(() => allow(['zfs', 'release', TARGET_HOLD_TAG, `${T}@a`], o)).toThrow(/append-only/);
+    expect(() => allow(cmd.holdCommand(TARGET_HOLD_TAG, T, 'a'), o)).toThrow(/append-only: zback places no holds/);
     expect(allow(cmd.receiveCommand(T, OZ), o).op).toBe('receive');
-    expect(allow(cmd.holdCommand(TARGET_HOLD_TAG, T, 'a'), o).op).toBe('hold');
+  });
+
+  test('marks are set only on copies below a root, never on the root itself', () => {
+    expect(() => allow(cmd.setPropertyCommand('bpool/off/web1', 'canmount', 'off'), SINK)).toThrow(/this sink's root/);
   });
 
   test('a destroy names the snapshots whose age the sink checks', () => {
@@ -141,6 +145,8 @@ describe('what the source may see and the floor', () => {
     expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual(info);
     expect(parseHello('unrecognized command')).toBeNull();
     expect(parseHello('ZBACK_SINK {broken')).toBeNull();
+    // A host's roots that are no dataset names (escape sequences, say) are dropped.
+    expect(parseHello('ZBACK_SINK {"roots":["bpool/ok","\\u001b[2Jx"],"appendOnly":false,"keepDays":0}')!.roots).toEqual(['bpool/ok']);
   });
 
   test('quoting of a refused command for the log keeps it on one line', () => {

@@ -5,6 +5,8 @@
  * snapshot younger than its floor). A host that is not a sink never prints the line; one that
  * lies can only make the source do less on it.
  */
+import { datasetNameProblem } from '../zfs/names.js';
+
 export const SINK_HELLO = 'ZBACK_SINK';
 
 export interface SinkInfo {
@@ -23,7 +25,8 @@ export function parseHello(stderr: string): SinkInfo | null {
   if (!line) return null;
   try {
     const j = JSON.parse(line.slice(SINK_HELLO.length + 1)) as Record<string, unknown>;
-    const roots = Array.isArray(j.roots) ? j.roots.filter((r): r is string => typeof r === 'string') : [];
+    // Only names ZFS would accept: the text is the backup host's, and it ends up in messages.
+    const roots = Array.isArray(j.roots) ? j.roots.filter((r): r is string => typeof r === 'string' && datasetNameProblem(r) === null) : [];
     const keepDays = typeof j.keepDays === 'number' && Number.isFinite(j.keepDays) && j.keepDays >= 0 ? j.keepDays : 0;
     return { roots, appendOnly: j.appendOnly === true, keepDays };
   } catch {

@@ -119,6 +119,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
         throw new Refused(`only zback's own hold tag (${TARGET_HOLD_TAG}) may be placed or released here`);
       }
       if (sub === 'release' && o.appendOnly) throw new Refused('this sink is append-only: it releases nothing (the backup host prunes its copies with zback prune)');
+      // zback holds nothing on an append-only sink; a hold would only keep zback prune from pruning.
+      if (sub === 'hold' && o.appendOnly) throw new Refused('this sink is append-only: zback places no holds on it');
       for (const s of a.slice(3)) {
         const { names } = snapshotsOf(s, o);
         if (names.length !== 1) throw new Refused(`one snapshot per name in zfs ${sub}, not ${JSON.stringify(s)}`);
@@ -150,7 +152,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
           throw new Refused(`${JSON.stringify(value)} is not a retention (${(e as Error).message})`);
         }
       }
-      inRoot(a[3], o, 'the dataset');
+      const d = inRoot(a[3], o, 'the dataset');
+      if (o.roots.includes(d)) throw new Refused(`${d} is this sink's root: only copies below it are marked`);
       return { op: 'set', argv: a };
     }
     case 'rollback':

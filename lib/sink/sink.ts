@@ -9,10 +9,11 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { printable } from '../transport/host.js';
 import { LocalHost } from '../transport/local.js';
-import { creationCommand } from '../zfs/commands.js';
+import { creationCommand, localPropertyCommand } from '../zfs/commands.js';
 import { parseSinkCommand, SinkRefusal } from './command-line.js';
 import { helloLine } from './hello.js';
 import { allow, Refused, tooYoung, visibleDatasets, type SinkOptions } from './rules.js';
+import { streamVerdict } from './stream-header.js';
 
 export interface SinkRun extends SinkOptions {
   /** SSH_ORIGINAL_COMMAND. */
@@ -57,7 +58,15 @@ export async function runSink(o: SinkRun): Promise<number> {
     if (e instanceof SinkRefusal) return refuse(e.message);
     throw e;
   }
-  if (request.kind === 'kill') return killOwn(request.pid) ? 0 : refuse(`process ${request.pid} is not one of this sink's own commands`);
+  // The same answer for a process that is not the sink's and one that does not exist, so the
+  // source learns nothing about the backup host's processes; only the first is worth a log line.
+  if (request.kind === 'kill') {
+    const r = killOwn(request.pid);
+    if (r === 'stopped') return 0;
+    process.stderr.write(`zback sink: refused: process ${request.pid} is not one of this sink's running commands\n`);
+    if (r === 'foreign') log(o.logFile, o.client, `refused: process ${request.pid} is not one of this sink's own commands: ${shown(o.command)}`);
+    return REFUSED;
+  }
 
   let allowed;
   try {
@@ -85,19 +94,72 @@ export async function runSink(o: SinkRun): Promise<number> {
     if (young.length) return refuse(`${young.join(', ')} ${young.length === 1 ? 'is' : 'are'} younger than this sink's floor of ${o.keepDays} days (--keep-days); nothing was destroyed`);
   }
   if (allowed.op === 'destroy') log(o.logFile, o.client, `destroy ${allowed.snapshots.join(' ')}`);
+  if (allowed.op === 'set' && o.appendOnly && /:replica-retention=/.test(allowed.argv[2]!)) {
+    // zback prune applies this retention here: behind an append-only sink it is recorded once (at
+    // the seed, again only unchanged after a resume) and is then the backup host's to change.
+    const [, , assignment, dataset] = allowed.argv as [string, string, string, string];
+    const property = assignment.slice(0, assignment.indexOf('='));
+    const r = await local.run(localPropertyCommand(dataset, property));
+    if (r.code !== 0) return refuse(`cannot read ${property} of ${dataset}: ${r.stderr.trim()}`);
+    const now = r.stdout.trim();
+    if (now !== '' && now !== '-' && `${property}=${now}` !== assignment) {
+      return refuse(`this sink is append-only: ${dataset} already has ${property}=${now}, which only the backup host changes (zfs set there)`);
+    }
+  }
 
-  const child = local.runAttached(allowed.argv);
+  let head: Buffer | null = null;
+  if (allowed.op === 'receive') {
+    // Only the kinds of stream zback sends (see ./stream-header.ts): read its first records here.
+    const read = await readHead(process.stdin);
+    if (!read.ok) return refuse(`the receive into ${allowed.argv[allowed.argv.length - 1]} got ${read.why}`);
+    head = read.head;
+  }
+  const child = local.runAttached(allowed.argv, head !== null);
   const forward = (s: NodeJS.Signals) => child.signal(s);
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, forward);
+  if (head !== null && child.stdin) {
+    child.stdin.write(head);
+    // The rest of the stream as it comes; EOF only at the stream's real end (a cut is zfs recv's to see).
+    process.stdin.pipe(child.stdin);
+  }
   const r = await child.done;
   return r.code ?? 1;
+}
+
+/** The first bytes of the stream on stdin, until streamVerdict can decide; stdin is left paused. */
+async function readHead(stdin: NodeJS.ReadStream): Promise<{ ok: true; head: Buffer } | { ok: false; why: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const verdict = streamVerdict(Buffer.concat(chunks, size));
+    if ('ok' in verdict) {
+      stdin.pause();
+      return verdict.ok ? { ok: true, head: Buffer.concat(chunks, size) } : { ok: false, why: verdict.why };
+    }
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (d: Buffer) => done(d);
+      const onEnd = () => done(null);
+      const done = (d: Buffer | null) => {
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        stdin.pause();
+        resolve(d);
+      };
+      stdin.on('data', onData);
+      stdin.on('end', onEnd);
+      stdin.resume();
+    });
+    if (chunk === null) return { ok: false, why: `a stream that ended after ${size} bytes, before its header` };
+    chunks.push(chunk);
+    size += chunk.length;
+  }
 }
 
 /**
  * Stop one of this sink's own running commands (the source's deadline or an abort): only a
  * process started with exactly this sink's command line, so a source cannot signal anything else.
  */
-function killOwn(pid: number): boolean {
+function killOwn(pid: number): 'stopped' | 'gone' | 'foreign' {
   const cmdline = (p: number | 'self') => {
     try {
       return readFileSync(`/proc/${p}/cmdline`, 'latin1');
@@ -106,12 +168,12 @@ function killOwn(pid: number): boolean {
     }
   };
   const theirs = cmdline(pid);
-  if (theirs === null) return true; // it has ended already: nothing to stop
-  if (pid === process.pid || theirs !== cmdline('self')) return false;
+  if (theirs === null) return 'gone';
+  if (pid === process.pid || theirs !== cmdline('self')) return 'foreign';
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
-    return false;
+    return 'gone';
   }
-  return true;
+  return 'stopped';
 }

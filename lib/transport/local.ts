@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
 
 /** After SIGTERM, a process that is still there after this long gets SIGKILL. */
@@ -112,14 +112,19 @@ export class LocalHost implements Host {
    * Run a command on this process's own stdin, stdout and stderr (the restricted sink: a receive
    * stream passes straight from the SSH channel to `zfs recv`). `signal` forwards a signal to it.
    */
-  runAttached(argv: readonly string[]): { done: Promise<{ code: number | null; signal: string | null }>; signal: (s: NodeJS.Signals) => void } {
+  runAttached(
+    argv: readonly string[],
+    /** Give the command a pipe as stdin (returned) instead of this process's stdin. */
+    pipeStdin = false,
+  ): { done: Promise<{ code: number | null; signal: string | null }>; signal: (s: NodeJS.Signals) => void; stdin?: Writable } {
     this.observe?.(this.label, argv);
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+      child = spawn(argv[0]!, argv.slice(1), { stdio: [pipeStdin ? 'pipe' : 'inherit', 'inherit', 'inherit'] });
     } catch (e) {
       return { done: Promise.resolve({ code: 127, signal: null }), signal: () => {} };
     }
+    child.stdin?.on('error', () => {}); // EPIPE when it exits early: its exit status says why
     const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.on('error', (e) => {
         process.stderr.write(`${argv[0]}: ${e.message}\n`);
@@ -127,7 +132,7 @@ export class LocalHost implements Host {
       });
       child.on('exit', (code, signal) => resolve({ code, signal }));
     });
-    return { done, signal: (sig) => void (child.exitCode === null && child.signalCode === null && child.kill(sig)) };
+    return { done, signal: (sig) => void (child.exitCode === null && child.signalCode === null && child.kill(sig)), ...(child.stdin ? { stdin: child.stdin } : {}) };
   }
 
   async close(): Promise<void> {}

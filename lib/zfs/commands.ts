@@ -60,6 +60,12 @@ export function copyMarksCommand(root: string, properties: readonly string[], va
   return [ZFS, 'get', '-H', '-p', '-o', valueFirst ? 'value,source,property,name' : 'name,property,value,source', '-s', 'local', '-r', properties.join(','), root];
 }
 
+/** A property's local value on one dataset (empty output: not set there). */
+export function localPropertyCommand(dataset: string, property: string): string[] {
+  assertDataset(dataset);
+  return [ZFS, 'get', '-H', '-p', '-o', 'value', '-s', 'local', property, dataset];
+}
+
 /** The `encryption` property of each dataset, read on its own (when the inventory did not show it). */
 export function encryptionCommand(datasets: readonly string[]): string[] {
   if (datasets.length === 0) throw new Error('refusing to build a zfs get command without a dataset');
