@@ -351,15 +351,19 @@ const SINK = '/usr/local/bin/node /opt/zback/bin/zback sink';
 const ZSINK_ALLOW = 'canmount,create,destroy,hold,mount,receive,release,userprop';
 const at = (h: number) => `2026-11-26-${String(h).padStart(2, '0')}0000`;
 
-/** The guest root's key (the source's) forced to `zback sink ARGS` in root's own authorized_keys; undone by unforceRootSink. */
-async function forceRootSink(args: string): Promise<void> {
+/**
+ * The guest root's key (the source's) forced to `zback sink ARGS --log LOG` in root's own
+ * authorized_keys (the harness logs in with another key); undone by unforceRootSink.
+ */
+async function forceRootSink(args: string, log: string): Promise<void> {
   await vm.ok(`
     set -e
     cp -p /root/.ssh/authorized_keys /root/.ssh/authorized_keys.before-sink
     key=$(cat /root/.ssh/id_ed25519.pub)
-    { grep -vxF "$key" /root/.ssh/authorized_keys.before-sink || true; printf 'restrict,command="%s" %s\\n' '${SINK} ${args}' "$key"; } > /root/.ssh/authorized_keys
-    # Forced now: a plain command is refused, and the harness's own key still logs in as before.
-    ! ssh backup true 2>/dev/null`);
+    { grep -vxF "$key" /root/.ssh/authorized_keys.before-sink || true; printf 'restrict,command="%s" %s\\n' '${SINK} ${args} --log ${log}' "$key"; } > /root/.ssh/authorized_keys
+    # In force: anything but zback's own commands is refused (that refusal is not the test's).
+    ! ssh backup true 2>/dev/null
+    rm -f '${log}'`);
 }
 async function unforceRootSink(): Promise<void> {
   await vm.ok('if [ -f /root/.ssh/authorized_keys.before-sink ]; then mv /root/.ssh/authorized_keys.before-sink /root/.ssh/authorized_keys; fi');
@@ -447,7 +451,7 @@ test('an encrypted dataset through the sink goes raw, resume included', async ()
     head -c 2000000 /dev/urandom > /tank/sinksecret/data.bin
     zfs create bpool/sencroot
     zfs set test.senc:snapshot=yes test.senc:retention=24h 'test.senc:destinations=backup:${copy}|hourly' tank/sinksecret`);
-  await forceRootSink(`--root bpool/sencroot --log ${log}`);
+  await forceRootSink('--root bpool/sencroot', log);
   try {
     const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
     expect([seed.code, seed.stderr]).toEqual([0, '']);
@@ -462,7 +466,7 @@ test('an encrypted dataset through the sink goes raw, resume included', async ()
     expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
     const resumed = await vm.zback(['run', '--verbose', ...own, '--now', hour(11)]);
     expect([resumed.code, resumed.stderr]).toEqual([0, '']);
-    expect(resumed.stdout).toContain(`[local] zfs send -t ${token}`);
+    expect(resumed.stdout).toContain(`[local] zfs send -w -t ${token}`);
     expect((await vm.ok(`zfs get -H -o value receive_resume_token ${copy}`)).trim()).toBe('-');
     expect(await snapshots(copy)).toEqual([10, 11].map(at));
     expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
@@ -488,7 +492,7 @@ test('append-only sink: the source neither holds nor destroys there; zback prune
     head -c 1000000 /dev/urandom > /tank/sinkao/data.bin
     zfs create bpool/aoroot
     zfs set test.sao:snapshot=yes test.sao:retention=24h 'test.sao:destinations=backup:${copy}|hourly|2h' tank/sinkao`);
-  await forceRootSink(`--root bpool/aoroot --append-only --log ${log}`);
+  await forceRootSink('--root bpool/aoroot --append-only', log);
   try {
     for (let h = 10; h <= 14; h++) {
       if (h > 10) await vm.ok(`head -c 200000 /dev/urandom > /tank/sinkao/h${h}.bin`);
