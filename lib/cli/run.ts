@@ -6,7 +6,7 @@ import { executePlan, type ReplicationOutcome, type RunOutcome } from '../execut
 import { zfsPorts } from '../execute/ports.js';
 import { isBroken } from '../plan/replication.js';
 import { handleStopSignals, type StopHandling } from './signals.js';
-import { discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
+import { decodeResumeTokens, discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
 import { rebuildHolds } from '../execute/rebuild-holds.js';
 import { followRenames } from '../state/renames.js';
 import { buildPlan, topmost } from '../plan/planner.js';
@@ -151,7 +151,11 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     }
     // The snapshots never wait for a destination (SPEC §9): the destinations are discovered while
     // they are taken, each host within --command-timeout.
-    const remoteSoon = discoverDestinations(local0.configs, pool);
+    // Resume tokens are decoded here before the planner checks what they name (SPEC §10).
+    const remoteSoon = discoverDestinations(local0.configs, pool).then(async (r) => {
+      await decodeResumeTokens(zfs, r.states);
+      return r;
+    });
     const planInput = {
       configs: local0.configs,
       caps: zfs.caps,

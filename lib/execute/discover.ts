@@ -101,11 +101,15 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
  * the planner can check what it names before anything is sent with it (SPEC §10). One local
  * command per token; there are none unless a receive was interrupted.
  */
-async function decodeResumeTokens(zfs: Zfs, states: Map<string, DestinationState>): Promise<void> {
+export async function decodeResumeTokens(zfs: Zfs, states: Map<string, DestinationState>): Promise<void> {
   for (const [label, s] of states) {
     if (!s.reachable) continue;
     const decoded = new Map<string, ResumeTokenInfo | null>();
-    for (const [target, info] of s.inventory) if (info.resumeToken) decoded.set(target, await zfs.decodeResumeToken(info.resumeToken));
+    for (const [target, info] of s.inventory) {
+      if (!info.resumeToken) continue;
+      // A token that cannot be decoded is one that cannot be checked: the planner refuses it.
+      decoded.set(target, await zfs.decodeResumeToken(info.resumeToken).catch(() => null));
+    }
     if (decoded.size) states.set(label, { ...s, decodedTokens: decoded });
   }
 }

@@ -160,7 +160,9 @@ export class Zfs {
       return null;
     }
     const r = await this.host.run(argv);
-    return r.code === 0 ? parseResumeTokenInfo(r.stdout, r.stderr) : null;
+    // Not only on exit 0: a token whose snapshot is gone exits 255 yet prints its contents and
+    // OpenZFS's complaint, which the check then reports. Undecodable output parses to null.
+    return parseResumeTokenInfo(r.stdout, r.stderr);
   }
 
   async datasetProperties(dataset: string, properties: readonly string[]): Promise<PropertyRow[]> {
