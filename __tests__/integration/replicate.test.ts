@@ -38,9 +38,26 @@ test('20 datasets: seeded, then incremental, over exactly one SSH connection per
 
   for (let i = 0; i < 20; i += 3) await write(`tank/p/d${String(i).padStart(2, '0')}`, 'more.bin');
   before = bak.acceptedConnections();
-  const second = await zback(['run', '--verbose', '--now', hour(11)]);
+  const zfsLog = join(lab.dir, `zfs-${n}.log`);
+  const second = await zback(['run', '--verbose', '--now', hour(11)], { zfsLog });
   expect([second.code, second.stderr]).toEqual([0, '']);
   expect(bak.acceptedConnections() - before).toBe(1);
+  // The bookkeeping of 21 datasets is batched (SPEC §7): one hold and one release per side, every
+  // new base held (both sides) before any old one is released.
+  const executed = (op: string) => new RegExp(`^\\[(local|bak\\d+)\\] zfs ${op} `);
+  const holdLines = (text: string, op: string) => text.split('\n').filter((l) => executed(op).test(l));
+  const holds = holdLines(second.stdout, 'hold');
+  expect(holds).toHaveLength(2);
+  expect(holds).toContainEqual(expect.stringMatching(/^\[local\] zfs hold zback:bak\d+:bpool\/backup\/p tank\/p@2026-11-25-110000( tank\/p\/d\d\d@2026-11-25-110000){20}$/));
+  expect(holds).toContainEqual(expect.stringMatching(/^\[bak\d+\] zfs hold zback:replica bpool\/backup\/p@2026-11-25-110000( bpool\/backup\/p\/d\d\d@2026-11-25-110000){20}$/));
+  expect(holdLines(second.stdout, 'release')).toHaveLength(2);
+  // (The executed commands' lines, not the plan's listing above them.)
+  const lines = second.stdout.split('\n');
+  const where = (op: string) => lines.flatMap((l, i) => (executed(op).test(l) ? [i] : []));
+  expect(Math.max(...where('hold'))).toBeLessThan(Math.min(...where('release')));
+  const localCalls = readFileSync(zfsLog, 'utf8').split('\n');
+  expect(localCalls.filter((l) => /^hold /.test(l))).toHaveLength(1);
+  expect(localCalls.filter((l) => /^release /.test(l))).toHaveLength(1);
   expect(second.stdout).toMatch(/tank\/p\/d00 → bak\d+:bpool\/backup\/p\/d00: incremental @2026-11-25-100000 → @2026-11-25-110000/);
   expect(second.stdout).not.toMatch(/: full @/);
 
@@ -57,6 +74,13 @@ test('20 datasets: seeded, then incremental, over exactly one SSH connection per
   expect((await src.getProp('tank/p/d07@2026-11-25-100000', 'userrefs')).value).toBe('0');
   // The seeded copies are marked, so a zback on the backup host leaves them alone.
   expect((await bak.getProp('bpool/backup/p/d07', 'org.wit:replica-of')).value).toMatch(/:tank\/p\/d07$/);
+
+  // Nothing due, nothing to send: the bases are held already, so no hold or release at all.
+  const idleLog = join(lab.dir, `zfs-idle-${n}.log`);
+  const idle = await zback(['run', '--verbose', '--now', '2026-11-25T11:30:00Z'], { zfsLog: idleLog });
+  expect([idle.code, idle.stderr]).toEqual([0, '']);
+  expect(idle.stdout).not.toMatch(/zfs (hold|release) /);
+  expect(readFileSync(idleLog, 'utf8')).not.toMatch(/^(hold|release|send) /m);
 });
 
 test('two destinations with different schedules each receive only when due', async () => {

@@ -136,3 +136,77 @@ describe('replication outcomes', () => {
     expect(down.datasets.get('p/a')!.errors).toEqual(['replication to bk:t: unreachable: why']);
   });
 });
+
+describe('batches (one zfs hold/release per host and tag)', () => {
+  /** Ports with runBatch: records each batch (member ids) it ran, and answers from a table. */
+  function batchPorts(results: Record<string, ActionResult> = {}, batchError?: Error) {
+    const base = ports(results);
+    const batches: string[][] = [];
+    return {
+      ...base,
+      batches,
+      ports: {
+        ...base.ports,
+        async runBatch(members: readonly Action[]): Promise<Map<string, ActionResult>> {
+          batches.push(members.map((m) => m.id));
+          if (batchError) throw batchError;
+          return new Map(members.map((m) => [m.id, results[m.id] ?? { ok: true }]));
+        },
+      },
+    };
+  }
+
+  test('members run as one command, once every member has what it waits for; a member whose send failed is left out', async () => {
+    const sends = ['x', 'y', 'z'].map((t) => act({ op: 'send', host: 'bk', dataset: `p/${t}`, target: `t/${t}`, replication: `bk:t/${t}` }));
+    const holds = sends.map((s) => act({ op: 'hold', host: 'bk', dataset: s.dataset, target: s.target, replication: s.replication, after: [s.id], batch: 'hold bk zback:replica' }));
+    const releases = holds.map((h) => act({ op: 'release', host: 'bk', dataset: h.dataset, target: h.target, replication: h.replication, after: [h.id], batch: 'release bk zback:replica' }));
+    const p = batchPorts({ [sends[1]!.id]: { ok: false, error: 'cut' } });
+    const o = await executePlan(plan([...sends, ...holds, ...releases]), p.ports);
+    expect(p.batches).toEqual([
+      [holds[0]!.id, holds[2]!.id],
+      [releases[0]!.id, releases[2]!.id],
+    ]);
+    // Only the sends went through run(); the holds and releases only as batches.
+    expect(p.ran.sort()).toEqual(sends.map((s) => s.id).sort());
+    expect(o.results.has(holds[1]!.id)).toBe(false);
+    expect(o.results.has(releases[1]!.id)).toBe(false);
+    expect(o.datasets.get('p/y')!.errors).toEqual(['replication to bk:t/y failed: cut']);
+    expect(o.datasets.get('p/x')!.errors).toEqual([]);
+  });
+
+  test('each member has its own result: a member that failed fails only what waits for it', async () => {
+    const h1 = act({ op: 'hold', dataset: 'p/x', target: 'p/x', replication: 'bk:t/x', batch: 'h' });
+    const h2 = act({ op: 'hold', dataset: 'p/y', target: 'p/y', replication: 'bk:t/y', batch: 'h' });
+    const r1 = act({ op: 'release', dataset: 'p/x', target: 'p/x', replication: 'bk:t/x', after: [h1.id], batch: 'r' });
+    const r2 = act({ op: 'release', dataset: 'p/y', target: 'p/y', replication: 'bk:t/y', after: [h2.id], batch: 'r' });
+    const p = batchPorts({ [h2.id]: { ok: false, error: 'out of space' } });
+    const o = await executePlan(plan([h1, h2, r1, r2]), p.ports);
+    expect(p.batches).toEqual([[h1.id, h2.id]]);
+    expect(p.ran).toEqual([r1.id]); // one member left: its own command
+    expect(o.datasets.get('p/y')!.errors).toEqual(['hold bookkeeping for bk:t/y: out of space']);
+    expect(o.results.get(r1.id)!.ok).toBe(true);
+  });
+
+  test('a batch whose port throws fails every member; without runBatch the members run one by one', async () => {
+    const h1 = act({ op: 'hold', dataset: 'p/x', replication: 'bk:t/x', batch: 'h' });
+    const h2 = act({ op: 'hold', dataset: 'p/y', replication: 'bk:t/y', batch: 'h' });
+    const broken = await executePlan(plan([h1, h2]), batchPorts({}, new Error('bk is not connected in this run')).ports);
+    expect(broken.datasets.get('p/x')!.errors).toEqual(['hold bookkeeping for bk:t/x: bk is not connected in this run']);
+    expect(broken.datasets.get('p/y')!.errors).toEqual(['hold bookkeeping for bk:t/y: bk is not connected in this run']);
+    const plain = ports();
+    const o = await executePlan(plan([h1, h2]), plain.ports);
+    expect(plain.ran).toEqual([h1.id, h2.id]);
+    expect(o.ok).toBe(true);
+  });
+
+  test('stopping (a signal) before a batch starts: none of its members runs', async () => {
+    const h1 = act({ op: 'hold', dataset: 'p/x', batch: 'h' });
+    const h2 = act({ op: 'hold', dataset: 'p/y', batch: 'h' });
+    const stop = new AbortController();
+    stop.abort('SIGTERM');
+    const p = batchPorts();
+    const o = await executePlan(plan([h1, h2]), p.ports, { signal: stop.signal });
+    expect(p.batches).toEqual([]);
+    expect(o.results.size).toBe(0);
+  });
+});

@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { Host, RunResult } from '../../lib/transport/host.js';
 import { LEGACY_CAPABILITIES, capabilitiesFor } from '../../lib/zfs/capabilities.js';
 import { Zfs } from '../../lib/zfs/client.js';
-import { createParent, destroySnapshots, hold, release, snapshotGroup, zfsWords } from '../../lib/zfs/operations.js';
+import { createParent, destroySnapshots, hold, holdOrReleaseMany, release, snapshotGroup, zfsWords } from '../../lib/zfs/operations.js';
 
 /** A Host whose every command is answered by `answer` (argv joined by spaces); records what ran. */
 function scripted(answer: (cmd: string) => Partial<RunResult>) {
@@ -92,5 +92,52 @@ describe('snapshot groups', () => {
     expect([...r.failed.keys()]).toEqual(['tank/b']);
     expect(r.failed.get('tank/b')).toMatch(/dataset is busy \(the group command had failed too: .*out of space\)/);
     expect(ran).toEqual(['zfs snapshot tank/a@s tank/b@s', 'zfs snapshot tank/a@s', 'zfs snapshot tank/b@s']);
+  });
+});
+
+describe('batched hold and release (one command per host and tag)', () => {
+  test('one command for every snapshot when it works', async () => {
+    const { zfs, ran } = scripted(() => ({}));
+    const r = await holdOrReleaseMany(zfs, 'hold', 'zback:replica', ['b/x@s1', 'b/y@s1', 'b/z@s2']);
+    expect(ran).toEqual(['zfs hold zback:replica b/x@s1 b/y@s1 b/z@s2']);
+    expect([...r.values()].every((x) => x.ok)).toBe(true);
+  });
+
+  test('a command that fails (OpenZFS: all or nothing) is retried one by one: "already there" is fine, a real failure is that snapshot\'s', async () => {
+    const { zfs, ran } = scripted((c) =>
+      c.split(' ').length > 4
+        ? fail("cannot hold snapshot 'b/x@s1': tag already exists on this dataset")
+        : c.endsWith('b/x@s1')
+          ? fail("cannot hold snapshot 'b/x@s1': tag already exists on this dataset")
+          : c.endsWith('b/z@s2')
+            ? fail("cannot hold 'b/z@s2': pool I/O is currently suspended")
+            : {},
+    );
+    const r = await holdOrReleaseMany(zfs, 'hold', 'zback:replica', ['b/x@s1', 'b/y@s1', 'b/z@s2']);
+    expect(ran).toEqual(['zfs hold zback:replica b/x@s1 b/y@s1 b/z@s2', 'zfs hold zback:replica b/x@s1', 'zfs hold zback:replica b/y@s1', 'zfs hold zback:replica b/z@s2']);
+    expect(r.get('b/x@s1')).toEqual({ ok: true });
+    expect(r.get('b/y@s1')).toEqual({ ok: true });
+    expect(r.get('b/z@s2')).toMatchObject({ ok: false, error: expect.stringMatching(/suspended/) });
+  });
+
+  test('release one by one after a failed batch: no such tag and a gone snapshot leave nothing held', async () => {
+    const { zfs } = scripted((c) => (c.split(' ').length > 4 ? fail('cannot release: no such tag on this dataset') : c.endsWith('@a') ? fail("cannot release hold from snapshot 'b/x@a': no such tag on this dataset") : {}));
+    const r = await holdOrReleaseMany(zfs, 'release', 'zback:t', ['b/x@a', 'b/y@a']);
+    expect([...r.values()]).toEqual([{ ok: true }, { ok: true }]);
+  });
+
+  test('a long list is split so each command stays within 64 KiB of operands', async () => {
+    const { zfs, ran } = scripted(() => ({}));
+    const names = Array.from({ length: 3000 }, (_, i) => `pool/backups/host-${String(i).padStart(4, '0')}/data@2026-12-02-120000`);
+    await holdOrReleaseMany(zfs, 'release', 'zback:t', names);
+    expect(ran.length).toBe(Math.ceil((names.join(' ').length + 1) / (64 * 1024)));
+    expect(ran.flatMap((c) => c.split(' ').slice(3))).toEqual(names);
+    for (const c of ran) expect(c.length).toBeLessThan(64 * 1024 + 100);
+  });
+
+  test('a name that is not a snapshot is refused before anything runs', async () => {
+    const { zfs, ran } = scripted(() => ({}));
+    await expect(holdOrReleaseMany(zfs, 'hold', 'zback:t', ['b/x'])).rejects.toThrow(/not a snapshot name/);
+    expect(ran).toEqual([]);
   });
 });

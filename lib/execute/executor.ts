@@ -35,6 +35,11 @@ export interface ActionResult {
 /** Runs one action for real (lib/execute/ports.ts) or on a model (tests). Rejects count as failures. */
 export interface ActionPorts {
   run(action: Action): Promise<ActionResult>;
+  /**
+   * Runs the members of one batch (holds or releases with one tag on one host) as one command;
+   * a result for every member. Without it, the members run one by one.
+   */
+  runBatch?(actions: readonly Action[]): Promise<Map<string, ActionResult>>;
 }
 
 export interface DatasetOutcome {
@@ -134,38 +139,88 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
   const satisfied = (a: Action, dep: Action, r: ActionResult | null) =>
     r !== null && (r.ok || (dep.op === 'snapshot' && (r.taken ?? []).includes(a.dataset)));
 
+  /** Whether everything `a` waits for succeeded (a failure of another dataset's action is reported). */
+  const conditionsHold = async (a: Action): Promise<boolean> => {
+    if (a.onFailure) {
+      const r = await start(byId.get(a.onFailure.id)!);
+      if (!r || r.ok || r.because !== a.onFailure.because) return false;
+    }
+    for (const id of a.after) {
+      const dep = byId.get(id)!;
+      const r = await start(dep);
+      if (!satisfied(a, dep, r)) {
+        // The failure of a dataset's own action was reported; waiting on another's is news.
+        const own = dep.dataset === a.dataset || (dep.datasets ?? []).includes(a.dataset);
+        if (!own) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
+        return false;
+      }
+    }
+    return true;
+  };
+
+  /** Runs `run` in a slot of `host`, unless the run is stopping; null: not run. */
+  const inSlot = async <T>(host: string, run: () => Promise<T>): Promise<T | null> => {
+    if (options.signal?.aborted) return null; // stopping: no new work
+    const release = await slot(host).acquire();
+    try {
+      return options.signal?.aborted ? null : await run();
+    } finally {
+      release();
+    }
+  };
+
+  const runOne = async (a: Action): Promise<ActionResult> => {
+    try {
+      return await ports.run(a);
+    } catch (e) {
+      return { ok: false, error: errorMessage(e) };
+    }
+  };
+
+  /** A batch: once every member's conditions have settled, one command for those whose held. */
+  const batchMembers = new Map<string, Action[]>();
+  for (const a of plan.actions) if (a.batch) batchMembers.set(a.batch, [...(batchMembers.get(a.batch) ?? []), a]);
+  const batchRuns = new Map<string, Promise<Map<string, ActionResult>>>();
+  const runBatch = (key: string): Promise<Map<string, ActionResult>> => {
+    let p = batchRuns.get(key);
+    if (p) return p;
+    p = (async () => {
+      const members = batchMembers.get(key)!;
+      const ready = (await Promise.all(members.map(async (m) => ((await conditionsHold(m)) ? m : null)))).filter((m): m is Action => m !== null);
+      const out = new Map<string, ActionResult>();
+      if (ready.length === 0) return out;
+      const ran = await inSlot(ready[0]!.host, async () => {
+        if (ready.length === 1 || !ports.runBatch) {
+          for (const m of ready) out.set(m.id, await runOne(m));
+          return out;
+        }
+        try {
+          return await ports.runBatch(ready);
+        } catch (e) {
+          const error = errorMessage(e);
+          return new Map(ready.map((m) => [m.id, { ok: false, error }]));
+        }
+      });
+      for (const m of ready) {
+        const r = ran?.get(m.id);
+        if (!r) continue;
+        results.set(m.id, r);
+        record(m, r);
+      }
+      return ran ?? out;
+    })();
+    batchRuns.set(key, p);
+    return p;
+  };
+
   const start = (a: Action): Promise<ActionResult | null> => {
     let p = settled.get(a.id);
     if (p) return p;
     p = (async () => {
-      if (a.onFailure) {
-        const r = await start(byId.get(a.onFailure.id)!);
-        if (!r || r.ok || r.because !== a.onFailure.because) return null;
-      }
-      for (const id of a.after) {
-        const dep = byId.get(id)!;
-        const r = await start(dep);
-        if (!satisfied(a, dep, r)) {
-          // The failure of a dataset's own action was reported; waiting on another's is news.
-          const own = dep.dataset === a.dataset || (dep.datasets ?? []).includes(a.dataset);
-          if (!own) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
-          return null;
-        }
-      }
-      if (options.signal?.aborted) return null; // stopping: no new work
-      const release = await slot(a.host).acquire();
-      if (options.signal?.aborted) {
-        release();
-        return null;
-      }
-      let r: ActionResult;
-      try {
-        r = await ports.run(a);
-      } catch (e) {
-        r = { ok: false, error: errorMessage(e) };
-      } finally {
-        release();
-      }
+      if (a.batch) return (await runBatch(a.batch)).get(a.id) ?? null;
+      if (!(await conditionsHold(a))) return null;
+      const r = await inSlot(a.host, () => runOne(a));
+      if (r === null) return null;
       results.set(a.id, r);
       record(a, r);
       return r;

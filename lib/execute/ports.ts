@@ -7,7 +7,7 @@ import type { HoldLedger } from '../state/holds.js';
 import type { LocalHost } from '../transport/local.js';
 import { transfer } from '../transport/pipe.js';
 import type { Zfs } from '../zfs/client.js';
-import { createParent, destroySnapshots, hold, release, snapshotGroup } from '../zfs/operations.js';
+import { createParent, destroySnapshots, hold, holdOrReleaseMany, release, snapshotGroup } from '../zfs/operations.js';
 import { resumeTokenUnusable } from '../zfs/parse.js';
 import type { ActionPorts, ActionResult } from './executor.js';
 
@@ -66,6 +66,25 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
         case 'send':
           return send(a);
       }
+    },
+
+    async runBatch(members: readonly Action[]): Promise<Map<string, ActionResult>> {
+      const first = members[0]!;
+      if (first.op !== 'hold' && first.op !== 'release') throw new Error(`${first.op} is not run in batches`);
+      const op = first.op;
+      const full = (a: Action) => `${a.target}@${a.snapshots[0]!}`;
+      const done = await holdOrReleaseMany(zfsOn(first.host), op, first.tag!, [...new Set(members.map(full))]);
+      const out = new Map<string, ActionResult>();
+      // The ledger follows ZFS at once, once for the whole batch: a run killed right after must
+      // not leave a hold zback does not know of.
+      saved(() => {
+        for (const a of members) {
+          const r = done.get(full(a)) ?? { ok: false as const, error: 'not run' };
+          out.set(a.id, r.ok ? { ok: true } : { ok: false, error: r.error });
+          if (r.ok && a.record) (op === 'hold' ? ctx.ledger.add(a.record) : ctx.ledger.remove(a.record));
+        }
+      });
+      return out;
     },
   };
 

@@ -29,9 +29,12 @@ export async function rebuildHolds(local: Zfs, configs: readonly ConfigResult[],
     for (const d of c.config.destinations) {
       const hostLabel = destinationHostLabel(d);
       const target = d.datasetPath;
-      const tag = sourceHoldTag(hostLabel, target);
+      // The tag of this version, and the one zback before 0.2 placed (per target path).
+      const tags = [...new Set([sourceHoldTag(hostLabel, d.path), sourceHoldTag(hostLabel, target)])];
       for (const s of held) {
-        if (await isHeld(local, tag, c.dataset, s.name)) records.push({ role: 'source', host: 'local', dataset: c.dataset, snapshot: s.name, tag, destination: { hostLabel, target } });
+        for (const tag of tags) {
+          if (await isHeld(local, tag, c.dataset, s.name)) records.push({ role: 'source', host: 'local', dataset: c.dataset, snapshot: s.name, tag, destination: { hostLabel, target } });
+        }
       }
       const state = remote.states.get(hostLabel);
       const zfs = remote.zfs.get(hostLabel);

@@ -10,7 +10,10 @@
  * - the hold on a new base waits for the last send; the release of the old base for that hold;
  * - a destroy waits for the release of every zback hold on what it destroys, and a snapshot kept
  *   only as the base of a send is destroyed only once that send succeeded;
- * - a stale hold is released only once the hold that replaces it is placed.
+ * - a stale hold is released only once the hold that replaces it is placed;
+ * - holds (and releases) with one tag on one host are one batch: one `zfs hold TAG snap…` for
+ *   every member whose condition held, so a run of N datasets costs one hold and one release
+ *   command per host and tag, not N of each; all holds of a run come before its releases.
  */
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentCommand } from '../zfs/commands.js';
@@ -155,6 +158,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       ...(r.appendOnlySink ? [] : [{ side: 'target' as const, host: r.hostLabel, dataset: r.target, tag: r.targetTag, name: onTarget }]),
     ];
     for (const side of sides) {
+      if (r.baseHeld?.[side.side]) continue; // held by an earlier run, and still the base
       const record = (snapshot: string): HoldRecord => ({
         role: side.side,
         host: side.host,
@@ -174,10 +178,11 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         tag: side.tag,
         record: record(side.name(base)),
         after: sent,
+        batch: batchKey('hold', side.host, side.tag),
         why: `protect the base of ${key}`,
       });
       holds[side.side] = hold;
-      if (r.common && r.common !== base) {
+      if (r.common && r.common !== base && !r.oldBaseNotHeld?.[side.side]) {
         push({
           ...on,
           host: side.host,
@@ -189,6 +194,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
           tag: side.tag,
           record: record(side.name(r.common)),
           after: [hold],
+          batch: batchKey('release', side.host, side.tag),
           why: `@${r.common} is no longer the base of ${key}`,
         });
       }
@@ -218,6 +224,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       tag: h.tag,
       record: { role: h.role, host: h.host, dataset: h.dataset, snapshot: h.snapshot, tag: h.tag, ...(h.destination ? { destination: h.destination } : {}) },
       after: replacing ? [replacing] : [],
+      batch: batchKey('release', h.host, h.tag),
       why: `stale hold: ${h.why}`,
     });
   }
@@ -278,16 +285,27 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
   return actions;
 }
 
-/** A plan whose conditions wait on each other in a circle would never end: refuse to build it. */
+/** One command per host, operation and tag: ZFS holds and releases many snapshots in one (SPEC §7). */
+function batchKey(op: 'hold' | 'release', host: string, tag: string): string {
+  return JSON.stringify([op, host, tag]);
+}
+
+/**
+ * A plan whose conditions wait on each other in a circle would never end: refuse to build it. A
+ * batch runs once all its members' conditions have settled, so each member waits, in effect, for
+ * what every other member of its batch waits for.
+ */
 function assertAcyclic(actions: readonly Action[]): void {
   const byId = new Map(actions.map((a) => [a.id, a]));
+  const batchWaits = new Map<string, string[]>();
+  for (const a of actions) if (a.batch) batchWaits.set(a.batch, [...(batchWaits.get(a.batch) ?? []), ...a.after]);
   const state = new Map<string, 'open' | 'done'>();
   const visit = (a: Action, path: string[]) => {
     const s = state.get(a.id);
     if (s === 'done') return;
     if (s === 'open') throw new Error(`the plan's conditions wait in a circle: ${[...path, a.id].join(' → ')}`);
     state.set(a.id, 'open');
-    for (const id of [...a.after, ...(a.onFailure ? [a.onFailure.id] : [])]) {
+    for (const id of [...(a.batch ? batchWaits.get(a.batch)! : a.after), ...(a.onFailure ? [a.onFailure.id] : [])]) {
       const dep = byId.get(id);
       if (!dep) throw new Error(`${a.id} waits for ${id}, which is not in the plan`);
       visit(dep, [...path, a.id]);

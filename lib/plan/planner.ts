@@ -12,10 +12,10 @@ import { isDue, TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands } from '../zfs/commands.js';
 import { isSameOrBelow } from '../zfs/names.js';
-import type { Inventory } from '../zfs/parse.js';
+import type { DatasetInfo, Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
-import { destinationIdentity, holdIdentity, holdTargetPath, keyIdentity } from './identity.js';
+import { destinationIdentity, holdIdentity, holdTargetPath, hostIdentity, keyIdentity } from './identity.js';
 import { buildActions, type CopyMark } from './actions.js';
 import type { HoldRecord } from '../state/holds.js';
 import type { DatasetPlan, DestroyAction, Plan, ReplicationPlan, SnapshotAction, StaleHold } from './types.js';
@@ -129,6 +129,43 @@ function sortHolds(dataset: string, mine: readonly ReplicationPlan[], records: r
   return { stale, bases };
 }
 
+/**
+ * Which side's base is already held by zback and stays the base (nothing to send): the hold is in
+ * zback's records and ZFS shows a hold on that snapshot. Then the run places no hold there again
+ * (an existing tag would fail a whole batched `zfs hold`), unless a stale hold of this replication
+ * waits to be replaced.
+ */
+function markHeldBases(r: ReplicationPlan, records: readonly HoldRecord[], info: DatasetInfo, state: DestinationState | undefined, stale: readonly StaleHold[]): void {
+  if (r.status === 'resume' || r.common === undefined) return;
+  const key = replicationKey(r);
+  if (r.newCommon !== undefined && r.newCommon !== r.common) {
+    // The old base is released with this replication's tag, unless zback's records show it held
+    // only under another tag (zback 0.1's): that hold is released as stale, and this one is not there.
+    const otherTagOnly = (role: 'source' | 'target', tag: string) => {
+      const mine = stale.filter((h) => h.role === role && h.replication === key && h.snapshot === (role === 'target' ? (r.commonOnTarget ?? r.common) : r.common));
+      return mine.length > 0 && mine.every((h) => h.tag !== tag);
+    };
+    const skip: { source?: true; target?: true } = {};
+    if (otherTagOnly('source', r.sourceTag) && !records.some((h) => h.role === 'source' && h.dataset === r.dataset && h.snapshot === r.common && h.tag === r.sourceTag)) skip.source = true;
+    if (skip.source) r.oldBaseNotHeld = skip;
+    return;
+  }
+  const waiting = (role: 'source' | 'target') => stale.some((h) => h.role === role && h.replication === key);
+  const refs = (snaps: readonly { name: string; userrefs: number }[] | undefined, name: string) => snaps?.find((x) => x.name === name)?.userrefs ?? 0;
+  const held: { source?: true; target?: true } = {};
+  const base = r.common;
+  if (!waiting('source') && refs(info.snapshots, base) > 0 && records.some((h) => h.role === 'source' && h.dataset === r.dataset && h.snapshot === base && h.tag === r.sourceTag)) held.source = true;
+  const onTarget = r.commonOnTarget ?? base;
+  const target = state?.reachable ? state.inventory.get(r.target) : undefined;
+  if (
+    !waiting('target') &&
+    refs(target?.snapshots, onTarget) > 0 &&
+    records.some((h) => h.role === 'target' && hostIdentity(h.host) === hostIdentity(r.hostLabel) && h.dataset === r.target && h.snapshot === onTarget && h.tag === r.targetTag)
+  )
+    held.target = true;
+  if (held.source || held.target) r.baseHeld = held;
+}
+
 function planDataset(
   config: DatasetConfig,
   input: PlanInput & { names: TrustedNames },
@@ -218,6 +255,7 @@ function planDataset(
   };
   const holds = sortHolds(config.dataset, mine, records, present, onTarget);
   stale.push(...holds.stale);
+  for (const r of mine) markHeldBases(r, records, info, input.destinations?.get(r.hostLabel), holds.stale);
 
   // Always kept: snapshots held by someone other than zback (zback's own holds mark bases, which
   // are kept as bases), every base of a configured destination, and everything while a receive

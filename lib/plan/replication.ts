@@ -165,7 +165,8 @@ function emptyPlan(input: ReplicationInput): ReplicationPlan {
     target,
     status: 'up-to-date',
     sends: [],
-    sourceTag: sourceHoldTag(hostLabel, target),
+    // One tag for every dataset that inherits this destination: their holds go in one command.
+    sourceTag: sourceHoldTag(hostLabel, input.destination.path),
     targetTag: TARGET_HOLD_TAG,
     targetDecisions: [],
     targetDestroy: [],

@@ -116,6 +116,10 @@ export interface ReplicationPlan {
   sends: SendStep[];
   /** The source dataset's guid (recorded with its holds, which follow a rename). */
   datasetGuid?: string;
+  /** The base stays and zback's hold on it is recorded and present: not placed again (per side). */
+  baseHeld?: { source?: true; target?: true };
+  /** The old base carries no hold with this replication's tag (only an older tag, released as stale): no release with it. */
+  oldBaseNotHeld?: { source?: true; target?: true };
   /** Hold bookkeeping (tags name the destination so they are recognisable and never confused). */
   sourceTag: string;
   targetTag: string;
@@ -195,6 +199,12 @@ export interface Action {
   send?: SendStep;
   /** Runs only when every one of these actions succeeded. */
   after: string[];
+  /**
+   * Actions with the same batch (holds or releases with one tag on one host) run as ONE command,
+   * `zfs hold|release TAG snap…` (SPEC §7): once what every member waits for has settled, with the
+   * members whose conditions held; a command that fails is retried member by member.
+   */
+  batch?: string;
   /** Runs only when this action failed, and for this reason (instead of `after`). */
   onFailure?: { id: string; because: 'resume-token-unusable' };
   /** Why the plan has it, in words ("base for bk:pool/x until …"). */

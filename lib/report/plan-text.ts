@@ -93,6 +93,13 @@ export function actionCommand(a: Action): string {
   return on + quoted(a.argv);
 }
 
+/** The one command a batch of holds or releases runs (the plan's members, one snapshot each). */
+export function batchCommand(members: readonly Action[]): string {
+  const a = members[0]!;
+  const snaps = [...new Set(members.map((m) => `${m.target}@${m.snapshots[0]!}`))];
+  return actionCommand({ ...a, argv: [...a.argv.slice(0, 3), ...snaps] });
+}
+
 /** "after a3 (the send …) succeeded", or "only if a5 fails because …". */
 export function conditionText(a: Action, byId: ReadonlyMap<string, Action>): string {
   if (a.onFailure) return `only if ${a.onFailure.id} fails because its resume token can no longer be used`;
@@ -127,10 +134,17 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
   if (plan.actions.length) {
     lines.push('', style.title(opts.dryRun ? 'Every command a run would execute, in order, with its condition:' : 'Commands:'));
     const byId = new Map(plan.actions.map((a) => [a.id, a]));
+    const batches = new Map<string, Action[]>();
+    for (const a of plan.actions) if (a.batch) batches.set(a.batch, [...(batches.get(a.batch) ?? []), a]);
     for (const a of plan.actions) {
-      lines.push(`  ${style.dim(a.id.padEnd(4))} ${actionCommand(a)}`);
-      const when = conditionText(a, byId);
-      lines.push(`       ${style.dim(`${a.why}${when ? `; ${when}` : ''}`)}`);
+      const members = a.batch ? batches.get(a.batch)! : [a];
+      if (members[0] !== a) continue; // printed with the first member of its batch
+      lines.push(`  ${style.dim(a.id.padEnd(4))} ${members.length > 1 ? batchCommand(members) : actionCommand(a)}`);
+      if (members.length > 1) lines.push(`       ${style.dim(`one command for ${members.length} ${a.op}s, each member only if its condition holds:`)}`);
+      for (const m of members) {
+        const when = conditionText(m, byId);
+        lines.push(`       ${style.dim(`${members.length > 1 ? `${m.id}: ` : ''}${m.why}${when ? `; ${when}` : ''}`)}`);
+      }
     }
   }
   lines.push('', summaryLine(plan));

@@ -197,7 +197,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       // not known), and that destination's own holds from release; another destination's holds
       // move as usual.
       const tagDestination = a.op === 'release' && local ? destinationOfTag(a.tag ?? '') : null;
-      const resuming = mine.filter(resumePending).filter((d) => a.op !== 'release' || !local || tagDestination === null || destinationIdentity(tagDestination.hostLabel, tagDestination.target) === d.id);
+      const resuming = mine.filter(resumePending).filter((d) => a.op !== 'release' || !local || tagDestination === null || tagMayName(tagDestination, d));
       if (resuming.length) {
         refuse(a, s, 'resume');
         continue;
@@ -207,8 +207,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
         if (!bases.has(s)) continue;
         if (a.op === 'release') {
           const tagDest = local ? destinationOfTag(a.tag ?? '') : null;
-          const tagId = tagDest ? destinationIdentity(tagDest.hostLabel, tagDest.target) : d.id;
-          if (local && tagId !== d.id) continue; // another destination's tag: d's own hold stays
+          if (tagDest && !tagMayName(tagDest, d)) continue; // another destination's tag: d's own hold stays
           const sourceInfo = local ? info : input.inventory.get(d.dataset);
           const replaced = before.some(
             (b) =>
@@ -234,6 +233,16 @@ export function checkPlan(input: InterlockInput): Refusal[] {
     // (Keys are "host:target" as replicationKey writes them; keyIdentity splits them safely.)
     return keyIdentity(key) === d.id;
   }
+}
+
+/**
+ * Whether a source hold's tag may be `d`'s: it names d's host and either the path the property
+ * sets (this version's tags, shared by the datasets that inherit it) or d's own target path (the
+ * tags of zback 0.1). Read from the configuration, not the planner; where both readings are
+ * possible, the release is checked as d's.
+ */
+function tagMayName(tagDest: { hostLabel: string; target: string }, d: Dest): boolean {
+  return hostIdentity(tagDest.hostLabel) === hostIdentity(d.label) && (tagDest.target === d.config.path || tagDest.target === d.config.datasetPath);
 }
 
 /** `a` is a later snapshot than `b` of the dataset: by creation, or (not taken yet) by its name's time. */

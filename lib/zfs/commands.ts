@@ -206,6 +206,16 @@ export function releaseCommand(tag: string, dataset: string, snap: string): stri
   return [ZFS, 'release', tag, `${dataset}@${snap}`];
 }
 
+/** `zfs hold|release TAG ds@snap…`: one tag, many full snapshot names (one batch of the plan). */
+export function holdOrReleaseCommand(op: 'hold' | 'release', tag: string, snapshots: readonly string[]): string[] {
+  for (const full of snapshots) {
+    const at = full.indexOf('@');
+    if (at <= 0) throw new Error(`refusing to build a zfs ${op} for ${JSON.stringify(full)}: not a snapshot name`);
+    assertSnapshot(full.slice(0, at), full.slice(at + 1));
+  }
+  return [ZFS, op, tag, ...snapshots];
+}
+
 /**
  * zback's properties of ONE dataset (not recursive): the re-reading of a dataset the two readings
  * of configCommand disagreed on, alone, so that no other dataset's value can forge its rows.

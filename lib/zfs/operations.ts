@@ -8,7 +8,7 @@
 import { CommandError, errorMessage } from '../errors.js';
 import { LEGACY_CAPABILITIES } from './capabilities.js';
 import type { Zfs } from './client.js';
-import { destroyCommands, snapshotCommand } from './commands.js';
+import { destroyCommands, holdOrReleaseCommand, snapshotCommand } from './commands.js';
 
 /** zfs's message with the command's operands and every quoted name blanked out. */
 export function zfsWords(stderr: string, argv: readonly string[]): string {
@@ -45,6 +45,51 @@ export async function release(zfs: Zfs, argv: string[]): Promise<ReleaseResult> 
   if (/no such tag/i.test(r.words)) return 'no-such-tag';
   if (/does not exist|could not find/i.test(r.words)) return 'snapshot-gone';
   throw new Error(r.error);
+}
+
+/** What a batched hold or release did for each snapshot: done, or the error of its own command. */
+export type BatchOutcome = Map<string, { ok: true } | { ok: false; error: string }>;
+
+/**
+ * `zfs hold|release TAG snap…` for many snapshots in as few commands as the command line allows
+ * (SPEC §7: one per host and tag). OpenZFS applies such a command all or nothing (one tag that
+ * is already there fails it), zfs-fuse snapshot by snapshot; either way, a command that fails is
+ * retried one snapshot at a time, so each gets its own outcome and the quirks above apply.
+ */
+export async function holdOrReleaseMany(zfs: Zfs, op: 'hold' | 'release', tag: string, snapshots: readonly string[]): Promise<BatchOutcome> {
+  const out: BatchOutcome = new Map();
+  for (const chunk of commandChunks(snapshots)) {
+    const batch = await attempt(zfs, holdOrReleaseCommand(op, tag, chunk));
+    for (const name of chunk) {
+      if (batch.ok) {
+        out.set(name, { ok: true });
+        continue;
+      }
+      try {
+        const argv = holdOrReleaseCommand(op, tag, [name]);
+        await (op === 'hold' ? hold(zfs, argv) : release(zfs, argv));
+        out.set(name, { ok: true });
+      } catch (e) {
+        out.set(name, { ok: false, error: errorMessage(e) });
+      }
+    }
+  }
+  return out;
+}
+
+/** Operands in chunks of at most 64 KiB: well inside ARG_MAX and an SSH exec request. */
+function commandChunks(names: readonly string[], limit = 64 * 1024): string[][] {
+  const chunks: string[][] = [];
+  let size = 0;
+  for (const n of names) {
+    if (chunks.length === 0 || size + n.length + 1 > limit) {
+      chunks.push([]);
+      size = 0;
+    }
+    chunks[chunks.length - 1]!.push(n);
+    size += n.length + 1;
+  }
+  return chunks;
 }
 
 export type CreateResult = 'created' | 'exists';
