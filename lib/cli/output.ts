@@ -14,6 +14,8 @@ export interface Output {
   event(type: string, message: string, data?: Record<string, unknown>): void;
   /** A line that replaces itself on a terminal (transfer progress); nothing elsewhere. */
   progress(line: string | null): void;
+  /** Whether progress lines are shown at all (a terminal, not --json): else nothing is measured for them. */
+  readonly showsProgress: boolean;
 }
 
 export interface OutputOptions {
@@ -46,6 +48,7 @@ export function consoleOutput(opts: OutputOptions): Output {
     if (opts.json) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), type, level, message: plain(message), ...data }) + '\n');
   };
   return {
+    showsProgress: tty && !opts.json,
     print: (text) => {
       clearProgress();
       process.stdout.write(text);

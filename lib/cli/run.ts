@@ -214,7 +214,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       localZfs: zfs,
       ledger,
       idleTimeoutMs: args.idleTimeoutS * 1000,
-      onProgress: progressReporter((line) => out.progress(line)),
+      // Only where progress is shown: its size estimate (zfs send -nP) is one more command per send.
+      ...(out.showsProgress ? { onProgress: progressReporter((line) => out.progress(line)) } : {}),
       signal: stop.signal,
     };
     const options = { concurrency: (host: string) => (host === 'local' ? 2 : channels), onEvent: (line: string) => out.event('replication', line), signal: stop.signal };
