@@ -3,20 +3,15 @@
  * lives in its own module.
  */
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { DEFAULT_NAME_FORMAT } from '../policy/names.js';
 import { DEFAULT_PREFIX } from '../policy/properties.js';
 import { buildContext, type Context, type GlobalArgs } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
-import { runCommand } from './run.js';
-import { forgetCommand } from './forget.js';
-import { sinkArgs, sinkCommand } from './sink.js';
-import { pruneCommand } from './prune.js';
-import { statusCommand } from './status.js';
 import { parseDuration } from '../policy/duration.js';
-import { editCommand, FIELDS, type Field } from './set.js';
+import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
 
@@ -36,17 +31,168 @@ function seconds(option: string, value: number): number {
   return value;
 }
 
+/**
+ * Each command's options. The commands' work is not given to yargs as handlers: yargs renders the
+ * whole help text before it calls a handler (to have it for a failure message), which was most of
+ * its cost at start-up; main() dispatches on the parsed command instead.
+ */
+const builders = {
+  run: (y: Argv) =>
+    y
+      .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' })
+      .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
+      .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
+      .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
+      .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' })
+      .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)' })
+      .option('reseed', {
+        type: 'string',
+        array: true,
+        describe: "DATASET=DESTINATION (e.g. tank/home=backup:bpool/home): seed a new full copy of a destination that zback seeded before and that is missing now (repeatable)",
+      }),
+  status: (y: Argv) =>
+    y
+      .option('check', { type: 'boolean', default: false, describe: 'One line and a Nagios exit code: 0 ok, 1 warning, 2 critical, 3 unknown' })
+      .option('remote', { type: 'boolean', default: false, describe: 'Ask the destinations now (over one SSH connection per host)' })
+      .option('warn-after', { type: 'string', default: '2h', describe: 'Overdue snapshot or replication: warning after this long (e.g. 90m, 2h)' })
+      .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
+      .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
+      .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' })
+      .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any zfs command or SSH channel open that takes longer than this many seconds' }),
+  set: (y: Argv) =>
+    y
+      .positional('dataset', { type: 'string', demandOption: true, describe: 'Dataset, e.g. tank/projects' })
+      .option('snapshot', { type: 'string', describe: 'yes or no: manage this dataset and its children' })
+      .option('retention', { type: 'string', describe: 'e.g. 24h30d0w3m (units h d w m y)' })
+      .option('destinations', { type: 'string', describe: "e.g. 'backup-host:tank/backup/projects|hourly|48h30d'" })
+      .option('schedule', { type: 'string', describe: 'hourly, daily, weekly, monthly, yearly or a 5-field cron expression' })
+      .example("$0 set tank/projects --snapshot yes --retention 24h30d0w3m --destinations 'dest-srv:backup/projects|hourly'", ''),
+  unset: (y: Argv) =>
+    y
+      .positional('dataset', { type: 'string', demandOption: true })
+      .option('snapshot', { type: 'boolean', describe: 'Clear PREFIX:snapshot' })
+      .option('retention', { type: 'boolean', describe: 'Clear PREFIX:retention' })
+      .option('destinations', { type: 'boolean', describe: 'Clear PREFIX:destinations' })
+      .option('schedule', { type: 'boolean', describe: 'Clear PREFIX:schedule' })
+      .option('all', { type: 'boolean', describe: 'Clear all four' }),
+  forget: (y: Argv) => y.positional('dataset', { type: 'string', demandOption: true, describe: 'The dataset as zback reported it missing' }),
+  sink: (y: Argv) =>
+    y
+      .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset under which the source may receive and prune (repeatable)' })
+      .option('keep-days', { type: 'number', default: 0, describe: 'Refuse to destroy a snapshot made less than this many days ago (as ZFS records it here)' })
+      .option('append-only', { type: 'boolean', default: false, describe: 'Refuse every destroy and release (prune here with zback prune)' })
+      .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
+      .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
+  prune: (y: Argv) =>
+    y
+      .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset whose copies are pruned (repeatable; as the sink\'s --root)' })
+      .option('keep-days', { type: 'number', default: 0, describe: 'Never destroy a snapshot made less than this many days ago (use the sink\'s --keep-days)' })
+      .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
+};
+type ArgsOf<K extends keyof typeof builders> = Awaited<ReturnType<(typeof builders)[K]>['argv']>;
+
 export async function main(argv: string[]): Promise<number> {
-  let exitCode: number = EXIT.OK;
-  const withContext = async (args: GlobalArgs, f: (ctx: ReturnType<typeof buildContext>) => Promise<number>) => {
-    const out = consoleOutput({ verbose: args.verbose, json: args.json });
+  const withContext = async (args: unknown, f: (ctx: ReturnType<typeof buildContext>) => Promise<number>): Promise<number> => {
+    const global = args as GlobalArgs;
+    const out = consoleOutput({ verbose: global.verbose, json: global.json });
     try {
-      exitCode = await f(buildContext(args));
+      return await f(buildContext(global));
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
       out.error(e.message);
-      exitCode = EXIT.USAGE;
+      return EXIT.USAGE;
     }
+  };
+  const handlers: { [K in keyof typeof builders]: (args: ArgsOf<K>) => Promise<number> } = {
+    run: (args: ArgsOf<'run'>) =>
+      withContext(args, async (ctx) => {
+        const channels = args['max-channels'];
+        if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
+        const idle = seconds('idle-timeout', args['idle-timeout']);
+        const commandTimeout = seconds('command-timeout', args['command-timeout']);
+        const reseed = (args.reseed ?? []).map((text) => {
+          const eq = String(text).indexOf('=');
+          const dataset = eq > 0 ? String(text).slice(0, eq) : '';
+          const destination = eq > 0 ? String(text).slice(eq + 1) : '';
+          const problem = eq < 0 ? "no '=' between the dataset and the destination" : !dataset ? 'no dataset before "="' : (datasetNameProblem(dataset) ?? (destination ? null : 'no destination after "="'));
+          if (problem) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
+          return { dataset, destination };
+        });
+        // Each command's code is loaded when it runs (start-up time: only what the command needs).
+        const { runCommand } = await import('./run.js');
+        return runCommand(
+          ctx,
+          {
+            dryRun: args['dry-run'],
+            ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
+            maxChannels: channels,
+            acceptNewHostKeys: args['accept-new-host-keys'],
+            idleTimeoutS: idle,
+            commandTimeoutS: commandTimeout,
+            reseed,
+          },
+          output(ctx),
+        );
+      }),
+    status: (args: ArgsOf<'status'>) =>
+      withContext(args, async (ctx) => {
+        const duration = (name: string, v: string) => {
+          try {
+            return parseDuration(v);
+          } catch (e) {
+            throw new UsageError(`--${name}: ${(e as Error).message}`);
+          }
+        };
+        const warnMs = duration('warn-after', args['warn-after']);
+        const critMs = duration('crit-after', args['crit-after']);
+        if (critMs < warnMs) throw new UsageError('--crit-after must not be shorter than --warn-after');
+        const { statusCommand } = await import('./status.js');
+        return statusCommand(
+          ctx,
+          {
+            json: ctx.json,
+            check: args.check,
+            remote: args.remote,
+            thresholds: { warnMs, critMs },
+            ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
+            maxChannels: args['max-channels'],
+            commandTimeoutS: seconds('command-timeout', args['command-timeout']),
+          },
+          output(ctx),
+        );
+      }),
+    set: (args: ArgsOf<'set'>) =>
+      withContext(args, async (ctx) => {
+        const { editCommand, FIELDS } = await import('./set.js');
+        const values: Partial<Record<Field, string>> = {};
+        for (const f of FIELDS) if (typeof args[f] === 'string') values[f] = args[f] as string;
+        return editCommand(ctx, args.dataset, values, output(ctx));
+      }),
+    unset: (args: ArgsOf<'unset'>) =>
+      withContext(args, async (ctx) => {
+        const { editCommand, FIELDS } = await import('./set.js');
+        const values: Partial<Record<Field, null>> = {};
+        for (const f of FIELDS) if (args[f] || args.all) values[f] = null;
+        return editCommand(ctx, args.dataset, values, output(ctx));
+      }),
+    forget: (args: ArgsOf<'forget'>) => withContext(args, async (ctx) => (await import('./forget.js')).forgetCommand(ctx, args.dataset, output(ctx))),
+    sink: async (args: ArgsOf<'sink'>) => {
+      // bin/zback starts a real sink through sinkMain (fast); this is for --help and a direct call.
+      const { sinkArgs, sinkCommand } = await import('./sink.js');
+      return sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
+      },
+    prune: (args: ArgsOf<'prune'>) =>
+      withContext(args, async (ctx) => {
+        const roots = (args.root ?? []).map(String);
+        for (const r of roots) {
+          const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
+          if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
+        }
+        const keepDays = args['keep-days'];
+        if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
+        const { pruneCommand } = await import('./prune.js');
+        return pruneCommand(ctx, { roots, keepDays, dryRun: args['dry-run'] }, output(ctx));
+      }),
   };
 
   const cli = yargs(argv)
@@ -68,167 +214,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every command and why each snapshot is kept' })
     .option('json', { type: 'boolean', default: false, describe: 'run: one JSON object per event; status: the report as JSON' })
     .option('log-file', { type: 'string', describe: 'Append every message, with a timestamp, to this file' })
-    .command(
-      'run',
-      'Take the snapshots that are due and prune by retention',
-      (y) =>
-        y
-          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' })
-          .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
-          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
-          .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
-          .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' })
-          .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)' })
-          .option('reseed', {
-            type: 'string',
-            array: true,
-            describe: "DATASET=DESTINATION (e.g. tank/home=backup:bpool/home): seed a new full copy of a destination that zback seeded before and that is missing now (repeatable)",
-          }),
-      (args) =>
-        withContext(args as unknown as GlobalArgs, (ctx) => {
-          const channels = args['max-channels'];
-          if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
-          const idle = seconds('idle-timeout', args['idle-timeout']);
-          const commandTimeout = seconds('command-timeout', args['command-timeout']);
-          const reseed = (args.reseed ?? []).map((text) => {
-            const eq = String(text).indexOf('=');
-            const dataset = eq > 0 ? String(text).slice(0, eq) : '';
-            const destination = eq > 0 ? String(text).slice(eq + 1) : '';
-            const problem = eq < 0 ? "no '=' between the dataset and the destination" : !dataset ? 'no dataset before "="' : (datasetNameProblem(dataset) ?? (destination ? null : 'no destination after "="'));
-            if (problem) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
-            return { dataset, destination };
-          });
-          return runCommand(
-            ctx,
-            {
-              dryRun: args['dry-run'],
-              ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
-              maxChannels: channels,
-              acceptNewHostKeys: args['accept-new-host-keys'],
-              idleTimeoutS: idle,
-              commandTimeoutS: commandTimeout,
-              reseed,
-            },
-            output(ctx),
-          );
-        }),
-    )
-    .command(
-      'status',
-      'Show each dataset: policy, snapshots, next due, replication lag, problems',
-      (y) =>
-        y
-          .option('check', { type: 'boolean', default: false, describe: 'One line and a Nagios exit code: 0 ok, 1 warning, 2 critical, 3 unknown' })
-          .option('remote', { type: 'boolean', default: false, describe: 'Ask the destinations now (over one SSH connection per host)' })
-          .option('warn-after', { type: 'string', default: '2h', describe: 'Overdue snapshot or replication: warning after this long (e.g. 90m, 2h)' })
-          .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
-          .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
-          .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' })
-          .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any zfs command or SSH channel open that takes longer than this many seconds' }),
-      (args) =>
-        withContext(args as unknown as GlobalArgs, (ctx) => {
-          const duration = (name: string, v: string) => {
-            try {
-              return parseDuration(v);
-            } catch (e) {
-              throw new UsageError(`--${name}: ${(e as Error).message}`);
-            }
-          };
-          const warnMs = duration('warn-after', args['warn-after']);
-          const critMs = duration('crit-after', args['crit-after']);
-          if (critMs < warnMs) throw new UsageError('--crit-after must not be shorter than --warn-after');
-          return statusCommand(
-            ctx,
-            {
-              json: args.json,
-              check: args.check,
-              remote: args.remote,
-              thresholds: { warnMs, critMs },
-              ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
-              maxChannels: args['max-channels'],
-              commandTimeoutS: seconds('command-timeout', args['command-timeout']),
-            },
-            output(ctx),
-          );
-        }),
-    )
-    .command(
-      'set <dataset>',
-      'Validate and write zback properties on a dataset',
-      (y) =>
-        y
-          .positional('dataset', { type: 'string', demandOption: true, describe: 'Dataset, e.g. tank/projects' })
-          .option('snapshot', { type: 'string', describe: 'yes or no: manage this dataset and its children' })
-          .option('retention', { type: 'string', describe: 'e.g. 24h30d0w3m (units h d w m y)' })
-          .option('destinations', { type: 'string', describe: "e.g. 'backup-host:tank/backup/projects|hourly|48h30d'" })
-          .option('schedule', { type: 'string', describe: 'hourly, daily, weekly, monthly, yearly or a 5-field cron expression' })
-          .example("$0 set tank/projects --snapshot yes --retention 24h30d0w3m --destinations 'dest-srv:backup/projects|hourly'", ''),
-      (args) =>
-        withContext(args as unknown as GlobalArgs, (ctx) => {
-          const values: Partial<Record<Field, string>> = {};
-          for (const f of FIELDS) if (typeof args[f] === 'string') values[f] = args[f] as string;
-          return editCommand(ctx, args.dataset, values, output(ctx));
-        }),
-    )
-    .command(
-      'unset <dataset>',
-      'Clear zback properties set on a dataset (it then inherits them again)',
-      (y) =>
-        y
-          .positional('dataset', { type: 'string', demandOption: true })
-          .option('snapshot', { type: 'boolean', describe: 'Clear PREFIX:snapshot' })
-          .option('retention', { type: 'boolean', describe: 'Clear PREFIX:retention' })
-          .option('destinations', { type: 'boolean', describe: 'Clear PREFIX:destinations' })
-          .option('schedule', { type: 'boolean', describe: 'Clear PREFIX:schedule' })
-          .option('all', { type: 'boolean', describe: 'Clear all four' }),
-      (args) =>
-        withContext(args as unknown as GlobalArgs, (ctx) => {
-          const values: Partial<Record<Field, null>> = {};
-          for (const f of FIELDS) if (args[f] || args.all) values[f] = null;
-          return editCommand(ctx, args.dataset, values, output(ctx));
-        }),
-    )
-    .command(
-      'forget <dataset>',
-      'Stop reporting a managed dataset that is gone for good (destroyed, or its pool retired)',
-      (y) => y.positional('dataset', { type: 'string', demandOption: true, describe: 'The dataset as zback reported it missing' }),
-      (args) => withContext(args as unknown as GlobalArgs, (ctx) => forgetCommand(ctx, args.dataset, output(ctx))),
-    )
-    .command(
-      'sink',
-      "The forced command of a source's key on a backup host: only zback's own zfs commands, only under --root",
-      (y) =>
-        y
-          .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset under which the source may receive and prune (repeatable)' })
-          .option('keep-days', { type: 'number', default: 0, describe: 'Refuse to destroy a snapshot made less than this many days ago (as ZFS records it here)' })
-          .option('append-only', { type: 'boolean', default: false, describe: 'Refuse every destroy and release (prune here with zback prune)' })
-          .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
-          .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
-      async (args) => {
-        // bin/zback starts a real sink through sinkMain (fast); this is for --help and a direct call.
-        exitCode = await sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
-      },
-    )
-    .command(
-      'prune',
-      'On a backup host: prune the copies below --root by the retention each one carries (for an append-only sink)',
-      (y) =>
-        y
-          .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset whose copies are pruned (repeatable; as the sink\'s --root)' })
-          .option('keep-days', { type: 'number', default: 0, describe: 'Never destroy a snapshot made less than this many days ago (use the sink\'s --keep-days)' })
-          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
-      (args) =>
-        withContext(args as unknown as GlobalArgs, (ctx) => {
-          const roots = (args.root ?? []).map(String);
-          for (const r of roots) {
-            const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
-            if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
-          }
-          const keepDays = args['keep-days'];
-          if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
-          return pruneCommand(ctx, { roots, keepDays, dryRun: args['dry-run'] }, output(ctx));
-        }),
-    )
+    .command('run', 'Take the snapshots that are due and prune by retention', builders.run)
+    .command('status', 'Show each dataset: policy, snapshots, next due, replication lag, problems', builders.status)
+    .command('set <dataset>', 'Validate and write zback properties on a dataset', builders.set)
+    .command('unset <dataset>', 'Clear zback properties set on a dataset (it then inherits them again)', builders.unset)
+    .command('forget <dataset>', 'Stop reporting a managed dataset that is gone for good (destroyed, or its pool retired)', builders.forget)
+    .command('sink', "The forced command of a source's key on a backup host: only zback's own zfs commands, only under --root", builders.sink)
+    .command('prune', 'On a backup host: prune the copies below --root by the retention each one carries (for an append-only sink)', builders.prune)
     .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)
     .demandCommand(1, 'Give a command: run, status, set, unset, forget, sink or prune (see --help).')
@@ -244,12 +236,17 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(msg);
     });
 
+  let parsed: Record<string, unknown>;
   try {
-    await cli.parseAsync();
+    parsed = await cli.parseAsync();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`zback: ${e.message}\nRun 'zback --help' for usage.\n`);
     return EXIT.USAGE;
   }
-  return exitCode;
+  // --help, --version and the completion script are yargs' own output: nothing more to do.
+  const command = (parsed._ as unknown[])[0];
+  if (parsed.help || parsed.version || typeof command !== 'string' || !Object.hasOwn(handlers, command)) return EXIT.OK;
+  const handler = handlers[command as keyof typeof builders] as (args: unknown) => Promise<number>;
+  return handler(parsed);
 }

@@ -11,7 +11,8 @@
  * shift). Cron expressions are evaluated by cron-parser; the next tick is derived from the same
  * "most recent tick" the due rule uses, so the two never disagree around DST changes.
  */
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser as Parser } from 'cron-parser';
 import { InvalidValue } from '../errors.js';
 import { Calendar } from './calendar.js';
 import type { Unit } from './retention.js';
@@ -23,6 +24,15 @@ export interface Schedule {
   cron: string;
   /** Set for the presets: ticks at the start of each bucket of this unit. */
   unit?: Unit;
+}
+
+/**
+ * cron-parser (and the date library it brings, 260 KB) is loaded the first time a cron expression
+ * is met: the presets never need it, and a start-up that skips it is a fifth faster.
+ */
+let cronParser: typeof Parser | undefined;
+function cron(): typeof Parser {
+  return (cronParser ??= (createRequire(import.meta.url)('cron-parser') as typeof import('cron-parser')).CronExpressionParser);
 }
 
 const PRESETS: Record<string, { cron: string; unit: Unit }> = {
@@ -55,7 +65,7 @@ export function parseSchedule(text: string): Schedule {
     throw new InvalidValue(`cron expression ${JSON.stringify(s)}: the random "H" field is not supported, give explicit values`);
   }
   try {
-    CronExpressionParser.parse(s, { currentDate: new Date(0), tz: 'UTC' });
+    cron().parse(s, { currentDate: new Date(0), tz: 'UTC' });
   } catch (e) {
     throw new InvalidValue(`bad cron expression ${JSON.stringify(s)}: ${(e as Error).message}`);
   }
@@ -72,7 +82,7 @@ function calendar(zone: string): Calendar {
 function cronPrev(schedule: Schedule, now: number, zone: string): number {
   try {
     // cron-parser's prev() is strictly before currentDate; +1 ms makes a tick at exactly `now` count.
-    return CronExpressionParser.parse(schedule.cron, { currentDate: new Date(now + 1), tz: zone }).prev().getTime();
+    return cron().parse(schedule.cron, { currentDate: new Date(now + 1), tz: zone }).prev().getTime();
   } catch (e) {
     throw new InvalidValue(`cron expression ${JSON.stringify(schedule.text)} cannot be evaluated in ${zone} at ${new Date(now).toISOString()}: ${(e as Error).message}`);
   }

@@ -7,7 +7,6 @@ import type { Destination } from '../policy/destinations.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { CommandLimits, CommandObserver, Host } from './host.js';
 import type { LocalHost } from './local.js';
-import { RemoteHost } from './remote.js';
 import { resolveSsh } from './ssh-config.js';
 
 export interface PoolOptions {
@@ -45,6 +44,8 @@ export class HostPool {
     const target = { alias: d.host!, ...(d.user !== undefined ? { user: d.user } : {}), ...(d.port !== undefined ? { port: d.port } : {}) };
     const settings = await resolveSsh(this.local, target, this.options.sshConfig, this.options.acceptNewHostKeys);
     this.connections++;
+    // ssh2 is loaded only by a run that has a remote destination (start-up of a local-only run).
+    const { RemoteHost } = await import('./remote.js');
     return RemoteHost.connect(label, settings, {
       maxChannels: this.options.maxChannels,
       ...(this.options.limits ? { limits: this.options.limits } : {}),
