@@ -94,7 +94,8 @@ test('SIGTERM in the middle of a large send: exit within 15 s, no zfs send or re
   for (let i = 0; i < 400 && (await src.exec(['pgrep', '-f', 'zfs send big/data'])).stdout === ''; i++) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 500));
   const signalled = Date.now();
-  expect((await src.exec(['pkill', '-TERM', '-f', 'bin/zback run'])).code).toBe(0);
+  // Only this test's run (its own state dir): other test files run zback at the same time.
+  expect((await src.exec(['pkill', '-TERM', '-f', `bin/zback run .*--state-dir ${stateDir()}`])).code).toBe(0);
   const r = await running;
   const seconds = (Date.now() - signalled) / 1000;
   console.log(`every-run-ends: SIGTERM to exit took ${seconds.toFixed(1)} s`);
