@@ -15,9 +15,17 @@ import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
 
+/** zback's version from its package.json: the first one up from this file (dist/lib/cli or dist/bundle). */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let up = '../'; up.length < 16; up += '../') {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(`${up}package.json`, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'zback') return pkg.version;
+    } catch {
+      // not here: one folder up
+    }
+  }
+  return 'unknown';
 }
 
 function output(ctx: Context) {
@@ -90,6 +98,17 @@ const builders = {
       .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
 };
 type ArgsOf<K extends keyof typeof builders> = Awaited<ReturnType<(typeof builders)[K]>['argv']>;
+
+/**
+ * yargs lays out the whole help text of a command each time it runs one, to have it ready should
+ * the command's handler fail. zback never shows it then (a usage error prints one line, a failure
+ * its own message), and the layout (string widths of every option's text) was a third of
+ * zback's start-up; in an emulated guest, seconds. --help itself is not affected.
+ */
+function skipHelpLayout(cli: unknown): void {
+  const usage = (cli as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
 
 export async function main(argv: string[]): Promise<number> {
   const withContext = async (args: unknown, f: (ctx: ReturnType<typeof buildContext>) => Promise<number>): Promise<number> => {
@@ -236,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(msg);
     });
 
+  skipHelpLayout(cli);
   let parsed: Record<string, unknown>;
   try {
     parsed = await cli.parseAsync();
