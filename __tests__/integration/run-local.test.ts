@@ -236,9 +236,10 @@ test('discovery costs the same number of zfs commands for 1 and for 30 datasets'
     await host.zfs('set', 'org.wit:retention=24h', `tank/m${i}`);
   }
   const thirty = await count('30');
-  // version, the configuration read twice (the cross-check against forged values), the list of
-  // datasets (a managed dataset that disappeared is reported), the inventory
-  expect(one.map((l) => l.split(' ')[0])).toEqual(['version', 'get', 'get', 'list', 'get']);
+  // version, the configuration read twice (the cross-check against forged values), the inventory;
+  // the list of every dataset only when one zback recorded is not configured now (see the tests of
+  // a managed dataset that disappeared), never in a steady state like this one.
+  expect(one.map((l) => l.split(' ')[0])).toEqual(['version', 'get', 'get', 'get']);
   expect(thirty.length).toBe(one.length);
 });
 

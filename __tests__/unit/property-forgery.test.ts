@@ -167,7 +167,25 @@ describe('a forged line break fails only the dataset that holds it', () => {
     ]);
     expect(reads().map((a) => a[5])).toEqual(['name,property,value,source', 'value,source,property,name']);
     expect(reads().every((a) => a.includes('-r'))).toBe(true);
-    expect(ran.filter((a) => a[1] === 'list')).toHaveLength(1); // discoverLocal's own
+    // Nothing recorded is missing from the configured datasets: no list of every dataset either.
+    expect(ran.filter((a) => a[1] === 'list')).toHaveLength(0);
+  });
+
+  test('the list of every dataset is read when one zback recorded is not configured now (gone, renamed or unconfigured)', async () => {
+    const pool: Pool = { tank: {}, 'tank/a': ZBACK, 'tank/old': {} };
+    for (const [held, managedBefore, lists] of [
+      [[], ['tank/a'], 0],
+      [['tank/a'], ['tank/a'], 0],
+      [[], ['tank/a', 'tank/gone'], 1],
+      [['tank/old'], [], 1],
+    ] as const) {
+      const f = fakeZfs(pool);
+      const { datasets } = await discoverLocal(f.zfs, N, held, managedBefore);
+      expect(f.ran.filter((a) => a[1] === 'list')).toHaveLength(lists);
+      expect(datasets.has('tank/a')).toBe(true);
+      expect(datasets.has('tank/gone')).toBe(false);
+      if (lists) expect(datasets.has('tank/old')).toBe(true);
+    }
   });
 
   test('a value with a tab but no line break is read whole, and fails only its dataset', async () => {

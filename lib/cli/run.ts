@@ -126,7 +126,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     for (const p of fileProblems) out.error(p);
     let holds = ledger.all();
     let history = historyOf(stateRead.state);
-    const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
+    const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
     // A renamed dataset's holds went with it: the ledger follows (by the dataset's guid).
     const followed = followRenames(holds, local0.inventory, local0.datasets);
     if (followed.renamed.length) {

@@ -22,18 +22,27 @@ import type { ResumeTokenInfo } from '../zfs/resume-token.js';
 export interface LocalDiscovery {
   configs: ConfigResult[];
   inventory: Inventory;
-  /** Every filesystem and volume here (tells a managed dataset that is gone from one that is not managed). */
+  /**
+   * Datasets that are here: every filesystem and volume when a dataset zback recorded is not among
+   * the configured ones (it tells one that is gone from one that is no longer managed); otherwise
+   * the configured ones, which are all that is asked about.
+   */
   datasets: Set<string>;
 }
 
 /**
  * `held`: datasets zback recorded holds on; those that still exist are read too, so a hold on a
- * dataset that is no longer managed can be checked and released.
+ * dataset that is no longer managed can be checked and released. `managedBefore`: the datasets
+ * the last run managed.
  */
-export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterable<string> = []): Promise<LocalDiscovery> {
+export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterable<string> = [], managedBefore: Iterable<string> = []): Promise<LocalDiscovery> {
   const { rows, unreadable } = await zfs.config(propertyList(names));
   const configs = resolveConfigs(rows, names, unreadable);
-  const datasets = new Set(await zfs.listDatasets());
+  // Every dataset with a zback property is here. The list of all of them (one more zfs command) is
+  // read only when a recorded one is not configured now: in a steady state, never.
+  const configured = new Set(configs.map((c) => c.dataset));
+  const recorded = [...held, ...managedBefore];
+  const datasets = recorded.some((d) => !configured.has(d)) ? new Set(await zfs.listDatasets()) : configured;
   const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
   const inventory = await zfs.inventory(roots);
   await zfs.readMissingEncryption(inventory, configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset));
@@ -132,7 +141,7 @@ export interface DiscoverAndPlanOptions {
 /** Discovery on this machine (and the destinations), then the plan: what run and status share. */
 export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPlanOptions) {
   const { holds, history } = readHistory(o.stateDir);
-  const local = await discoverLocal(zfs, o.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)));
+  const local = await discoverLocal(zfs, o.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
   const remote = o.destinations ? await discoverDestinations(local.configs, pool) : null;
   if (remote) await decodeResumeTokens(zfs, remote.states);
   const plan = buildPlan({
