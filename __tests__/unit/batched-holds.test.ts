@@ -137,3 +137,58 @@ describe('one command per host and tag', () => {
     expect(r.map((x) => `${x.rule} ${x.target}@${x.snapshot}`)).toEqual([`base p/a/y@${s9}`]);
   });
 });
+
+describe('holds the batching must not lose (found by an adversarial review)', () => {
+  const all = ['p/a', ...CHILDREN];
+  const copyAt = (root: string, snaps: (d: string) => Snap[] | null, label: string) =>
+    reachable(
+      {
+        tank: {},
+        ...Object.fromEntries(all.flatMap((d) => (snaps(d) ? [[d.replace(/^p\/a/, root), { snaps: snaps(d)! } as DsSpec]] : []))),
+      },
+      OZ,
+      label,
+    );
+
+  test('two destinations share a base and one of their holds was released by hand: the other hold does not hide it, it is placed again', () => {
+    const configs = resolveConfigs(rows('bk:tank/off|hourly,bk2:tank/two|hourly'), N);
+    const TAG2 = sourceHoldTag('bk2', 'tank/two');
+    // ZFS shows one hold on each base (bk2's); zback recorded two tags there.
+    const inventory = inventoryOf(Object.fromEntries(all.map((d) => [d, { snaps: [held(s10)] } as DsSpec])));
+    const destinations = new Map([
+      ['bk', copyAt('tank/off', () => [held(s10)], 'bk')],
+      ['bk2', copyAt('tank/two', () => [held(s10)], 'bk2')],
+    ]);
+    const holds: HoldRecord[] = all.flatMap((d) => [
+      ...(
+        [
+          ['bk', TAG, 'tank/off'],
+          ['bk2', TAG2, 'tank/two'],
+        ] as const
+      ).map(([hostLabel, tag, root]) => ({ role: 'source' as const, host: 'local', dataset: d, snapshot: s10, tag, destination: { hostLabel, target: d.replace(/^p\/a/, root) } })),
+      { role: 'target' as const, host: 'bk', dataset: d.replace(/^p\/a/, 'tank/off'), snapshot: s10, tag: 'zback:replica' },
+      { role: 'target' as const, host: 'bk2', dataset: d.replace(/^p\/a/, 'tank/two'), snapshot: s10, tag: 'zback:replica' },
+    ]);
+    const plan = buildPlan({ configs, inventory, caps: OZ, now: NOW, calendar: cal, names, destinations, holds });
+    const local = of(plan, 'hold', 'local');
+    for (const d of all) expect(local).toContainEqual(expect.objectContaining({ tag: TAG, target: d, snapshots: [s10] }));
+    expect(of(plan, 'release')).toEqual([]);
+  });
+
+  test('a stale record names the hold this plan places (a child moved under the same destination tag): that hold is not released after it is placed', () => {
+    const configs = resolveConfigs(rows(), N);
+    const inventory = inventoryOf(Object.fromEntries(all.map((d) => [d, { snaps: [held(s10)] } as DsSpec])));
+    // tank/off/x is not there yet (a child renamed into p/a/x): it is seeded with s10, whose hold
+    // under TAG is recorded for the old place, tank/off/old, which no destination names now.
+    const destinations = new Map([['bk', copyAt('tank/off', (d) => (d === 'p/a/x' ? null : [held(s10)]), 'bk')]]);
+    const holds: HoldRecord[] = [
+      ...records(s10).filter((h) => !(h.dataset === 'p/a/x' || h.dataset === 'tank/off/x')),
+      { role: 'source', host: 'local', dataset: 'p/a/x', snapshot: s10, tag: TAG, destination: { hostLabel: 'bk', target: 'tank/off/old' } },
+    ];
+    const plan = buildPlan({ configs, inventory, caps: OZ, now: NOW, calendar: cal, names, destinations, holds });
+    expect(plan.replications.find((r) => r.dataset === 'p/a/x')?.sends[0]).toMatchObject({ kind: 'full' });
+    expect(of(plan, 'hold', 'local')).toContainEqual(expect.objectContaining({ tag: TAG, target: 'p/a/x', snapshots: [s10] }));
+    expect(of(plan, 'release', 'local').filter((a) => a.target === 'p/a/x' && a.snapshots.includes(s10))).toEqual([]);
+    expect(checkPlan({ actions: plan.actions, configs, inventory, destinations, holds, names })).toEqual([]);
+  });
+});

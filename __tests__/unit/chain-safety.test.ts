@@ -183,6 +183,15 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
     ['a hold that is not zback\'s', () => [act({ op: 'release', argv: ['zfs', 'release', 'backup', `p/a@${old}`], snapshots: [old], tag: 'backup' })], [['not-zback', old]]],
     ['the base\'s hold, unconditioned', () => [act({ op: 'release', argv: ['zfs', 'release', sourceHoldTag('bk', 'tank/copy'), `p/a@${base}`], snapshots: [base], tag: sourceHoldTag('bk', 'tank/copy'), replication: KEY })], [['base', base]]],
     [
+      'a hold released in the same plan that places it, even after it',
+      () => {
+        const tag = sourceHoldTag('bk', 'tank/copy');
+        const hold = act({ op: 'hold', argv: ['zfs', 'hold', tag, `p/a@${today[9]}`], snapshots: [today[9]!], tag, replication: KEY });
+        return [hold, act({ op: 'release', argv: ['zfs', 'release', tag, `p/a@${today[9]}`], snapshots: [today[9]!], tag, after: [hold.id] })];
+      },
+      [['undone', today[9]!]],
+    ],
+    [
       'the copy\'s base on the destination',
       () => [act({ op: 'destroy', host: 'bk', target: 'tank/copy', argv: ['zfs', 'destroy', `tank/copy@${base}`], snapshots: [base], replication: KEY, phase: 'replicate' })],
       [['base', base]],

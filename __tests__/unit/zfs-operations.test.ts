@@ -103,7 +103,7 @@ describe('batched hold and release (one command per host and tag)', () => {
     expect([...r.values()].every((x) => x.ok)).toBe(true);
   });
 
-  test('a command that fails (OpenZFS: all or nothing) is retried one by one: "already there" is fine, a real failure is that snapshot\'s', async () => {
+  test('a command that fails (zfs goes on with the other snapshots, then exits 1) is retried one by one: "already there" is fine, a real failure is that snapshot\'s', async () => {
     const { zfs, ran } = scripted((c) =>
       c.split(' ').length > 4
         ? fail("cannot hold snapshot 'b/x@s1': tag already exists on this dataset")

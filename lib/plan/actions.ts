@@ -208,8 +208,19 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
 
   // Stale holds: released once the hold that replaces them is placed.
   const appendOnly = new Set(plan.replications.filter((r) => r.appendOnlySink).map((r) => r.hostLabel));
+  // A tag is shared by the children that inherit a destination, so a stale record (a child renamed,
+  // a destination moved) can name the very hold this plan places or keeps as a base: releasing it
+  // would run after that hold and take it away. Such a hold is not stale; it is not released.
+  const holdKey = (host: string, dataset: string, snapshot: string, tag: string) => `${host}\0${dataset}@${snapshot}\0${tag}`;
+  const needed = new Set<string>();
+  for (const a of actions) if (a.op === 'hold' && a.tag) for (const s of a.snapshots ?? []) needed.add(holdKey(a.host, a.target ?? a.dataset ?? '', s, a.tag));
+  for (const r of plan.replications) {
+    if (r.baseHeld?.source && r.common) needed.add(holdKey('local', r.dataset, r.common, r.sourceTag));
+    if (r.baseHeld?.target && r.common) needed.add(holdKey(r.hostLabel, r.target, r.commonOnTarget ?? r.common, r.targetTag));
+  }
   for (const h of plan.staleHolds) {
     if (h.role === 'target' && appendOnly.has(h.host)) continue; // it would be refused: kept, and recorded
+    if (needed.has(holdKey(h.host, h.dataset, h.snapshot, h.tag))) continue;
     const replacing = h.replication ? holdOf.get(h.replication)?.[h.role] : undefined;
     if (h.replication && !replacing) continue; // the replacing hold is not planned: keep this one
     push({

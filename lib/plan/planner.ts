@@ -33,7 +33,7 @@ export interface PlanInput {
   ticks?: TickCache;
   /** Holds zback placed in earlier runs (the state directory's record). */
   holds?: readonly HoldRecord[];
-  /** Every filesystem and volume on this machine: tells a dataset that is gone from one that is no longer managed. */
+  /** Datasets known to be here (see LocalDiscovery.datasets: every one, or at least every configured one when nothing recorded is missing): tells a dataset that is gone from one that is no longer managed. */
   localDatasets?: ReadonlySet<string>;
   /** What the last runs recorded. */
   history?: PlanHistory;
@@ -154,15 +154,20 @@ function markHeldBases(r: ReplicationPlan, records: readonly HoldRecord[], info:
   const refs = (snaps: readonly { name: string; userrefs: number }[] | undefined, name: string) => snaps?.find((x) => x.name === name)?.userrefs ?? 0;
   const held: { source?: true; target?: true } = {};
   const base = r.common;
-  if (!waiting('source') && refs(info.snapshots, base) > 0 && records.some((h) => h.role === 'source' && h.dataset === r.dataset && h.snapshot === base && h.tag === r.sourceTag)) held.source = true;
+  // userrefs counts every hold: one zback recorded may be gone (released by hand) while another
+  // destination's, or anyone's, remains. Held only if there are at least as many holds as zback
+  // recorded tags on that snapshot (a foreign hold can still hide a missing one: it protects the
+  // snapshot meanwhile, and the next run without it holds again).
+  const recorded = (role: 'source' | 'target', dataset: string, snapshot: string) =>
+    records.filter((h) => h.role === role && h.dataset === dataset && h.snapshot === snapshot && (role === 'source' || hostIdentity(h.host) === hostIdentity(r.hostLabel)));
+  const isHeld = (role: 'source' | 'target', userrefs: number, dataset: string, snapshot: string, tag: string) => {
+    const mine = recorded(role, dataset, snapshot);
+    return mine.some((h) => h.tag === tag) && userrefs >= new Set(mine.map((h) => h.tag)).size;
+  };
+  if (!waiting('source') && isHeld('source', refs(info.snapshots, base), r.dataset, base, r.sourceTag)) held.source = true;
   const onTarget = r.commonOnTarget ?? base;
   const target = state?.reachable ? state.inventory.get(r.target) : undefined;
-  if (
-    !waiting('target') &&
-    refs(target?.snapshots, onTarget) > 0 &&
-    records.some((h) => h.role === 'target' && hostIdentity(h.host) === hostIdentity(r.hostLabel) && h.dataset === r.target && h.snapshot === onTarget && h.tag === r.targetTag)
-  )
-    held.target = true;
+  if (target && !waiting('target') && isHeld('target', refs(target.snapshots, onTarget), r.target, onTarget, r.targetTag)) held.target = true;
   if (held.source || held.target) r.baseHeld = held;
 }
 

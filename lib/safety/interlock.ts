@@ -15,7 +15,8 @@
  *                it is protected whether the destination is reachable, its pool imported, its
  *                target present or its spelling changed — unless the destroy waits for a send to
  *                that destination that establishes a newer base (a release: for the hold on it);
- *  unknown       a snapshot or dataset the inventory does not show (it cannot be checked).
+ *  unknown       a snapshot or dataset the inventory does not show (it cannot be checked);
+ *  undone        a release of the very hold (host, snapshot, tag) the same plan places.
  *
  * The planner is not trusted here: nothing of lib/plan's decisions is read, only its actions.
  */
@@ -57,6 +58,7 @@ const RULES: Record<string, string> = {
   resume: 'an interrupted receive of this dataset is pending (its target snapshot must survive)',
   base: 'it is the last common snapshot (the base of the next incremental send) of a configured destination',
   unknown: 'zback cannot see it in the inventory, so it cannot check it',
+  undone: 'the same plan places this very hold (releasing it would undo it)',
 };
 
 export function checkPlan(input: InterlockInput): Refusal[] {
@@ -172,6 +174,12 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       }
       if (a.op === 'release') {
         if (!a.tag?.startsWith('zback:')) refuse(a, s, 'not-zback');
+        // Whichever runs last wins: a hold placed and released in one run may end up released.
+        const placed = input.actions.some((b) => b.op === 'hold' && b.host === a.host && b.target === a.target && b.tag === a.tag && b.snapshots.includes(s));
+        if (placed) {
+          refuse(a, s, 'undone');
+          continue;
+        }
       } else {
         if (input.names.parse(s) === null) {
           refuse(a, s, 'foreign');

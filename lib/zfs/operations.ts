@@ -52,9 +52,10 @@ export type BatchOutcome = Map<string, { ok: true } | { ok: false; error: string
 
 /**
  * `zfs hold|release TAG snap…` for many snapshots in as few commands as the command line allows
- * (SPEC §7: one per host and tag). OpenZFS applies such a command all or nothing (one tag that
- * is already there fails it), zfs-fuse snapshot by snapshot; either way, a command that fails is
- * retried one snapshot at a time, so each gets its own outcome and the quirks above apply.
+ * (SPEC §7: one per host and tag). zfs applies such a command snapshot by snapshot and exits 1 if
+ * any of them failed (a tag already there fails that one), so a command that fails is retried one
+ * snapshot at a time: each gets its own outcome, the quirks above apply ("already there" and "no
+ * such tag" are what the batch did or found), and the ledger records exactly what is held.
  */
 export async function holdOrReleaseMany(zfs: Zfs, op: 'hold' | 'release', tag: string, snapshots: readonly string[]): Promise<BatchOutcome> {
   const out: BatchOutcome = new Map();
