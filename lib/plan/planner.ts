@@ -171,6 +171,27 @@ function markHeldBases(r: ReplicationPlan, records: readonly HoldRecord[], info:
   if (held.source || held.target) r.baseHeld = held;
 }
 
+/** zback's records, indexed once per plan: each dataset then reads only its own (1,000 datasets × 2,000 records was seconds). */
+interface RecordIndex {
+  sourceByDataset: Map<string, HoldRecord[]>;
+  targetByIdentity: Map<string, HoldRecord[]>;
+  replicatedByDataset: Map<string, PlanHistory['replicated'][number][]>;
+}
+function indexRecords(input: PlanInput): RecordIndex {
+  const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
+    const list = m.get(k);
+    if (list) list.push(v);
+    else m.set(k, [v]);
+  };
+  const index: RecordIndex = { sourceByDataset: new Map(), targetByIdentity: new Map(), replicatedByDataset: new Map() };
+  for (const h of input.holds ?? []) {
+    if (h.role === 'source') push(index.sourceByDataset, h.dataset, h);
+    else push(index.targetByIdentity, holdIdentity(h)!, h);
+  }
+  for (const x of input.history?.replicated ?? []) push(index.replicatedByDataset, x.dataset, x);
+  return index;
+}
+
 function planDataset(
   config: DatasetConfig,
   input: PlanInput & { names: TrustedNames },
@@ -178,6 +199,7 @@ function planDataset(
   nowSec: number,
   replications: ReplicationPlan[],
   stale: StaleHold[],
+  index: RecordIndex,
 ): DatasetPlan {
   const info = input.inventory.get(config.dataset)!;
   const zback: PruneCandidate[] = [];
@@ -217,7 +239,8 @@ function planDataset(
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
 
-  const records = input.holds ?? [];
+  // zback's records of this dataset's own holds (the index keeps a plan linear in datasets).
+  const own = index.sourceByDataset.get(config.dataset) ?? [];
   const mine: ReplicationPlan[] = [];
   const evidence = new Map<ReplicationPlan, string[]>();
   if (input.destinations) {
@@ -228,8 +251,8 @@ function planDataset(
       // Evidence that this destination was seeded before: zback's recorded holds for it, and what
       // the last runs recorded as replicated to it (under any spelling of its host).
       const seededBefore = new Set<string>();
-      for (const h of records) if (h.role === 'source' && h.dataset === config.dataset && holdIdentity(h) === id) seededBefore.add(h.snapshot);
-      for (const x of input.history?.replicated ?? []) if (x.dataset === config.dataset && keyIdentity(x.replication) === id) seededBefore.add(x.snapshot);
+      for (const h of own) if (holdIdentity(h) === id) seededBefore.add(h.snapshot);
+      for (const x of index.replicatedByDataset.get(config.dataset) ?? []) if (keyIdentity(x.replication) === id) seededBefore.add(x.snapshot);
       const reseed = (input.reseed ?? []).some((q) => q.dataset === config.dataset && keyIdentity(q.destination) === id);
       const r = planReplication({
         config,
@@ -253,6 +276,8 @@ function planDataset(
     }
     replications.push(...mine);
   }
+  // The records that concern this dataset: its own holds, and those on its destinations' targets.
+  const records = [...own, ...new Set(mine.flatMap((r) => index.targetByIdentity.get(identityOf(r)) ?? []))];
   const present = new Set(info.snapshots.map((s) => s.name));
   const onTarget = (r: ReplicationPlan) => {
     const state = input.destinations?.get(r.hostLabel);
@@ -323,6 +348,7 @@ export function buildPlan(planInput: PlanInput): Plan {
   const ignored: Plan['ignored'] = [];
   const replications: ReplicationPlan[] = [];
   const stale: StaleHold[] = [];
+  const index = indexRecords(input);
   const empty = { zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [], destroyAfterSend: [] };
 
   for (const c of input.configs) {
@@ -334,7 +360,7 @@ export function buildPlan(planInput: PlanInput): Plan {
       // A dataset that cannot be planned (a name ZFS would refuse, …) fails alone.
       const before = { replications: replications.length, stale: stale.length };
       try {
-        datasets.push(planDataset(c.config, input, newName, nowSec, replications, stale));
+        datasets.push(planDataset(c.config, input, newName, nowSec, replications, stale, index));
       } catch (e) {
         replications.length = before.replications;
         stale.length = before.stale;
