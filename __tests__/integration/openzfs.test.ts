@@ -119,7 +119,9 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
   expect(first.stdout).toMatch(/local zfs: OpenZFS 2\.\d+/);
   // tank/data/scratch is not managed, so `snapshot -r` would not do: one atomic command for both.
   expect(first.stdout).toContain('[local] zfs snapshot tank/data@2026-11-26-100000 tank/data/x@2026-11-26-100000');
-  expect(first.stdout).toMatch(/zfs receive -u -s bpool\/copy\/data\b/);
+  // OpenZFS on the backup host: each seed marks its copy inside the receive (zfs receive -o), no zfs set after it.
+  expect(first.stdout).toMatch(/\[backup\] zfs receive -u -s -o org\.wit:replica-of=\S+:tank\/data -o canmount=noauto -o org\.wit:replica-retention=3h bpool\/copy\/data\n/);
+  expect(first.stdout).not.toMatch(/\[backup\] zfs set/);
   // Not on a terminal: no progress is shown, so no size estimate (zfs send -nP) is asked for.
   expect(first.stdout).not.toMatch(/zfs send -n/);
   // Retention 3h keeps the oldest of the 3 newest hour buckets holding a zback snapshot (10, 06,
@@ -133,6 +135,8 @@ test('detects OpenZFS: one atomic snapshot for a partial subtree, resumable rece
   // in between travels with -I (it is part of the history) and is never pruned there either.
   expect(await snapshots('bpool/copy/data')).toEqual(['2026-11-26-050000', '2026-11-26-060000', 'before-upgrade', '2026-11-26-100000']);
   expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-050000', '2026-11-26-060000', '2026-11-26-100000']);
+  expect(await vm.ok('zfs get -H -o value,source canmount,org.wit:replica-retention bpool/copy/data/x')).toBe('noauto\tlocal\n3h\tlocal\n');
+  expect(await vm.ok('zfs get -H -o value org.wit:replica-of bpool/copy/data/x')).toMatch(/^\S+:tank\/data\/x\n$/);
 
   // The next hour: incremental, and the destination pruned by the same rules (05 goes).
   await vm.ok('head -c 500000 /dev/urandom > /tank/data/x/more-11.bin');
@@ -237,7 +241,7 @@ test('zfs-fuse here, OpenZFS there: each side gets the commands its own ZFS supp
     const seed = await zback(['run', '--verbose', '--now', hour(10)]);
     expect([seed.code, seed.stderr]).toEqual([0, '']);
     expect(seed.stdout).toMatch(/local zfs: legacy ZFS/);
-    expect(seed.stdout).toContain('[vm] zfs receive -u -s bpool/fuse/m'); // resumable there …
+    expect(seed.stdout).toMatch(/\[vm\] zfs receive -u -s -o \S+ -o canmount=noauto -o \S+ bpool\/fuse\/m\n/); // resumable and marked there …
     expect(seed.stdout).toContain('[local] zfs send tank/m@2026-11-26-100000'); // … a plain send here
     for (const h of [11, 12]) {
       await write(`more-${h}.bin`);
@@ -365,7 +369,8 @@ test('an unprivileged user with zfs allow receives everything through zback sink
     const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
     expect([seed.code, seed.stderr]).toEqual([0, '']);
     expect(seed.stdout).toContain('[backup] zfs create -o canmount=off bpool/sinkroot/web1\n');
-    expect(seed.stdout).toContain(`[backup] zfs receive -u -s ${copy}\n`);
+    // The copy's marks inside the seed's receive: the sink allows -o for them, and zsink's userprop and canmount.
+    expect(seed.stdout).toMatch(new RegExp(`\\[backup\\] zfs receive -u -s -o test\\.sink:replica-of=\\S+:tank/sink1 -o canmount=noauto -o test\\.sink:replica-retention=2h ${copy}\\n`));
     expect(seed.stdout).not.toMatch(/could not mark/);
     expect(await vm.ok(`zfs get -H -o name,value canmount bpool/sinkroot/web1 ${copy}`)).toBe(`bpool/sinkroot/web1\toff\n${copy}\tnoauto\n`);
 

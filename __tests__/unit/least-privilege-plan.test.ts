@@ -9,6 +9,8 @@ import type { DestinationState } from '../../lib/plan/replication.js';
 import type { Plan } from '../../lib/plan/types.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
 import { checkPlan } from '../../lib/safety/interlock.js';
+import { allow } from '../../lib/sink/rules.js';
+import { LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
 import type { SinkInfo } from '../../lib/sink/hello.js';
 import { at, cal, guidOf, hourly, inventoryOf, N, names, NOW, OZ, reachable, rows, withDecodedToken, type DsSpec } from './plan-fixtures.js';
 
@@ -31,7 +33,23 @@ describe('a restricted sink: the source plans only what it allows', () => {
     const p = build({ destinations: 'bk:tank/off/web1/home/copy|hourly|2h', state: onSink({ tank: {}, 'tank/off': {} }, {}) });
     const bk = ops(p);
     expect(bk.slice(0, 2)).toEqual(['create-parent zfs create -o canmount=off tank/off/web1', 'create-parent zfs create -o canmount=off tank/off/web1/home']);
-    expect(bk).toContain('mark-copy zfs set org.wit:replica-retention=2h tank/off/web1/home/copy');
+    // OpenZFS there: the marks go inside the seed's receive, which the sink allows in that form.
+    const seed = p.actions.find((a) => a.op === 'send' && a.send?.kind === 'full')!;
+    expect(seed.recvArgv).toEqual(['zfs', 'receive', '-u', '-s', '-o', 'org.wit:replica-of=localhost:p/a', '-o', 'canmount=noauto', '-o', 'org.wit:replica-retention=2h', 'tank/off/web1/home/copy']);
+    expect(allow(seed.recvArgv!, { roots: ['tank/off'], keepDays: 0, appendOnly: false }).op).toBe('receive');
+    expect(bk.filter((o) => o.startsWith('mark-copy'))).toEqual([]);
+  });
+
+  test('a sink whose ZFS has no zfs receive -o: the seed is marked with zfs set, one property each', () => {
+    const legacy = { ...onSink({ tank: {}, 'tank/off': {} }, {}), caps: LEGACY_CAPABILITIES } as DestinationState;
+    const p = build({ destinations: 'bk:tank/off/copy|hourly|2h', state: legacy });
+    const seed = p.actions.find((a) => a.op === 'send' && a.send?.kind === 'full')!;
+    expect(seed.recvArgv).toEqual(['zfs', 'receive', '-u', 'tank/off/copy']);
+    expect(ops(p).filter((o) => o.startsWith('mark-copy'))).toEqual([
+      'mark-copy zfs set org.wit:replica-of=localhost:p/a tank/off/copy',
+      'mark-copy zfs set canmount=noauto tank/off/copy',
+      'mark-copy zfs set org.wit:replica-retention=2h tank/off/copy',
+    ]);
   });
 
   test('a target outside the sink’s roots is an error before anything is sent, with the fix', () => {

@@ -40,6 +40,8 @@ function plan(c: Case): ReplicationPlan {
 }
 const steps = (p: ReplicationPlan) => p.sends.map((s) => [s.kind, s.from ?? null, s.to, s.delivers.length > 1 ? s.delivers : undefined]);
 const RECV_OZ = (t: string) => ['zfs', 'receive', '-u', '-s', t];
+/** A seed's receive on OpenZFS: the copy's marks set inside it (zfs receive -o). */
+const SEED_OZ = (t: string, of = 'p/a', retention = '24h') => ['zfs', 'receive', '-u', '-s', '-o', `org.wit:replica-of=localhost:${of}`, '-o', 'canmount=noauto', '-o', `org.wit:replica-retention=${retention}`, t];
 
 describe('planReplication: seeding a missing target', () => {
   test('full send of the oldest snapshot, then -I over the rest; missing parent created', () => {
@@ -49,7 +51,7 @@ describe('planReplication: seeding a missing target', () => {
     expect(p.common).toBeUndefined();
     expect(p.createParents).toEqual(['tank/backups']);
     expect(p.sends).toEqual([
-      { kind: 'full', to: a, delivers: [a], sendArgv: ['zfs', 'send', `p/a@${a}`], recvArgv: RECV_OZ('tank/backups/a') },
+      { kind: 'full', to: a, delivers: [a], sendArgv: ['zfs', 'send', `p/a@${a}`], recvArgv: SEED_OZ('tank/backups/a'), marksInReceive: true },
       { kind: 'incremental', from: a, to: c, delivers: [b, c], sendArgv: ['zfs', 'send', '-I', `p/a@${a}`, `p/a@${c}`], recvArgv: RECV_OZ('tank/backups/a') },
     ]);
     expect(p.newCommon).toBe(c);
@@ -246,7 +248,7 @@ describe('planReplication: incremental sends', () => {
 });
 
 describe('planReplication: encrypted datasets travel raw (zfs send -w)', () => {
-  test('seed and incrementals of an encrypted dataset are raw sends; the receive is the usual one', () => {
+  test('seed and incrementals of an encrypted dataset are raw sends; the receives are the usual ones', () => {
     const [a, b, c] = hourly('11-25 09', 3) as [string, string, string];
     const p = plan({ dest: 'bk:tank/a|hourly', source: [a, b, c], encrypted: true, state: reachable({ tank: {} }) });
     expect(p.status).toBe('send');
@@ -254,7 +256,7 @@ describe('planReplication: encrypted datasets travel raw (zfs send -w)', () => {
       ['zfs', 'send', '-w', `p/a@${a}`],
       ['zfs', 'send', '-w', '-I', `p/a@${a}`, `p/a@${c}`],
     ]);
-    expect(p.sends.map((s) => s.recvArgv)).toEqual([RECV_OZ('tank/a'), RECV_OZ('tank/a')]);
+    expect(p.sends.map((s) => s.recvArgv)).toEqual([SEED_OZ('tank/a'), RECV_OZ('tank/a')]);
 
     const next = plan({ dest: 'bk:tank/a|hourly', source: [a, b, c], planned: NEW, encrypted: true, state: reachable({ tank: {}, 'tank/a': { snaps: [a, b] } }) });
     expect(next.sends.map((s) => s.sendArgv)).toEqual([['zfs', 'send', '-w', '-I', `p/a@${b}`, `p/a@${NEW}`]]);

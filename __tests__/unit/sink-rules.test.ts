@@ -61,6 +61,7 @@ describe('the argv shapes: every command zback sends to a destination is allowed
     ['a parent', cmd.createParentCommand('bpool/off/web1/home')],
     ['receive (legacy)', cmd.receiveCommand(T, LEGACY_CAPABILITIES)],
     ['receive (resumable)', cmd.receiveCommand(T, OZ)],
+    ['a seed that marks its copy', cmd.receiveCommand(T, OZ, [['org.wit:replica-of', 'web1:tank/data'], ['canmount', 'noauto'], ['org.wit:replica-retention', '24h30d']])],
     ['discard a partial receive', cmd.receiveAbortCommand(T)],
     ['hold', cmd.holdCommand(TARGET_HOLD_TAG, T, 'daily-1')],
     ['release', cmd.releaseCommand(TARGET_HOLD_TAG, T, 'daily-1')],
@@ -103,6 +104,11 @@ describe('refusals name what is wrong', () => {
     ['reading a user property', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,org.x:secret', T], /org.x:secret/],
     ['zfs send', ['zfs', 'send', `${T}@a`], /not a command zback sends/],
     ['a name ZFS would refuse', ['zfs', 'receive', '-u', 'bpool/off/web1/a\nb'], /not a dataset name/],
+    ['a receive that sets mountpoint', ['zfs', 'receive', '-u', '-s', '-o', 'mountpoint=/', T], /not something zback does/],
+    ['a receive that forges a mark', ['zfs', 'receive', '-u', '-o', 'org.wit:replica-retention=1h\nx', T], /printable text/],
+    ['a receive with -o and -F', ['zfs', 'receive', '-u', '-o', '-F', T], /-F/],
+    ['a receive with -o and then another option', ['zfs', 'receive', '-u', '-o', 'canmount=noauto', '-x', 'mountpoint', T], /not a command zback sends/],
+    ['a receive that marks the root itself', ['zfs', 'receive', '-u', '-o', 'canmount=noauto', 'bpool/off/web1'], /this sink's root/],
   ])('%s', (_what, argv, message) => {
     expect(() => allow(argv, SINK)).toThrow(Refused);
     expect(() => allow(argv, SINK)).toThrow(message);

@@ -20,17 +20,9 @@ import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setP
 import { isBroken, replicationKey } from './replication.js';
 import type { Action, Plan, ReplicationPlan } from './types.js';
 import type { HoldRecord } from '../state/holds.js';
+import { copyMarkProperties, DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 
-/** How a seeded copy is marked on the destination, so a zback there leaves it alone. */
-export interface CopyMark {
-  property: string;
-  /** This machine's name: the property's value is "<source>:<dataset>". */
-  source: string;
-  /** Where the destination's retention is recorded on the copy, for `zback prune` on the backup host. */
-  retentionProperty?: string;
-}
-
-export const DEFAULT_COPY_MARK: CopyMark = { property: 'org.wit:replica-of', source: 'localhost', retentionProperty: 'org.wit:replica-retention' };
+export { DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 
 /** Replications that send or bookkeep in this run (the others are only reported). */
 export function active(r: ReplicationPlan): boolean {
@@ -120,12 +112,11 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         why: sendWhy(r, i),
       });
       prev = [id];
-      if (step.kind === 'full' || step.kind === 'resume') {
-        // Marked so a zback on the backup host leaves the copy alone, and not mounted at boot: a
-        // mounted copy that anything writes to refuses the next incremental.
-        const marks = [setPropertyCommand(r.target, mark.property, `${mark.source}:${r.dataset}`), setPropertyCommand(r.target, 'canmount', 'noauto')];
-        if (mark.retentionProperty) marks.push(setPropertyCommand(r.target, mark.retentionProperty, r.copyRetention));
-        for (const argv of marks) {
+      // A seed's receive sets the copy's marks itself where the destination's ZFS can (`-o`);
+      // otherwise, and after a resumed receive (which may be a seed's), they are set one by one.
+      if ((step.kind === 'full' && !step.marksInReceive) || step.kind === 'resume') {
+        for (const [property, value] of copyMarkProperties(mark, r.dataset, r.copyRetention)) {
+          const argv = setPropertyCommand(r.target, property, value);
           push({ ...on, phase: 'replicate', op: 'mark-copy', argv, target: r.target, snapshots: [], after: [id], why: `mark ${key} as a copy of ${r.dataset}` });
         }
       }

@@ -269,6 +269,7 @@ function planDataset(
         ...(input.ticks ? { ticks: input.ticks } : {}),
         seededBefore: [...seededBefore],
         reseed,
+        ...(input.copyMark ? { copyMark: input.copyMark } : {}),
       });
       if (info.guid) r.datasetGuid = info.guid;
       mine.push(r);

@@ -10,6 +10,7 @@
  * - Due when the common snapshot is older than the most recent tick of the destination's schedule.
  */
 import { sourceHoldTag, TARGET_HOLD_TAG } from './hold-tags.js';
+import { copyMarkProperties, DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 import type { Calendar } from '../policy/calendar.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { NameFormat } from '../policy/names.js';
@@ -71,6 +72,8 @@ export interface ReplicationInput {
   reseed?: boolean;
   /** What this machine's ZFS can do (for messages). */
   localCaps?: ZfsCapabilities;
+  /** How a seeded copy is marked (the default: org.wit's marks, from "localhost"). */
+  copyMark?: CopyMark;
 }
 
 export { TARGET_HOLD_TAG, sourceHoldTag } from './hold-tags.js';
@@ -300,7 +303,17 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       return plan;
     }
     plan.status = 'send';
-    plan.sends.push({ kind: 'full', to: seed.name, delivers: [seed.name], sendArgv: sendFullCommand(dataset, seed.name, raw), recvArgv });
+    // Where the destination's ZFS can, the seed's receive marks the copy itself: one command, and
+    // no moment when the copy exists unmarked (a zback there could take it for its own).
+    const marks = caps.receiveProperties ? copyMarkProperties(input.copyMark ?? DEFAULT_COPY_MARK, dataset, plan.copyRetention) : [];
+    plan.sends.push({
+      kind: 'full',
+      to: seed.name,
+      delivers: [seed.name],
+      sendArgv: sendFullCommand(dataset, seed.name, raw),
+      recvArgv: marks.length ? receiveCommand(target, caps, marks) : recvArgv,
+      ...(marks.length ? { marksInReceive: true as const } : {}),
+    });
     plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, raw));
     plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
     return finish(plan, input, targetSnaps, held, retention, caps);

@@ -77,6 +77,8 @@ export interface SendStep {
   delivers: string[];
   sendArgv: string[];
   recvArgv: string[];
+  /** A seed whose receive sets the copy's marks (`zfs receive -o`): no `zfs set` after it. */
+  marksInReceive?: true;
 }
 
 export type ReplicationStatus =

@@ -65,6 +65,25 @@ function exactly(argv: readonly string[], shape: readonly string[]): boolean {
   return argv.length === shape.length && shape.every((w, i) => argv[i] === w);
 }
 
+/** `property=value` (of `zfs set` or `zfs receive -o`) on `d`, if it is one of a copy's marks; else Refused. */
+function copyMark(assignment: string, d: string, o: SinkOptions): void {
+  const eq = assignment.indexOf('=');
+  const prop = eq > 0 ? assignment.slice(0, eq) : '';
+  const value = assignment.slice(eq + 1);
+  const mark = COPY_MARK.test(prop) || (prop === 'canmount' && (value === 'noauto' || value === 'off'));
+  if (!mark) throw new Refused(`setting ${JSON.stringify(assignment)} is not something zback does on a backup host (only its copy marks and canmount=noauto)`);
+  // zback prune reads these marks: no line break or space may forge another copy's row.
+  if (!/^[\x21-\x7e]{1,1024}$/.test(value)) throw new Refused(`the value of ${prop} must be printable text without spaces`);
+  if (prop.endsWith(':replica-retention')) {
+    try {
+      parseRetention(value);
+    } catch (e) {
+      throw new Refused(`${JSON.stringify(value)} is not a retention (${(e as Error).message})`);
+    }
+  }
+  if (o.roots.includes(d)) throw new Refused(`${d} is this sink's root: only copies below it are marked`);
+}
+
 /** The request if zback's destination side sends it in exactly this form; else Refused says why. */
 export function allow(argv: readonly string[], o: SinkOptions): Allowed {
   if (argv[0] !== 'zfs') throw new Refused(`only zfs runs here, not ${JSON.stringify(argv[0])}`);
@@ -106,9 +125,16 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
         inRoot(a[3], o, 'the receive to discard');
         return { op: 'receive-abort', argv: a };
       }
-      if ((a.length === 4 && a[2] === '-u') || (a.length === 5 && a[2] === '-u' && a[3] === '-s')) {
-        inRoot(a[a.length - 1], o, 'the receive target');
-        return { op: 'receive', argv: a };
+      if (a[2] === '-u' && a.length >= 4) {
+        // zfs receive -u [-s] [-o MARK]… TARGET: a seed may set the copy's marks inside its receive.
+        let i = a[3] === '-s' ? 4 : 3;
+        const marks: string[] = [];
+        for (; a[i] === '-o' && i + 2 < a.length; i += 2) marks.push(a[i + 1]!);
+        if (i === a.length - 1 && !a[i]!.startsWith('-')) {
+          const d = inRoot(a[i], o, 'the receive target');
+          for (const m of marks) copyMark(m, d, o);
+          return { op: 'receive', argv: a };
+        }
       }
       if (a.some((w) => w === '-F' || /^-[a-zA-Z]*F/.test(w))) throw new Refused('zfs receive -F (which rolls back and destroys on the backup host) is never allowed');
       break;
@@ -138,22 +164,7 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
     }
     case 'set': {
       if (a.length !== 4) break;
-      const eq = a[2]!.indexOf('=');
-      const prop = eq > 0 ? a[2]!.slice(0, eq) : '';
-      const value = a[2]!.slice(eq + 1);
-      const mark = COPY_MARK.test(prop) || (prop === 'canmount' && (value === 'noauto' || value === 'off'));
-      if (!mark) throw new Refused(`setting ${JSON.stringify(a[2])} is not something zback does on a backup host (only its copy marks and canmount=noauto)`);
-      // zback prune reads these marks: no line break or space may forge another copy's row.
-      if (!/^[\x21-\x7e]{1,1024}$/.test(value)) throw new Refused(`the value of ${prop} must be printable text without spaces`);
-      if (prop.endsWith(':replica-retention')) {
-        try {
-          parseRetention(value);
-        } catch (e) {
-          throw new Refused(`${JSON.stringify(value)} is not a retention (${(e as Error).message})`);
-        }
-      }
-      const d = inRoot(a[3], o, 'the dataset');
-      if (o.roots.includes(d)) throw new Refused(`${d} is this sink's root: only copies below it are marked`);
+      copyMark(a[2]!, inRoot(a[3], o, 'the dataset'), o);
       return { op: 'set', argv: a };
     }
     case 'rollback':

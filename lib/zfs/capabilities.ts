@@ -18,6 +18,8 @@ export interface ZfsCapabilities {
   sendEstimate: boolean;
   /** Native encryption: the `encryption` property, raw sends (`zfs send -w`) and their receives. */
   encryption: boolean;
+  /** `zfs receive -o property=value`: a seeded copy's marks set inside its receive. */
+  receiveProperties: boolean;
 }
 
 export const LEGACY_CAPABILITIES: ZfsCapabilities = Object.freeze({
@@ -29,6 +31,7 @@ export const LEGACY_CAPABILITIES: ZfsCapabilities = Object.freeze({
   resumableReceive: false,
   sendEstimate: false,
   encryption: false,
+  receiveProperties: false,
 });
 
 /** From the output of `zfs version` (null version: the command failed). */
@@ -44,5 +47,6 @@ export function capabilitiesFor(version: string | null): ZfsCapabilities {
     resumableReceive: true,
     sendEstimate: true,
     encryption: true,
+    receiveProperties: true,
   };
 }

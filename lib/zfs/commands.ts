@@ -106,7 +106,13 @@ export function destroyCommands(dataset: string, snapshots: readonly string[], c
 
 export function setPropertyCommand(dataset: string, property: string, value: string): string[] {
   assertDataset(dataset);
-  return [ZFS, 'set', `${property}=${value}`, dataset];
+  return [ZFS, 'set', propertyAssignment(property, value), dataset];
+}
+
+/** `property=value` as `zfs set` and `zfs receive -o` take it. */
+function propertyAssignment(property: string, value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.:_+-]*$/.test(property)) throw new Error(`not a property name: ${JSON.stringify(property)}`);
+  return `${property}=${value}`;
 }
 
 export function inheritPropertyCommand(dataset: string, property: string): string[] {
@@ -164,9 +170,15 @@ export function resumeTokenInfoCommand(token: string): string[] {
 }
 
 /** `zfs recv -u` (never mount what arrives), resumable (`-s`) where the ZFS supports it. Never -F. */
-export function receiveCommand(target: string, caps: ZfsCapabilities): string[] {
+/**
+ * The receive of a stream into `target`, never mounted. `properties` (a seed's copy marks) are set
+ * inside the receive with `-o`, where the ZFS there can (OpenZFS); the caller checks that it can.
+ */
+export function receiveCommand(target: string, caps: ZfsCapabilities, properties: readonly (readonly [string, string])[] = []): string[] {
   assertDataset(target);
-  return [ZFS, 'receive', '-u', ...(caps.resumableReceive ? ['-s'] : []), target];
+  if (properties.length && !caps.receiveProperties) throw new Error(`refusing zfs receive -o on a ZFS without it (${caps.description})`);
+  const set = properties.flatMap(([p, v]) => ['-o', propertyAssignment(p, v)]);
+  return [ZFS, 'receive', '-u', ...(caps.resumableReceive ? ['-s'] : []), ...set, target];
 }
 
 /** Discard the partial state of an interrupted resumable receive. */
