@@ -28,7 +28,7 @@ export function requireLabPrerequisites(): void {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) missing.push(bin);
   }
   if (!existsSync('/dev/fuse')) missing.push('/dev/fuse');
-  if (!existsSync(join(ROOT, 'dist/bundle/main.js'))) missing.push('a build of zback (npm run build)');
+  if (!existsSync(join(ROOT, 'dist/bundle/zback.cjs'))) missing.push('a build of zback (npm run build)');
   if (missing.length) {
     throw new Error(
       `integration tests need: ${missing.join(', ')}. Run the README's test command as root on Debian 12 ` +

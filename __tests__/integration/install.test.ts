@@ -41,7 +41,7 @@ test('npm install -g from a packed tarball: zback on PATH, with the native ssh2 
   installedWorks(prefix);
   const pkg = join(prefix, 'lib', 'node_modules', 'zback');
   expect(existsSync(join(pkg, 'cron.d', 'zback'))).toBe(true);
-  expect(existsSync(join(pkg, 'dist', 'bundle', 'main.js'))).toBe(true); // the bundle, not the hundred modules it is made of
+  expect(existsSync(join(pkg, 'dist', 'bundle', 'zback.cjs'))).toBe(true); // the bundle, not the hundred modules it is made of
   expect(existsSync(join(pkg, 'dist', 'lib'))).toBe(false);
   expect(existsSync(join(pkg, '__tests__'))).toBe(false); // only what an installation needs
   expect(existsSync(join(pkg, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node'))).toBe(true);

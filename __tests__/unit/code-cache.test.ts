@@ -1,0 +1,122 @@
+/**
+ * bin/zback's code cache (V8's compiled code for the bundle, README "Start-up"): written after a
+ * command, used by the next one, and never trusted when it is damaged, of another build, or
+ * writable by anyone but the user who runs zback. Runs the real bin/zback on the real bundle
+ * (npm test builds it first).
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(ROOT, 'bin', 'zback');
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+
+let dir: string;
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'dist', 'bundle', 'zback.cjs'))) throw new Error('these tests run bin/zback: build it first (npm run build; npm test does)');
+  dir = mkdtempSync(join(tmpdir(), 'zback-code-cache-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function zback(cacheDir: string, args = ['--version'], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ZBACK_CODE_CACHE_DIR: cacheDir, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const caches = (d: string) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.cache')) : []);
+const fresh = (name: string) => join(dir, name);
+
+describe('the code cache', () => {
+  test('the first command writes it (private to its user), the next ones use it as it is', () => {
+    const d = fresh('first');
+    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    const [file] = caches(d);
+    expect(file).toMatch(/^zback-[0-9a-f]{16}-other\.cache$/);
+    const path = join(d, file!);
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const before = { ino: statSync(path).ino, bytes: readFileSync(path) };
+    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    // Accepted as it is: not written again.
+    expect({ ino: statSync(path).ino, bytes: readFileSync(path) }).toEqual(before);
+    // Each command has its own (each compiles different code).
+    expect(zback(d, ['run', '--help']).code).toBe(0);
+    expect(caches(d).sort()).toEqual([file, file!.replace('-other.', '-run.')].sort());
+  });
+
+  test('a damaged cache is never used: the command works, and the cache is written anew', () => {
+    const d = fresh('damaged');
+    zback(d);
+    const path = join(d, caches(d)[0]!);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 100]! ^= 0xff; // one bit pattern flipped inside V8's data, its length unchanged
+    writeFileSync(path, bytes);
+    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    const again = readFileSync(path);
+    expect(again.equals(bytes)).toBe(false);
+    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect(readFileSync(path).equals(again)).toBe(true);
+  });
+
+  test('another build’s cache is removed when this build writes its own', () => {
+    const d = fresh('stale');
+    mkdirSync(d, { mode: 0o700 });
+    const stale = join(d, 'zback-0123456789abcdef-other.cache');
+    writeFileSync(stale, 'x'.repeat(64), { mode: 0o600 });
+    const foreign = join(d, 'notes.txt'); // not zback's: left alone
+    writeFileSync(foreign, 'keep');
+    expect(zback(d).code).toBe(0);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(foreign)).toBe(true);
+    expect(caches(d)).toHaveLength(1);
+  });
+
+  test('a cache folder others may write to is neither read nor written', () => {
+    const d = fresh('shared');
+    zback(d);
+    const path = join(d, caches(d)[0]!);
+    chmodSync(d, 0o777);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 100]! ^= 0xff;
+    writeFileSync(path, bytes);
+    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    // Not rewritten either: zback does not write code it will run into a folder others can change.
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  test('a cache file others may write to is not used', () => {
+    const d = fresh('group-writable');
+    zback(d);
+    const path = join(d, caches(d)[0]!);
+    chmodSync(path, 0o666);
+    const ino = statSync(path).ino;
+    expect(zback(d).code).toBe(0);
+    // Treated as absent: replaced by a private one, which the next command uses as it is.
+    expect([statSync(path).ino === ino, statSync(path).mode & 0o777]).toEqual([false, 0o600]);
+    const replaced = readFileSync(path);
+    expect(zback(d).code).toBe(0);
+    expect(readFileSync(path).equals(replaced)).toBe(true);
+  });
+
+  test('no usable place for it (a file where the folder would be), or turned off: zback works and writes nothing', () => {
+    const blocked = fresh('blocked');
+    writeFileSync(blocked, 'not a folder');
+    expect(zback(blocked)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect(readFileSync(blocked, 'utf8')).toBe('not a folder');
+
+    const off = zback('off');
+    expect(off).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect(existsSync(join(process.cwd(), 'off'))).toBe(false);
+  });
+
+  test('the restricted sink has its own cache, and a sink with a bad argument still fails as before', () => {
+    const d = fresh('sink');
+    const r = zback(d, ['sink']);
+    expect(r.code).not.toBe(0); // no --root: refused
+    expect(r.stderr).toMatch(/root/);
+    expect(caches(d)).toEqual([expect.stringMatching(/-sink\.cache$/)]);
+  });
+});
