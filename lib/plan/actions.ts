@@ -24,6 +24,12 @@ import { copyMarkProperties, DEFAULT_COPY_MARK, type CopyMark } from './copy-mar
 
 export { DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 
+/** `zfs receive -A` on a replication's target: its interrupted receive is discarded. */
+function abortReceive(r: ReplicationPlan, why: string): Omit<Action, 'id'> {
+  const target = r.target;
+  return { host: r.hostLabel, dataset: r.dataset, replication: replicationKey(r), phase: 'replicate', op: 'abort-receive', argv: receiveAbortCommand(target), target, snapshots: [], after: [], why };
+}
+
 /** Replications that send or bookkeep in this run (the others are only reported). */
 export function active(r: ReplicationPlan): boolean {
   return !isBroken(r);
@@ -64,19 +70,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
 
   // Interrupted receives whose token failed zback's check: discarded, never resumed.
   for (const r of plan.replications.filter((x) => x.discardReceive)) {
-    const key = replicationKey(r);
-    push({
-      host: r.hostLabel,
-      dataset: r.dataset,
-      replication: key,
-      phase: 'replicate',
-      op: 'abort-receive',
-      argv: receiveAbortCommand(r.target),
-      target: r.target,
-      snapshots: [],
-      after: [],
-      why: `the resume token on ${key} failed zback's check: discard the partial receive, never use the token`,
-    });
+    push(abortReceive(r, `the resume token on ${replicationKey(r)} failed zback's check: discard the partial receive, never use the token`));
   }
 
   // Replications: a nested seed after its parent's, so parents come first.
@@ -121,17 +115,8 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         }
       }
       if (step.kind === 'resume') {
-        push({
-          ...on,
-          phase: 'replicate',
-          op: 'abort-receive',
-          argv: receiveAbortCommand(r.target),
-          target: r.target,
-          snapshots: [],
-          after: [],
-          onFailure: { id, because: 'resume-token-unusable' },
-          why: `the interrupted receive on ${key} can never be resumed: discard it, or it blocks this destination for ever`,
-        });
+        const why = `the interrupted receive on ${key} can never be resumed: discard it, or it blocks this destination for ever`;
+        push({ ...abortReceive(r, why), onFailure: { id, because: 'resume-token-unusable' } });
       }
     });
     if (r.sends.length) lastSend.set(r, prev[0]!);

@@ -145,13 +145,7 @@ export interface ReplicationPlan {
 }
 
 /** A hold zback placed earlier that no longer marks a base. */
-export interface StaleHold {
-  role: 'source' | 'target';
-  host: string;
-  dataset: string;
-  snapshot: string;
-  tag: string;
-  destination?: { hostLabel: string; target: string };
+export interface StaleHold extends Pick<HoldRecord, 'role' | 'host' | 'dataset' | 'snapshot' | 'tag' | 'destination'> {
   why: string;
   /** The replication whose new hold replaces this one: released only once that hold is placed. */
   replication?: string;
