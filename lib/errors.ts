@@ -58,6 +58,21 @@ export class CommandError extends Error {
   }
 }
 
+/** ZFS cannot be used on a host at all (not installed, module not loaded, daemon not running): one line, why. */
+export class ZfsUnavailable extends Error {
+  constructor(
+    readonly hostName: string,
+    readonly why: string,
+    /** What zfs itself said, as it said it. */
+    readonly said: string,
+  ) {
+    const where = hostName === 'local' ? 'this machine' : hostName;
+    const words = said.trim().split('\n').filter(Boolean)[0];
+    super(`ZFS is not available on ${where}: ${why}${words ? ` (zfs said: ${JSON.stringify(words.trim())})` : ''}`);
+    this.name = 'ZfsUnavailable';
+  }
+}
+
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

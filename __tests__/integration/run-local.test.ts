@@ -2,9 +2,10 @@
  * `zback run` on one host against real zfs-fuse pools: discovery, due snapshots, pruning,
  * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, lockIsFree, type LabHost } from '../helpers/lab.js';
+import { Lab, lockIsFree, run, ZBACK, type LabHost } from '../helpers/lab.js';
 
 let lab: Lab;
 let host: LabHost;
@@ -390,4 +391,25 @@ test('a property value that imitates zfs output cannot configure another dataset
   expect(r.stderr).not.toContain('tank/b');
   expect(r.stdout).toContain('+ snapshot tank/b@2026-11-25-100000');
   expect(r.stdout).toContain('+ snapshot tank/c@2026-11-25-100000'); // the others go on
+});
+
+test('ZFS not running here (no zfs-fuse daemon) or not installed: each command says so in one line and fails (status --check: UNKNOWN)', async () => {
+  // A mount namespace whose /run is empty: zfs finds no zfs-fuse daemon's socket there.
+  const noDaemon = (args: string[]) => run(['unshare', '-m', 'sh', '-c', 'mount -t tmpfs none /run && exec "$@"', 'sh', process.execPath, ZBACK, ...args, ...state()]);
+  const said = /^zback: ZFS is not available on this machine: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "[^"\n]+"\)\n$/;
+  for (const args of [['run'], ['run', '--dry-run'], ['status']]) {
+    const r = await noDaemon(args);
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toMatch(said);
+  }
+  const check = await noDaemon(['status', '--check']);
+  expect(check.code).toBe(3);
+  expect(check.stdout).toMatch(/^ZBACK UNKNOWN - ZFS is not available on this machine: the zfs-fuse daemon is not running/);
+
+  // A PATH with what the run lock needs (flock, sh, cat) and no zfs.
+  const bin = join(lab.dir, 'bin-without-zfs');
+  mkdirSync(bin, { recursive: true });
+  for (const tool of ['flock', 'sh', 'cat']) if (!existsSync(join(bin, tool))) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+  const noZfs = await run([process.execPath, ZBACK, 'run', ...state()], { env: { ...process.env, PATH: bin } });
+  expect([noZfs.code, noZfs.stdout, noZfs.stderr]).toEqual([1, '', 'zback: ZFS is not available on this machine: the zfs command is not installed, or not on PATH\n']);
 });

@@ -131,6 +131,12 @@ test('status shows a failed destination and a diverged one; --remote asks the de
   const div = live.datasets.find((d) => d.dataset === 'tank/div')!.destinations[0]!;
   expect(div.result).toBe('diverged');
   expect(div.problems[0]!.message).toMatch(/diverged: .*@someone-was-here.*zfs rollback -r 'bpool\/div@2026-11-27-160000'/);
+  // --verbose beside --json: the commands it ran go to stderr; stdout stays exactly the report.
+  const traced = await zback(['status', '--json', '--verbose', '--remote', '--now', '2026-11-27T16:10:00Z', '--ssh-config', join(lab.dir, 'ssh-config')]);
+  expect(traced.code).toBe(0);
+  expect((JSON.parse(traced.stdout) as Report).datasets.map((d) => d.dataset)).toEqual(live.datasets.map((d) => d.dataset));
+  expect(traced.stderr).toMatch(/^\[local\] zfs get /m);
+  expect(traced.stderr).not.toMatch(/^zback: /m);
 
   const table = await zback(['status', '--now', '2026-11-27T16:10:00Z']);
   expect(table.code).toBe(0);

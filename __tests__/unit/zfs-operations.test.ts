@@ -141,3 +141,28 @@ describe('batched hold and release (one command per host and tag)', () => {
     expect(ran).toEqual([]);
   });
 });
+
+describe('ZFS not available at all: one line that says why, for every command of zback', () => {
+  // What each ZFS says then, recorded: zfs-fuse without its daemon (this machine), OpenZFS without
+  // its module or /dev/zfs, no zfs at all (the shell's, and Node's spawn error).
+  test.each<[string, number, string, RegExp]>([
+    ['zfs-fuse, no daemon', 1, 'connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running.\ninternal error: failed to initialize ZFS library\n', /^ZFS is not available on bk: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "connect: No such file or directory"\)$/],
+    ['OpenZFS, no module', 1, "The ZFS modules are not loaded.\nTry running '/sbin/modprobe zfs' as root to load them.\n", /^ZFS is not available on bk: the ZFS kernel module is not loaded \(load it with: modprobe zfs\)/],
+    ['OpenZFS, no /dev/zfs', 1, "/dev/zfs and /proc/self/mounts are required.\nTry running 'udevadm trigger' and 'mount -t proc proc /proc' as root.\n", /\/dev\/zfs or \/proc is missing/],
+    ['OpenZFS, not root', 1, 'Permission denied the ZFS utilities must be run as root.\n', /this user may not use \/dev\/zfs/],
+    ['no zfs (remote shell)', 127, 'bash: line 1: zfs: command not found\n', /^ZFS is not available on bk: the zfs command is not installed, or not on PATH$/],
+    ['no zfs (spawn)', 127, 'spawn zfs ENOENT', /not installed, or not on PATH$/],
+  ])('%s', async (_what, code, stderr, message) => {
+    const { ran, zfs } = scripted(() => fail(stderr, code));
+    const detect = Zfs.detect(zfs.host);
+    await expect(detect).rejects.toThrow(message);
+    await expect(detect).rejects.toThrow(expect.objectContaining({ name: 'ZfsUnavailable' }) as unknown as Error);
+    expect(ran).toEqual(['zfs version']); // nothing else is tried
+    expect(((await detect.catch((e: unknown) => e)) as Error).message).not.toContain('\n');
+  });
+
+  test('an old ZFS without `zfs version` (a usage error) is not taken for a missing one', async () => {
+    const { zfs } = scripted(() => fail("unrecognized command 'version'\nusage: zfs command args ...\n", 2));
+    expect((await Zfs.detect(zfs.host)).caps).toEqual(LEGACY_CAPABILITIES);
+  });
+});

@@ -47,6 +47,12 @@ function seconds(option: string, value: number): number {
 const builders = {
   run: (y: Argv) =>
     y
+      .usage(
+        '$0 run [options]\n\nOne pass, as cron runs it: for every dataset with PREFIX:snapshot=yes, take the snapshot that is due; ' +
+          'send what each destination in PREFIX:destinations lacks (zfs send -I over one SSH connection per host, ' +
+          'the receive in an exec channel of it; holds keep each base); prune by PREFIX:retention here and by each ' +
+          "destination's own retention there. Every failure is a line on stderr and exit 1; one broken dataset or host never stops the rest.",
+      )
       .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' })
       .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
       .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
@@ -233,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every command and why each snapshot is kept' })
     .option('json', { type: 'boolean', default: false, describe: 'run: one JSON object per event; status: the report as JSON' })
     .option('log-file', { type: 'string', describe: 'Append every message, with a timestamp, to this file' })
-    .command('run', 'Take the snapshots that are due and prune by retention', builders.run)
+    .command('run', 'Take the snapshots that are due, replicate them to their destinations (one SSH connection per host) and prune by retention, on both sides', builders.run)
     .command('status', 'Show each dataset: policy, snapshots, next due, replication lag, problems', builders.status)
     .command('set <dataset>', 'Validate and write zback properties on a dataset', builders.set)
     .command('unset <dataset>', 'Clear zback properties set on a dataset (it then inherits them again)', builders.unset)

@@ -10,6 +10,11 @@ export interface Output {
   print(text: string): void;
   info(line: string): void;
   error(line: string): void;
+  /**
+   * A diagnostic beside a command's result (the commands `status --verbose` shows): on stderr and in
+   * the log file only, so stdout keeps exactly the report (or its JSON).
+   */
+  trace(line: string): void;
   /** A structured event (for --json and the log file); `message` is what a person reads. */
   event(type: string, message: string, data?: Record<string, unknown>): void;
   /** A line that replaces itself on a terminal (transfer progress); nothing elsewhere. */
@@ -65,6 +70,11 @@ export function consoleOutput(opts: OutputOptions): Output {
       json('error', 'error', line);
       clearProgress();
       process.stderr.write(`zback: ${line}\n`);
+    },
+    trace: (line) => {
+      log('info', line);
+      clearProgress();
+      process.stderr.write(line + '\n');
     },
     event: (type, message, data) => {
       log('info', message);

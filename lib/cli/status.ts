@@ -30,7 +30,8 @@ export interface StatusArgs {
 }
 
 export async function statusCommand(ctx: Context, args: StatusArgs, out: Output): Promise<number> {
-  const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.error(`[${h}] ${shellCommand(argv)}`) : undefined;
+  // On stderr: stdout is the report alone (its JSON with --json).
+  const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.trace(`[${h}] ${shellCommand(argv)}`) : undefined;
   const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
   const local = new LocalHost(observe, limits);
   const pool = new HostPool(local, {

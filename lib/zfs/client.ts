@@ -2,7 +2,7 @@
  * Runs the commands of ./commands.ts on a Host and parses their output. The only way zback
  * talks to ZFS.
  */
-import { CommandError } from '../errors.js';
+import { CommandError, ZfsUnavailable } from '../errors.js';
 import type { Host, RunResult } from '../transport/host.js';
 import { parseHello, type SinkInfo } from '../sink/hello.js';
 import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
@@ -16,6 +16,7 @@ import {
   parsePropertyRows,
   parsePropertyRowsValueFirst,
   parseZfsVersion,
+  zfsUnavailableReason,
   type Inventory,
   type PropertyRow,
 } from './parse.js';
@@ -32,9 +33,10 @@ export class Zfs {
     const r = await host.run(cmd.versionCommand());
     // No exit status: it was stopped (deadline) or the connection went; not an old ZFS.
     if (r.code === null) throw new CommandError(cmd.versionCommand(), r.code, r.signal, r.stderr, host.label);
-    if (r.code === 127 && /ENOENT|not found/.test(r.stderr)) {
-      throw new CommandError(cmd.versionCommand(), r.code, r.signal, `zfs is not installed or not on PATH: ${r.stderr}`, host.label);
-    }
+    // Old ports have no `zfs version` (a usage error): they fail it as they fail any command when
+    // ZFS is not running at all, which is said here in one line for every command of zback.
+    const unavailable = zfsUnavailableReason(r.code, r.stderr);
+    if (unavailable) throw new ZfsUnavailable(host.label, unavailable, r.code === 127 ? '' : r.stderr);
     return new Zfs(host, capabilitiesFor(r.code === 0 ? parseZfsVersion(r.stdout) : null), parseHello(r.stderr) ?? undefined);
   }
 

@@ -192,3 +192,18 @@ export function resumeTokenUnusable(r: { sendStderr: string; sendCode: number | 
   // An unknown complaint from the sender before a single byte: the token, not the link.
   return r.bytes === 0 && r.sendCode !== null && r.sendCode !== 0 && r.sendStderr.trim() !== '';
 }
+
+/**
+ * Why ZFS cannot be used at all on a host, from a failed zfs command's exit code and stderr; null
+ * when the failure is about the command itself (a missing dataset, a refused option…).
+ */
+export function zfsUnavailableReason(code: number | null, stderr: string): string | null {
+  if (code === 127 && /ENOENT|not found/.test(stderr)) return 'the zfs command is not installed, or not on PATH';
+  if (code === null || code === 0) return null;
+  if (/modules are not loaded/i.test(stderr)) return "the ZFS kernel module is not loaded (load it with: modprobe zfs)";
+  if (/zfs-fuse daemon is running/i.test(stderr)) return 'the zfs-fuse daemon is not running (start it with: systemctl start zfs-fuse)';
+  if (/\/dev\/zfs and \/proc\/self\/mounts are required/.test(stderr)) return '/dev/zfs or /proc is missing here (a container without them?)';
+  if (/must be run as root|\/dev\/zfs.*(permission denied|not permitted)/i.test(stderr)) return 'this user may not use /dev/zfs (run zback as root)';
+  if (/failed to initialize ZFS library/i.test(stderr)) return 'its library could not start';
+  return null;
+}
