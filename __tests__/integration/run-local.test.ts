@@ -164,6 +164,7 @@ test('a dry run prints the plan and changes nothing (datasets, snapshots and hol
   expect(ran.length).toBeGreaterThan(0);
   for (const line of ran) expect(line).toMatch(/^(version|get|list)\b/);
   expect(r.stdout).toContain('nothing will be changed');
+  expect(r.stdout).toContain('retention 2h keeps the oldest snapshot of each of the last 2 hours that have one');
   expect(r.stdout).toContain('+ snapshot tank/p@2026-11-25-100000');
   expect(r.stdout).toMatch(/- destroy\s+tank\/p@2026-11-25-080000/);
   expect(r.stdout).toMatch(/keep\s+2026-11-25-083000\s+held \(1 user hold\)/);
@@ -272,8 +273,10 @@ test('zback set validates before writing; unset clears', async () => {
   expect(hostile.code).toBe(2);
   expect((await host.getProp('tank/s', 'org.wit:destinations')).value).toBe('-');
 
-  const ok = await host.zback(['set', 'tank/s', '--snapshot', 'yes', '--retention', '24h7d', '--destinations', 'backup-host:bpool/s|0 0,12 * * *|7d']);
+  const ok = await host.zback(['set', 'tank/s', '--verbose', '--timezone', 'Europe/Berlin', '--snapshot', 'yes', '--retention', '24h7d', '--destinations', 'backup-host:bpool/s|0 0,12 * * *|7d']);
   expect([ok.code, ok.stderr]).toEqual([0, '']);
+  // The policy in words, as it is now written.
+  expect(ok.stdout).toContain('tank/s: retention 24h7d keeps the oldest snapshot of each of the last 24 hours and the last 7 days that have one (Europe/Berlin time), the newest snapshot and every held one');
   expect(await host.getProp('tank/s', 'org.wit:retention')).toEqual({ value: '24h7d', source: 'local' });
   expect(await host.getProp('tank/s', 'org.wit:destinations')).toEqual({ value: 'backup-host:bpool/s|0 0,12 * * *|7d', source: 'local' });
   expect((await host.getProp('tank/s/kid', 'org.wit:retention')).source).toBe('inherited from tank/s');

@@ -143,6 +143,11 @@ test('status shows a failed destination and a diverged one; --remote asks the de
   expect(table.stdout).toMatch(/^CRIT\s+tank\/far\s+24h\s+hourly\s+1\s+10m ago\s+in 50m$/m);
   expect(table.stdout).toMatch(/→ nowhere:bpool\/far {2}hourly {2}last nothing yet {2}CRIT unreachable/);
   expect(table.stdout).not.toMatch(/\u001b\[/); // not a terminal: no colour
+  expect(table.stdout).not.toContain('Retention:');
+  // --verbose: each retention of the table said in words below it.
+  const words = await zback(['status', '--verbose', '--now', '2026-11-27T16:10:00Z']);
+  expect(words.stdout).toMatch(/^Retention:\n(?: {2}\S+ {2}keeps the oldest snapshot .*\n)+/m);
+  expect(words.stdout).toMatch(/^ {2}24h {2}keeps the oldest snapshot of each of the last 24 hours that have one \(\S+ time\)/m);
   const check = await zback(['status', '--check', '--now', '2026-11-27T16:10:00Z']);
   expect(check.code).toBe(2);
   await bak.zfs('destroy', 'bpool/div@someone-was-here');

@@ -157,6 +157,8 @@ describe('parseDestinations: hostile values never get through', () => {
     ['host:/pool/x|daily', /cannot begin or end with "\/"/],
     ['/pool/x|daily', /cannot begin or end with "\/"/],
     ['host:pool/ x|daily', /cannot begin or end with a space/],
+    // "local" is this machine in zback's records: a host reached by that name would merge with it.
+    ['local:pool/x|daily', /the host name "local" means this machine in zback's records: reach that host under another name/],
   ])('%j', (text, re) => {
     expect(err(text)).toMatch(re);
   });
@@ -226,4 +228,11 @@ describe('parseDestinations: a later entry is recognised like the first one', ()
       { path: 'sat/backup', cron: '0 0 * * *' },
     ]);
   });
+});
+
+test('a host called "local" with a user or a port is its own host, never this machine', () => {
+  for (const text of ['root@local:pool/x|daily', 'local:2222:pool/x|daily']) {
+    const [d] = parseDestinations(text);
+    expect(destinationHostLabel(d!)).not.toBe('local');
+  }
 });

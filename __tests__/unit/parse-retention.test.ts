@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { InvalidValue } from '../../lib/errors.js';
-import { formatRetention, parseRetention, type Retention } from '../../lib/policy/retention.js';
+import { describeRetention, formatRetention, parseRetention, type Retention } from '../../lib/policy/retention.js';
 
 function err(text: string): string {
   try {
@@ -80,5 +80,25 @@ describe('formatRetention', () => {
       const r = parseRetention(s);
       expect(parseRetention(formatRetention(r))).toEqual(r);
     }
+  });
+});
+
+describe('describeRetention: the policy in words', () => {
+  test.each<[string, string | undefined, string]>([
+    ['24h30d1m', undefined, 'keeps the oldest snapshot of each of the last 24 hours, the last 30 days and the last month that have one, the newest snapshot and every held one'],
+    ['1d', undefined, 'keeps the oldest snapshot of the last day that has one, the newest snapshot and every held one'],
+    ['24h', 'Europe/Berlin', 'keeps the oldest snapshot of each of the last 24 hours that have one (Europe/Berlin time), the newest snapshot and every held one'],
+    ['2w', undefined, 'keeps the oldest snapshot of each of the last 2 weeks that have one (weeks start on Monday), the newest snapshot'],
+    ['0h7d0w1y', 'UTC', 'keeps the oldest snapshot of each of the last 7 days and the last year that have one (UTC time)'],
+  ])('%s', (text, zone, words) => {
+    const said = describeRetention(parseRetention(text), zone);
+    expect(said.startsWith(words)).toBe(true);
+    expect(said).toMatch(/; destroys zback's other snapshots \(never a foreign one\)$/);
+  });
+
+  test('every unit with a count is said, in order from the finest, and none without one', () => {
+    const said = describeRetention(parseRetention('3y2m1w5d4h'));
+    expect(said).toContain('the last 4 hours, the last 5 days, the last week, the last 2 months and the last 3 years');
+    expect(describeRetention(parseRetention('30d'))).not.toMatch(/hour|week|month|year/);
   });
 });

@@ -6,6 +6,7 @@
 import { errorMessage } from '../errors.js';
 import { simulateEdit, type PropertyChanges } from '../policy/config-edit.js';
 import { propertyList, resolveConfigs, type PropertyNames } from '../policy/properties.js';
+import { describeRetention, formatRetention } from '../policy/retention.js';
 import { LocalHost } from '../transport/local.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
@@ -65,6 +66,11 @@ export async function editCommand(
     }
     const managed = after.filter((c) => c.kind === 'managed' && isSameOrBelow(c.dataset, dataset)).length;
     out.info(`${dataset}: written. ${managed} dataset${managed === 1 ? '' : 's'} at and below it ${managed === 1 ? 'is' : 'are'} managed by zback.`);
+    const mine = after.find((c) => c.dataset === dataset);
+    if (mine?.kind === 'managed') {
+      const r = mine.config.retention.value;
+      out.info(`${dataset}: retention ${formatRetention(r)} ${describeRetention(r, ctx.calendar.zone)}.`);
+    }
     return EXIT.OK;
   } catch (e) {
     out.error(errorMessage(e));

@@ -6,7 +6,7 @@ import { discoverAndPlan } from '../execute/discover.js';
 import { errorMessage } from '../errors.js';
 import { TickCache } from '../policy/schedule.js';
 import { buildStatus, type Thresholds } from '../report/status.js';
-import { renderCheck, renderStatus } from '../report/status-text.js';
+import { renderCheck, renderStatus, CHECK_EXIT } from '../report/status-text.js';
 import { readRunStateChecked } from '../state/run-state.js';
 import { HoldLedger } from '../state/holds.js';
 import { LocalHost } from '../transport/local.js';
@@ -67,13 +67,13 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
       out.print(line + '\n');
       return exitCode;
     }
-    out.print(args.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, ctx.calendar));
+    out.print(args.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, ctx.calendar, { verbose: ctx.verbose }));
     return EXIT.OK;
   } catch (e) {
     if (args.check) {
       // Monitoring must see that the check itself could not run: UNKNOWN.
       out.print(`ZBACK UNKNOWN - ${errorMessage(e)}\n`);
-      return 3;
+      return CHECK_EXIT.UNKNOWN;
     }
     out.error(errorMessage(e));
     return EXIT.FAILED;

@@ -94,6 +94,11 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
     if (host === '') throw new InvalidValue(`the host in ${JSON.stringify(target)} is empty`);
     if (!HOST.test(host)) throw new InvalidValue(`${JSON.stringify(host)} is not a valid host name (letters, digits, ".", "-", "_" only)`);
     if (user !== undefined && !USER.test(user)) throw new InvalidValue(`${JSON.stringify(user)} is not a valid user name`);
+    // zback's records and reports call this machine "local" (destinationHostLabel): a host reached
+    // as plain "local" would be taken for it, and its copies made here.
+    if (host === 'local' && user === undefined && port === undefined) {
+      throw new InvalidValue(`the host name "local" means this machine in zback's records: reach that host under another name (its address, or an alias in ~/.ssh/config), or leave out "local:" for a pool on this machine`);
+    }
   }
   const problem = datasetNameProblem(rest);
   if (problem) throw new InvalidValue(`destination path ${JSON.stringify(rest)}: ${problem}`);

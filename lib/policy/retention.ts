@@ -53,6 +53,22 @@ export function formatRetention(r: Retention): string {
     .join('');
 }
 
+const UNIT_WORDS: Record<Unit, [string, string]> = { h: ['hour', 'hours'], d: ['day', 'days'], w: ['week', 'weeks'], m: ['month', 'months'], y: ['year', 'years'] };
+
+/**
+ * What a retention keeps, in words (README "Snapshots and retention"): `24h30d1m` → "keeps the
+ * oldest snapshot of each of the last 24 hours, the last 30 days and the last month that have one,
+ * the newest snapshot and every held one; destroys zback's other snapshots (never a foreign one)".
+ */
+export function describeRetention(r: Retention, zone?: string): string {
+  const units = UNITS.filter((u) => r[u] > 0);
+  const parts = units.map((u) => (r[u] === 1 ? `the last ${UNIT_WORDS[u][0]}` : `the last ${r[u]} ${UNIT_WORDS[u][1]}`));
+  const list = parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
+  const which = units.length === 1 && r[units[0]!] === 1 ? `of ${list} that has one` : `of each of ${list} that have one`;
+  const notes = [...(r.w > 0 ? ['weeks start on Monday'] : []), ...(zone ? [`${zone} time`] : [])];
+  return `keeps the oldest snapshot ${which}${notes.length ? ` (${notes.join('; ')})` : ''}, the newest snapshot and every held one; destroys zback's other snapshots (never a foreign one)`;
+}
+
 /** The finest unit with a count > 0: the default snapshot schedule (`24h…` means hourly). */
 export function finestUnit(r: Retention): Unit {
   return UNITS.find((u) => r[u] > 0)!;

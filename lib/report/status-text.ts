@@ -4,6 +4,7 @@
  */
 import type { Calendar } from '../policy/calendar.js';
 import { formatDuration } from '../policy/duration.js';
+import { describeRetention, parseRetention } from '../policy/retention.js';
 import type { DatasetStatus, Level, Problem, StatusReport } from './status.js';
 import { level as levelStyle, style } from './style.js';
 
@@ -37,7 +38,7 @@ function datasetRow(d: DatasetStatus, now: number): string[] {
   ];
 }
 
-export function renderStatus(report: StatusReport, cal: Calendar): string {
+export function renderStatus(report: StatusReport, cal: Calendar, opts: { verbose?: boolean } = {}): string {
   const now = Date.parse(report.generated);
   const lines: string[] = [];
   const last = report.lastRun
@@ -61,6 +62,7 @@ export function renderStatus(report: StatusReport, cal: Calendar): string {
     }
   });
   if (report.datasets.length === 0) lines.push(style.dim('No dataset is managed by zback.'));
+  if (opts.verbose) lines.push(...retentionLegend(report, cal));
   const s = report.summary;
   lines.push('');
   const verdict = s.status === 'ok' ? levelStyle.ok('all ok') : `${s.criticals ? levelStyle.critical(`${s.criticals} critical`) : ''}${s.criticals && s.warnings ? ', ' : ''}${s.warnings ? levelStyle.warning(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`) : ''}`;
@@ -68,9 +70,33 @@ export function renderStatus(report: StatusReport, cal: Calendar): string {
   return lines.join('\n') + '\n';
 }
 
+/** Each retention in the report, said in words (status --verbose). */
+function retentionLegend(report: StatusReport, cal: Calendar): string[] {
+  const texts = [...new Set(report.datasets.map((d) => d.retention).filter((r): r is string => typeof r === 'string' && r !== ''))].sort();
+  if (texts.length === 0) return [];
+  const lines = ['', style.dim('Retention:')];
+  for (const t of texts) {
+    try {
+      lines.push(`  ${t}  ${style.dim(describeRetention(parseRetention(t), cal.zone))}`);
+    } catch {
+      // Not a retention zback could read (an error already reported for its dataset): nothing to say.
+    }
+  }
+  return lines;
+}
+
+/** `zback status --check`: the Nagios plugin exit codes. */
+export const CHECK_EXIT = {
+  OK: 0,
+  WARNING: 1,
+  CRITICAL: 2,
+  /** The check itself could not run. */
+  UNKNOWN: 3,
+} as const;
+
 /** Nagios plugin output: one line, then the exit code. */
 export function renderCheck(report: StatusReport): { line: string; exitCode: number } {
-  const codes: Record<Level, number> = { ok: 0, warning: 1, critical: 2 };
+  const codes: Record<Level, number> = { ok: CHECK_EXIT.OK, warning: CHECK_EXIT.WARNING, critical: CHECK_EXIT.CRITICAL };
   const s = report.summary;
   const problems = [...report.problems, ...report.datasets.flatMap((d) => [
     ...d.problems.map((p) => ({ ...p, message: `${d.dataset}: ${p.message}` })),
