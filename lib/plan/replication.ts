@@ -25,10 +25,10 @@ import {
   destroyCommands,
   receiveCommand,
   sendFullCommand,
-  sendIncrementalCommand,
   sendResumeCommand,
 } from '../zfs/commands.js';
 import { parentOf } from '../zfs/names.js';
+import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
 import type { ReplicationPlan, SendStep } from './types.js';
 
@@ -98,53 +98,6 @@ interface Snap {
 
 function candidatesOf(snaps: readonly Snap[]): PruneCandidate[] {
   return snaps.filter((s) => s.time !== null).map((s) => ({ name: s.name, time: s.time!, createtxg: s.createtxg }));
-}
-
-/**
- * Sends that bring the target from `base` to the last of `after`, delivering only what
- * `keep` says the destination keeps: consecutive kept snapshots travel together with -I,
- * a gap is jumped with -i.
- */
-function incrementalSteps(
-  dataset: string,
-  base: string,
-  after: readonly Snap[],
-  keep: (s: Snap) => boolean,
-  recvArgv: string[],
-  raw: boolean,
-): SendStep[] {
-  const steps: SendStep[] = [];
-  let from = base;
-  let run: string[] = []; // kept snapshots right after `from`, with nothing skipped in between
-  let skipped = false;
-  const flush = () => {
-    if (run.length === 0) return;
-    const to = run[run.length - 1]!;
-    const intermediates = !skipped && run.length > 1;
-    steps.push({
-      kind: 'incremental',
-      from,
-      to,
-      delivers: intermediates ? [...run] : [to],
-      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, raw),
-      recvArgv,
-    });
-    from = to;
-    run = [];
-    skipped = false;
-  };
-  for (const s of after) {
-    if (keep(s)) {
-      if (skipped && run.length > 0) flush();
-      run.push(s.name);
-      if (skipped) flush(); // a jump (-i) lands exactly on the first kept snapshot after a gap
-    } else {
-      flush();
-      skipped = true;
-    }
-  }
-  flush();
-  return steps;
 }
 
 export function planReplication(input: ReplicationInput): ReplicationPlan {
