@@ -21,7 +21,7 @@ export default tseslint.config(
   {
     files: ['lib/**/*.ts', '__tests__/**/*.ts'],
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['__tests__/*/*.ts'] }, tsconfigRootDir: new URL('..', import.meta.url).pathname },
+      parserOptions: { projectService: true, tsconfigRootDir: new URL('..', import.meta.url).pathname },
     },
     rules: {
       // A promise nobody awaits fails in silence: the worst bug a backup tool can have.

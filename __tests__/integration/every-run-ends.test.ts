@@ -4,7 +4,7 @@
  * process is left behind, the lock is free); a snapshot dated years ahead does not stop snapshots
  * and is reported.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Lab, type LabHost, lockIsFree, type Result } from '../helpers/lab.js';
 import { twoHosts } from '../helpers/two-hosts.js';
@@ -15,8 +15,7 @@ let lab: Lab;
 let src: LabHost;
 let bak: LabHost;
 let n = 0;
-let port = 0;
-beforeEach(() => ({ lab, src, bak, n, port } = hosts));
+beforeEach(() => ({ lab, src, bak, n } = hosts));
 
 const stateDir = () => join(lab.dir, `state-${n}`);
 const zback = (args: string[]) => src.zback([...args, '--ssh-config', join(bak.sshDir, 'config'), '--state-dir', stateDir()]);

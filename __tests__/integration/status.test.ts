@@ -142,6 +142,7 @@ test('status shows a failed destination and a diverged one; --remote asks the de
   expect(table.code).toBe(0);
   expect(table.stdout).toMatch(/^CRIT\s+tank\/far\s+24h\s+hourly\s+1\s+10m ago\s+in 50m$/m);
   expect(table.stdout).toMatch(/→ nowhere:bpool\/far {2}hourly {2}last nothing yet {2}CRIT unreachable/);
+  // eslint-disable-next-line no-control-regex -- the terminal's colour codes are what is checked
   expect(table.stdout).not.toMatch(/\u001b\[/); // not a terminal: no colour
   expect(table.stdout).not.toContain('Retention:');
   // --verbose: each retention of the table said in words below it.
@@ -259,9 +260,11 @@ test('in a real terminal: a person sees the status table, in colour unless NO_CO
   expect(screen).toMatch(/→ bak:bpool\/good {2}hourly {2}last @2026-11-27-180000 \(10m ago\) {2}ok/);
   expect(screen).toMatch(/^\d+ datasets: all ok$/m);
   expect(screen).toMatch(/^EXIT=0$/m);
+  // eslint-disable-next-line no-control-regex -- the terminal's colour codes are what is checked
   expect(raw).toMatch(/\u001b\[3\dm/); // colour on a terminal …
   const plain = inTerminal(cmd, { NO_COLOR: '1' });
   expect(plain.screen).toMatch(/^ok\s+tank\/good/m);
+  // eslint-disable-next-line no-control-regex -- the terminal's colour codes are what is checked
   expect(plain.raw).not.toMatch(/\u001b\[3\dm/); // … and none with NO_COLOR
 
   // A send of ~48 MB to the backup host: on a terminal the progress line shows bytes and rate.

@@ -170,7 +170,8 @@ class World {
             if (!s) return a.op === 'release' ? { ok: true } : fail(`cannot hold snapshot: dataset does not exist`);
             if (a.op === 'hold') s.holds.add(a.tag!);
             else s.holds.delete(a.tag!);
-            if (a.record) (a.op === 'hold' ? this.ledger.add(a.record) : this.ledger.remove(a.record));
+            if (a.record && a.op === 'hold') this.ledger.add(a.record);
+            else if (a.record) this.ledger.remove(a.record);
             return { ok: true };
           }
           case 'destroy': {

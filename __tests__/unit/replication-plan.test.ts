@@ -5,7 +5,7 @@ import { parseDestinations } from '../../lib/policy/destinations.js';
 import type { Plan, ReplicationPlan } from '../../lib/plan/types.js';
 import type { HoldRecord } from '../../lib/state/holds.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
-import { at, cal, configOf, guidOf, hourly, inventoryOf, LEG, N, names, NEW, NOW, OZ, reachable, rows, withDecodedToken, type DsSpec, type Snap } from './plan-fixtures.js';
+import { at, cal, configOf, guidOf, hourly, inventoryOf, LEG, N, names, NEW, NOW, OZ, reachable, rows, withDecodedToken, type Snap } from './plan-fixtures.js';
 
 const DOWN: DestinationState = { label: 'bk', reachable: false, error: 'connect ECONNREFUSED 192.0.2.7:22' };
 
@@ -292,7 +292,7 @@ describe('planReplication: encrypted datasets travel raw (zfs send -w)', () => {
 
 describe('planReplication: the common snapshot is matched by guid', () => {
   const src = hourly('11-25 06', 6);
-  const [s6, s7, s8, s9, s10, s11] = src as [string, string, string, string, string, string];
+  const [, s7, s8, s9, s10, s11] = src as [string, string, string, string, string, string];
 
   test('a renamed snapshot on the target is still the common one', () => {
     const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'renamed-by-admin', guid: guidOf(s9) }] } }) });

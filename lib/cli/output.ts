@@ -4,6 +4,7 @@
  * --log-file appends every message with a timestamp; --json prints one JSON object per event.
  */
 import { appendFileSync } from 'node:fs';
+import { stripVTControlCharacters } from 'node:util';
 
 export interface Output {
   /** The command's own result (a plan, a table): always printed on stdout. */
@@ -29,8 +30,7 @@ export interface OutputOptions {
   logFile?: string;
 }
 
-// eslint-disable-next-line no-control-regex
-const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+const plain = stripVTControlCharacters;
 
 export function consoleOutput(opts: OutputOptions): Output {
   const tty = Boolean(process.stdout.isTTY);

@@ -81,7 +81,8 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
         for (const a of members) {
           const r = done.get(full(a)) ?? { ok: false as const, error: 'not run' };
           out.set(a.id, r.ok ? { ok: true } : { ok: false, error: r.error });
-          if (r.ok && a.record) (op === 'hold' ? ctx.ledger.add(a.record) : ctx.ledger.remove(a.record));
+          if (r.ok && a.record && op === 'hold') ctx.ledger.add(a.record);
+          else if (r.ok && a.record) ctx.ledger.remove(a.record);
         }
       });
       return out;

@@ -30,7 +30,7 @@ import {
 import { parentOf } from '../zfs/names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
-import type { ReplicationPlan, SendStep } from './types.js';
+import type { ReplicationPlan } from './types.js';
 
 /** What discovery found on one destination host. */
 export type DestinationState =

@@ -2,6 +2,7 @@
  * `zback status` for people (a table, problems highlighted) and for Nagios-style checks (one
  * line, exit 0/1/2).
  */
+import { stripVTControlCharacters } from 'node:util';
 import type { Calendar } from '../policy/calendar.js';
 import { formatDuration } from '../policy/duration.js';
 import { describeRetention, parseRetention } from '../policy/retention.js';
@@ -20,8 +21,7 @@ function mark(problems: readonly Problem[]): string {
 
 /** Pads by visible width (colour codes do not count). */
 function pad(text: string, width: number): string {
-  // eslint-disable-next-line no-control-regex
-  const visible = text.replace(/\u001b\[[0-9;]*m/g, '').length;
+  const visible = stripVTControlCharacters(text).length;
   return text + ' '.repeat(Math.max(0, width - visible));
 }
 
@@ -49,7 +49,7 @@ export function renderStatus(report: StatusReport, cal: Calendar, opts: { verbos
   lines.push('');
   const header = ['', 'DATASET', 'RETENTION', 'SCHEDULE', 'SNAPS', 'NEWEST', 'NEXT DUE'];
   const rows = report.datasets.map((d) => datasetRow(d, now));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.replace(/\u001b\[[0-9;]*m/g, '').length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => stripVTControlCharacters(r[i]!).length)));
   lines.push(style.dim(header.map((h, i) => pad(h, widths[i]!)).join('  ').trimEnd()));
   report.datasets.forEach((d, i) => {
     lines.push(rows[i]!.map((c, j) => pad(c, widths[j]!)).join('  ').trimEnd());

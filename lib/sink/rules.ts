@@ -169,6 +169,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
     }
     case 'rollback':
       throw new Refused('zfs rollback is never allowed (it destroys snapshots on the backup host)');
+    default:
+      break; // refused below
   }
   throw new Refused(`${JSON.stringify(`zfs ${sub ?? ''}`.trim())} in this form is not a command zback sends to a backup host`);
 }

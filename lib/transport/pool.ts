@@ -56,6 +56,6 @@ export class HostPool {
 
   async closeAll(): Promise<void> {
     const all = await Promise.allSettled(this.hosts.values());
-    await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await Promise.all(all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.close()] : [])));
   }
 }

@@ -149,7 +149,7 @@ export class RemoteHost implements Host {
             });
           } catch (e) {
             clearTimeout(timer);
-            reject(e); // "Not connected" is thrown synchronously
+            reject(e instanceof Error ? e : new Error(String(e))); // "Not connected" is thrown synchronously
           }
         });
         ch.on('close', release);
