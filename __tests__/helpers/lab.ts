@@ -31,8 +31,7 @@ export function requireLabPrerequisites(): void {
   if (!existsSync(join(ROOT, 'dist/bundle/zback.cjs'))) missing.push('a build of zback (npm run build)');
   if (missing.length) {
     throw new Error(
-      `integration tests need: ${missing.join(', ')}. Run the README's test command as root on Debian 12 ` +
-        `(it installs zfs-fuse and openssh-server).`,
+      `integration tests need: ${missing.join(', ')}. Run the README's test command as root on Debian 12 ` + `(it installs zfs-fuse and openssh-server).`,
     );
   }
 }

@@ -190,8 +190,12 @@ test('copy renamed away: an error naming --reseed and nothing seeded; then re-se
   expect(dry.code).toBe(0);
   expect(dry.stdout).toMatch(/a1 +zfs snapshot tank\/m@2026-11-25-120000\n +due/);
   expect(dry.stdout).toMatch(/zfs send tank\/m@\S+ \| \[bak\d+\] zfs receive -u bpool\/m\n +seed bak\d+:bpool\/m with @\S+; after a1 \(snapshot\) succeeded/);
-  expect(dry.stdout).toMatch(/zfs release zback:bak\d+:bpool\/m tank\/m@2026-11-25-100000\n +stale hold: no longer the base for bak\d+:bpool\/m; after a\d+ \(hold\) succeeded/);
-  const json = JSON.parse((await zback(['run', '--dry-run', '--json', '--reseed', `tank/m=bak${n}:bpool/m`, '--now', hour(12)])).stdout) as { plan: { actions: Array<{ op: string; argv: string[]; after: string[] }> } };
+  expect(dry.stdout).toMatch(
+    /zfs release zback:bak\d+:bpool\/m tank\/m@2026-11-25-100000\n +stale hold: no longer the base for bak\d+:bpool\/m; after a\d+ \(hold\) succeeded/,
+  );
+  const json = JSON.parse((await zback(['run', '--dry-run', '--json', '--reseed', `tank/m=bak${n}:bpool/m`, '--now', hour(12)])).stdout) as {
+    plan: { actions: Array<{ op: string; argv: string[]; after: string[] }> };
+  };
   expect(json.plan.actions.map((a) => a.op)).toEqual(expect.arrayContaining(['snapshot', 'send', 'mark-copy', 'hold', 'release']));
 
   // The operator asks for a new full copy.
@@ -220,7 +224,9 @@ test('a managed dataset whose pool is exported: an error every run and critical 
   for (const h of [11, 12]) {
     const r = await zback(['run', '--now', hour(h)]);
     expect(r.code).toBe(1);
-    expect(lineMatching(r.stderr, /tank2\/v/)).toMatch(/^zback: tank2\/v: zback managed it, but it is not there now \(the pool tank2 is not imported\).*zpool import tank2.*zback forget 'tank2\/v'/);
+    expect(lineMatching(r.stderr, /tank2\/v/)).toMatch(
+      /^zback: tank2\/v: zback managed it, but it is not there now \(the pool tank2 is not imported\).*zpool import tank2.*zback forget 'tank2\/v'/,
+    );
     // The other dataset goes on.
     expect(await src.snapshots('tank/keep')).toContain(snapAt(h));
   }

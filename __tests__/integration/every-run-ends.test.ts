@@ -46,7 +46,11 @@ test('a backup host whose zfs hangs: the run ends after --command-timeout, every
     expect(seconds).toBeLessThan(60);
     expect(r.code).toBe(1);
     for (const d of ['tank/a', 'tank/b']) {
-      expect(r.stderr).toMatch(new RegExp(`${d}: replication to bak\\d+:bpool/${d.slice(5)}: unreachable: zfs version failed on bak\\d+ \\(stopped\\): did not finish within 20 s \\(--command-timeout\\)`));
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `${d}: replication to bak\\d+:bpool/${d.slice(5)}: unreachable: zfs version failed on bak\\d+ \\(stopped\\): did not finish within 20 s \\(--command-timeout\\)`,
+        ),
+      );
     }
     // Every local dataset got its snapshot, replicated or not.
     for (const d of ['tank/a', 'tank/b', 'tank/local']) expect(await src.snapshots(d)).toContain(snapAt(11));
@@ -70,7 +74,9 @@ test('a snapshot dated years ahead: snapshots go on every hour, nothing real is 
   for (const h of [11, 12, 13, 14]) {
     const r = await zback(['run', '--now', hour(h)]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^zback: tank\/f: @2031-01-01-000000 is dated after this run's clock \(.*\): zback ignores it for due snapshots, retention and replication and never destroys it\./m);
+    expect(r.stderr).toMatch(
+      /^zback: tank\/f: @2031-01-01-000000 is dated after this run's clock \(.*\): zback ignores it for due snapshots, retention and replication and never destroys it\./m,
+    );
     expect(await src.snapshots('tank/f')).toContain(snapAt(h));
   }
   // Retention 3h keeps the three newest real hours (and the base); the future one is never destroyed.
@@ -139,7 +145,10 @@ test('a corrupt holds.json: reported and kept aside, the ledger rebuilt from ZFS
   // Replication went on: the base moved to 12:00 on both sides, the old one was released.
   expect(await bak.snapshots('bpool/c')).toContain(snapAt(12));
   const ledger = JSON.parse(readFileSync(ledgerPath, 'utf8')) as { holds: Array<{ role: string; snapshot: string }> };
-  expect(ledger.holds.map((h) => [h.role, h.snapshot]).sort()).toEqual([['source', snapAt(12)], ['target', snapAt(12)]]);
+  expect(ledger.holds.map((h) => [h.role, h.snapshot]).sort()).toEqual([
+    ['source', snapAt(12)],
+    ['target', snapAt(12)],
+  ]);
   expect((await src.getProp(`tank/c@${snapAt(11)}`, 'userrefs')).value).toBe('0');
 
   // Nothing is kept for ever: with retention 2h the old snapshots go.
@@ -156,7 +165,7 @@ test('a managed dataset renamed: its holds follow it (no missing dataset, nothin
   await src.zfs('rename', 'tank/r', 'tank/r2'); // its local zback properties go along
   const r = await zback(['run', '--verbose', '--now', hour(11)]);
   ok(r);
-  expect(r.stdout).toContain('tank/r was renamed to tank/r2: zback\'s holds on its snapshots follow it');
+  expect(r.stdout).toContain("tank/r was renamed to tank/r2: zback's holds on its snapshots follow it");
   expect(r.stdout).toMatch(/tank\/r2 → bak\d+:bpool\/r: incremental @2026-11-25-100000 → @2026-11-25-110000/);
   ok(await zback(['run', '--now', hour(12)]));
   ok(await zback(['run', '--now', hour(13)]));

@@ -47,14 +47,16 @@ test('npm install -g from a packed tarball: zback on PATH, with the native ssh2 
   expect(existsSync(join(pkg, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node'))).toBe(true);
 });
 
-test('npm install -g from a clone (the README\'s first command): zback on PATH', () => {
+test("npm install -g from a clone (the README's first command): zback on PATH", () => {
   const prefix = join(dir, 'from-clone');
   sh('npm', ['install', '-g', '--allow-scripts=ssh2,cpu-features', '--prefix', prefix, ROOT], dir);
   installedWorks(prefix);
 });
 
 test('cron.d/zback: every 5 minutes as root, a PATH that finds a global install, zback run', () => {
-  const lines = readFileSync(join(ROOT, 'cron.d', 'zback'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  const lines = readFileSync(join(ROOT, 'cron.d', 'zback'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
   const path = lines.find((l) => l.startsWith('PATH='))!;
   expect(path.split('=')[1]!.split(':')).toEqual(expect.arrayContaining(['/usr/local/bin', '/usr/bin', '/usr/sbin', '/sbin']));
   const jobs = lines.filter((l) => !/^[A-Z_]+=/.test(l));

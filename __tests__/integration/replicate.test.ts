@@ -48,8 +48,12 @@ test('20 datasets: seeded, then incremental, over exactly one SSH connection per
   const holdLines = (text: string, op: string) => text.split('\n').filter((l) => executed(op).test(l));
   const holds = holdLines(second.stdout, 'hold');
   expect(holds).toHaveLength(2);
-  expect(holds).toContainEqual(expect.stringMatching(/^\[local\] zfs hold zback:bak\d+:bpool\/backup\/p tank\/p@2026-11-25-110000( tank\/p\/d\d\d@2026-11-25-110000){20}$/));
-  expect(holds).toContainEqual(expect.stringMatching(/^\[bak\d+\] zfs hold zback:replica bpool\/backup\/p@2026-11-25-110000( bpool\/backup\/p\/d\d\d@2026-11-25-110000){20}$/));
+  expect(holds).toContainEqual(
+    expect.stringMatching(/^\[local\] zfs hold zback:bak\d+:bpool\/backup\/p tank\/p@2026-11-25-110000( tank\/p\/d\d\d@2026-11-25-110000){20}$/),
+  );
+  expect(holds).toContainEqual(
+    expect.stringMatching(/^\[bak\d+\] zfs hold zback:replica bpool\/backup\/p@2026-11-25-110000( bpool\/backup\/p\/d\d\d@2026-11-25-110000){20}$/),
+  );
   expect(holdLines(second.stdout, 'release')).toHaveLength(2);
   // (The executed commands' lines, not the plan's listing above them.)
   const lines = second.stdout.split('\n');
@@ -150,7 +154,9 @@ test('a diverged or modified destination fails only its dataset, with the fix; t
 
   const r = await zback(['run', '--now', hour(11)]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/tank\/div: replication to bak\d+:bpool\/div: bak\d+:bpool\/div has 1 snapshot newer than the last common one \(@2026-11-25-100000\): @local-change\. zback does not destroy them\. To continue replication, run on bak\d+: zfs rollback -r 'bpool\/div@2026-11-25-100000'/);
+  expect(r.stderr).toMatch(
+    /tank\/div: replication to bak\d+:bpool\/div: bak\d+:bpool\/div has 1 snapshot newer than the last common one \(@2026-11-25-100000\): @local-change\. zback does not destroy them\. To continue replication, run on bak\d+: zfs rollback -r 'bpool\/div@2026-11-25-100000'/,
+  );
   expect(r.stderr).toMatch(/tank\/mod: replication to bak\d+:bpool\/mod failed: zfs recv failed \(exit 1: .*modified/);
   expect(r.stderr).not.toMatch(/tank\/ok:/);
   expect(await bak.snapshots('bpool/ok')).toEqual(['2026-11-25-100000', '2026-11-25-110000']);

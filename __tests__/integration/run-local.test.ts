@@ -87,10 +87,7 @@ test('snapshots are taken when due and not when not due; children share one atom
   }
   // `zfs snapshot -r` made them in one transaction group: the same createtxg on every dataset.
   const txgs = new Set(
-    (await host.zfs('get', '-H', '-p', '-o', 'value', '-r', 'createtxg', 'tank/d'))
-      .trim()
-      .split('\n')
-      .slice(3), // the three datasets' own createtxg come first (sorted by name: tank/d, tank/d@…)
+    (await host.zfs('get', '-H', '-p', '-o', 'value', '-r', 'createtxg', 'tank/d')).trim().split('\n').slice(3), // the three datasets' own createtxg come first (sorted by name: tank/d, tank/d@…)
   );
   expect(txgs.size).toBeGreaterThan(0);
   const byName = (await host.zfs('get', '-H', '-p', '-o', 'name,value', '-r', 'createtxg', 'tank/d')).trim().split('\n');
@@ -273,10 +270,24 @@ test('zback set validates before writing; unset clears', async () => {
   expect(hostile.code).toBe(2);
   expect((await host.getProp('tank/s', 'org.wit:destinations')).value).toBe('-');
 
-  const ok = await host.zback(['set', 'tank/s', '--verbose', '--timezone', 'Europe/Berlin', '--snapshot', 'yes', '--retention', '24h7d', '--destinations', 'backup-host:bpool/s|0 0,12 * * *|7d']);
+  const ok = await host.zback([
+    'set',
+    'tank/s',
+    '--verbose',
+    '--timezone',
+    'Europe/Berlin',
+    '--snapshot',
+    'yes',
+    '--retention',
+    '24h7d',
+    '--destinations',
+    'backup-host:bpool/s|0 0,12 * * *|7d',
+  ]);
   expect([ok.code, ok.stderr]).toEqual([0, '']);
   // The policy in words, as it is now written.
-  expect(ok.stdout).toContain('tank/s: retention 24h7d keeps the oldest snapshot of each of the last 24 hours and the last 7 days that have one (Europe/Berlin time), the newest snapshot and every held one');
+  expect(ok.stdout).toContain(
+    'tank/s: retention 24h7d keeps the oldest snapshot of each of the last 24 hours and the last 7 days that have one (Europe/Berlin time), the newest snapshot and every held one',
+  );
   expect(await host.getProp('tank/s', 'org.wit:retention')).toEqual({ value: '24h7d', source: 'local' });
   expect(await host.getProp('tank/s', 'org.wit:destinations')).toEqual({ value: 'backup-host:bpool/s|0 0,12 * * *|7d', source: 'local' });
   expect((await host.getProp('tank/s/kid', 'org.wit:retention')).source).toBe('inherited from tank/s');
@@ -398,8 +409,10 @@ test('a property value that imitates zfs output cannot configure another dataset
 
 test('ZFS not running here (no zfs-fuse daemon) or not installed: each command says so in one line and fails (status --check: UNKNOWN)', async () => {
   // A mount namespace whose /run is empty: zfs finds no zfs-fuse daemon's socket there.
-  const noDaemon = (args: string[]) => run(['unshare', '-m', 'sh', '-c', 'mount -t tmpfs none /run && exec "$@"', 'sh', process.execPath, ZBACK, ...args, ...state()]);
-  const said = /^zback: ZFS is not available on this machine: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "[^"\n]+"\)\n$/;
+  const noDaemon = (args: string[]) =>
+    run(['unshare', '-m', 'sh', '-c', 'mount -t tmpfs none /run && exec "$@"', 'sh', process.execPath, ZBACK, ...args, ...state()]);
+  const said =
+    /^zback: ZFS is not available on this machine: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "[^"\n]+"\)\n$/;
   for (const args of [['run'], ['run', '--dry-run'], ['status']]) {
     const r = await noDaemon(args);
     expect([r.code, r.stdout]).toEqual([1, '']);
@@ -412,7 +425,12 @@ test('ZFS not running here (no zfs-fuse daemon) or not installed: each command s
   // A PATH with what the run lock needs (flock, sh, cat) and no zfs.
   const bin = join(lab.dir, 'bin-without-zfs');
   mkdirSync(bin, { recursive: true });
-  for (const tool of ['flock', 'sh', 'cat']) if (!existsSync(join(bin, tool))) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+  for (const tool of ['flock', 'sh', 'cat'])
+    if (!existsSync(join(bin, tool))) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
   const noZfs = await run([process.execPath, ZBACK, 'run', ...state()], { env: { ...process.env, PATH: bin } });
-  expect([noZfs.code, noZfs.stdout, noZfs.stderr]).toEqual([1, '', 'zback: ZFS is not available on this machine: the zfs command is not installed, or not on PATH\n']);
+  expect([noZfs.code, noZfs.stdout, noZfs.stderr]).toEqual([
+    1,
+    '',
+    'zback: ZFS is not available on this machine: the zfs command is not installed, or not on PATH\n',
+  ]);
 });

@@ -93,7 +93,12 @@ test('what a compromised source might try is refused with a message, logged, and
     ['a destroy younger than --keep-days', asZback(['zfs', 'destroy', copy]), /younger than this sink's floor of 7 days/],
     ['a second command', `${asZback(['zfs', 'version'])}; zfs destroy ${copy}`, /not quoted the way zback quotes it/],
     ['release of a user hold', asZback(['zfs', 'release', 'keep', copy]), /zback's own hold tag/],
-    ['a replication stream (-R: mountpoint, setuid… as received properties)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /replication or properties stream/, stream('replicate')],
+    [
+      'a replication stream (-R: mountpoint, setuid… as received properties)',
+      asZback(['zfs', 'receive', '-u', 'bpool/off/evil']),
+      /replication or properties stream/,
+      stream('replicate'),
+    ],
     ['a properties stream (-p)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /replication or properties stream/, stream('props')],
     ['a clone stream (ties the copy to a snapshot elsewhere)', asZback(['zfs', 'receive', '-u', 'bpool/off/evil']), /a clone stream/, stream('clone')],
     ['the mark of the root itself', asZback(['zfs', 'set', 'canmount=off', 'bpool/off']), /this sink's root/],
@@ -105,7 +110,11 @@ test('what a compromised source might try is refused with a message, logged, and
   }
   expect(await poolState()).toBe(before);
   // One log line per refusal, each with the command it refused.
-  expect(log().split('\n').filter((l) => / refused: /.test(l))).toHaveLength(attempts.length);
+  expect(
+    log()
+      .split('\n')
+      .filter((l) => / refused: /.test(l)),
+  ).toHaveLength(attempts.length);
   expect(log()).toContain('zfs destroy -r');
 });
 
@@ -114,7 +123,9 @@ test('a command the source stops (its deadline, a signal) is stopped through the
   forceSink('--root bpool/off');
   // A receive waiting for its stream: what a stalled send leaves on the backup host.
   const marker = 'ZBACK_PID_00000000000a';
-  const session = spawn('ssh', ['-F', sshConfig(), `bak${n}`, withPidReport(marker, ['zfs', 'receive', '-u', 'bpool/off/stalled'])], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const session = spawn('ssh', ['-F', sshConfig(), `bak${n}`, withPidReport(marker, ['zfs', 'receive', '-u', 'bpool/off/stalled'])], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
   const ended = new Promise<number | null>((resolve) => session.on('exit', (code) => resolve(code)));
   // The start of a real stream, then nothing more: the sink passes it on, zfs receive waits for the rest.
   session.stdin.write(readFileSync(new URL('../fixtures/zfs-fuse/streams/full.bin', import.meta.url)));
@@ -156,7 +167,12 @@ test('append-only: the source holds and destroys nothing there and reports no er
   const all = [10, 11, 12, 13, 14].map(snapAt);
   expect(await bak.snapshots('bpool/off/d')).toEqual(all);
   const refs = await bak.zfs('get', '-H', '-o', 'value', '-r', 'userrefs', 'bpool/off/d');
-  expect(refs.trim().split('\n').filter((v) => v !== '-' && v !== '0')).toEqual([]);
+  expect(
+    refs
+      .trim()
+      .split('\n')
+      .filter((v) => v !== '-' && v !== '0'),
+  ).toEqual([]);
   expect(log()).not.toMatch(/refused/);
   // The retention zback prune applies is the backup host's once recorded: the source cannot widen it.
   const copyRetention = () => bak.getProp('bpool/off/d', 'org.wit:replica-retention');

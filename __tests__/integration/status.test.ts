@@ -49,7 +49,13 @@ interface Report {
     snapshots: { zback: number; foreign: number };
     newest: { name: string; ageSeconds: number } | null;
     nextDue: string | null;
-    destinations: Array<{ destination: string; result: string | null; lastReplicated: string | null; lagSeconds: number | null; problems: Array<{ level: string; message: string }> }>;
+    destinations: Array<{
+      destination: string;
+      result: string | null;
+      lastReplicated: string | null;
+      lagSeconds: number | null;
+      problems: Array<{ level: string; message: string }>;
+    }>;
     problems: Array<{ level: string; message: string }>;
   }>;
   summary: { datasets: number; warnings: number; criticals: number; status: string };
@@ -71,7 +77,14 @@ test('status: fresh, then stale (warning), then critical; --check exit codes fol
   expect(fresh.lastRun?.exitCode).toBe(0);
   expect(fresh.datasets).toHaveLength(1);
   const good = fresh.datasets[0]!;
-  expect(good).toMatchObject({ dataset: 'tank/good', retention: '24h7d', schedule: 'hourly', snapshots: { zback: 1, foreign: 0 }, nextDue: '2026-11-25T11:00:00.000Z', problems: [] });
+  expect(good).toMatchObject({
+    dataset: 'tank/good',
+    retention: '24h7d',
+    schedule: 'hourly',
+    snapshots: { zback: 1, foreign: 0 },
+    nextDue: '2026-11-25T11:00:00.000Z',
+    problems: [],
+  });
   expect(good.newest).toEqual({ name: '2026-11-25-100000', time: '2026-11-25T10:00:00.000Z', ageSeconds: 600 });
   expect(good.destinations).toEqual([
     expect.objectContaining({ destination: 'bak:bpool/good', result: 'sent', lastReplicated: '2026-11-25-100000', lagSeconds: 600, problems: [] }),
@@ -166,7 +179,10 @@ test('status shows a destination whose receive failed (copy modified on the back
   const report = await json('2026-11-27T17:25:00Z');
   const mod = report.datasets.find((d) => d.dataset === 'tank/mod')!;
   expect(mod.destinations[0]).toMatchObject({ result: 'failed', lastReplicated: '2026-11-27-162000' });
-  expect(mod.destinations[0]!.problems[0]).toEqual({ level: 'critical', message: expect.stringMatching(/^failed: replication to bak:bpool\/mod failed: zfs recv failed .*modified/) });
+  expect(mod.destinations[0]!.problems[0]).toEqual({
+    level: 'critical',
+    message: expect.stringMatching(/^failed: replication to bak:bpool\/mod failed: zfs recv failed .*modified/),
+  });
   const table = await zback(['status', '--now', '2026-11-27T17:25:00Z']);
   expect(table.stdout).toMatch(/^CRIT\s+tank\/mod\s/m);
   // Put it right for the tests after this one.
@@ -200,7 +216,10 @@ test('--json prints one JSON object per event; --log-file appends timestamped li
   const log = join(lab.dir, 'zback.log');
   const r = await run('2026-11-27T18:00:00Z', '--json', '--log-file', log);
   expect([r.code, r.stderr]).toEqual([0, '']);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { time: string; type: string; message: string });
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { time: string; type: string; message: string });
   expect(events.length).toBeGreaterThan(2);
   expect(events.some((e) => e.type === 'replication' && /tank\/good → bak:bpool\/good: incremental/.test(e.message))).toBe(true);
   for (const e of events) expect(e.time).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -231,7 +250,9 @@ test('completion for bash and zsh', () => {
 function inTerminal(command: string, env: Record<string, string> = {}): { screen: string; raw: string } {
   const session = `zback-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
   const raw = join(lab.dir, `${session}.raw`);
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `).join('');
+  const exports = Object.entries(env)
+    .map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `)
+    .join('');
   const tmux = (...a: string[]) => spawnSync('tmux', ['-L', session, '-f', '/dev/null', ...a], { encoding: 'utf8' });
   const shell = `env -i HOME=/root PATH=${JSON.stringify(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')} TERM=tmux-256color LANG=C.UTF-8 bash --norc --noprofile`;
   expect(tmux('new-session', '-d', '-s', session, '-x', '110', '-y', '40', shell).status).toBe(0);
@@ -251,7 +272,11 @@ function inTerminal(command: string, env: Record<string, string> = {}): { screen
 
 test('in a real terminal: a person sees the status table, in colour unless NO_COLOR; a long send shows progress', async () => {
   const cmd = `${join(lab.dir, 'bin', 'zfs-lab-exec')} node ${ZBACK} status --now 2026-11-27T18:10:00Z --state-dir ${stateDir} --timezone UTC`;
-  writeFileSync(join(lab.dir, 'bin', 'zfs-lab-exec'), `#!/bin/sh\nexec env ZFS_LAB_DIR=${lab.dir} ${join(process.cwd(), '__tests__/lab/zfs-lab.sh')} exec src "$@"\n`, { mode: 0o755 });
+  writeFileSync(
+    join(lab.dir, 'bin', 'zfs-lab-exec'),
+    `#!/bin/sh\nexec env ZFS_LAB_DIR=${lab.dir} ${join(process.cwd(), '__tests__/lab/zfs-lab.sh')} exec src "$@"\n`,
+    { mode: 0o755 },
+  );
   const { screen, raw } = inTerminal(cmd);
   // The run finished a second or so after its --now (its own duration): 9m5Xs or 10m before.
   expect(screen).toMatch(/zback status at 2026-11-27 18:10:00 \+00:00 \(UTC\) · last run (10m|9m5\ds) ago \(exit 0\)/);

@@ -94,26 +94,46 @@ describe('one command per host and tag', () => {
   });
 
   test('a recorded hold that ZFS no longer shows (released by hand) is placed again; one not recorded is placed', () => {
-    const { plan } = world({ source: (d) => [d === 'p/a/x' ? s10 : held(s10)], copy: () => [held(s10)], holds: records(s10).filter((h) => !(h.role === 'target' && h.dataset === 'tank/off/y')) });
+    const { plan } = world({
+      source: (d) => [d === 'p/a/x' ? s10 : held(s10)],
+      copy: () => [held(s10)],
+      holds: records(s10).filter((h) => !(h.role === 'target' && h.dataset === 'tank/off/y')),
+    });
     expect(of(plan, 'hold').map((a) => `${a.host} ${a.target}@${a.snapshots[0]}`)).toEqual([`local p/a/x@${s10}`, `bk tank/off/y@${s10}`]);
   });
 
   test('holds of zback 0.1 (one tag per target): the new tag is held first, then the old one released, and the interlock agrees', () => {
-    const legacy: HoldRecord[] = ['p/a', ...CHILDREN].map((d) => ({ role: 'source', host: 'local', dataset: d, snapshot: s9, tag: sourceHoldTag('bk', target(d)), destination: { hostLabel: 'bk', target: target(d) } }));
+    const legacy: HoldRecord[] = ['p/a', ...CHILDREN].map((d) => ({
+      role: 'source',
+      host: 'local',
+      dataset: d,
+      snapshot: s9,
+      tag: sourceHoldTag('bk', target(d)),
+      destination: { hostLabel: 'bk', target: target(d) },
+    }));
     const targets = records(s9).filter((h) => h.role === 'target');
     const { plan, refusals } = world({ source: () => [held(s9), s10], copy: () => [held(s9)], holds: [...legacy, ...targets] });
     expect(refusals).toEqual([]);
     const byId = new Map(plan.actions.map((a) => [a.id, a]));
     const local = of(plan, 'release', 'local');
     // p/a's old tag happens to be the new one (it sets the destination): one plain release of s9.
-    expect(local.map((a) => `${a.tag} ${a.target}@${a.snapshots[0]}`).sort()).toEqual(['p/a', ...CHILDREN].map((d) => `${sourceHoldTag('bk', target(d))} ${d}@${s9}`).sort());
+    expect(local.map((a) => `${a.tag} ${a.target}@${a.snapshots[0]}`).sort()).toEqual(
+      ['p/a', ...CHILDREN].map((d) => `${sourceHoldTag('bk', target(d))} ${d}@${s9}`).sort(),
+    );
     for (const r of local) expect(r.after.map((id) => byId.get(id)!.op)).toEqual(['hold']);
     // The children's old tags are three batches of one (one tag each); p/a's is the shared tag's batch.
     expect(new Set(local.map((a) => a.batch)).size).toBe(4);
   });
 
   test('up to date, but an old-tag hold on the base: the base is held with the new tag before the old tag goes (same snapshot)', () => {
-    const legacy: HoldRecord = { role: 'source', host: 'local', dataset: 'p/a/x', snapshot: s10, tag: sourceHoldTag('bk', 'tank/off/x'), destination: { hostLabel: 'bk', target: 'tank/off/x' } };
+    const legacy: HoldRecord = {
+      role: 'source',
+      host: 'local',
+      dataset: 'p/a/x',
+      snapshot: s10,
+      tag: sourceHoldTag('bk', 'tank/off/x'),
+      destination: { hostLabel: 'bk', target: 'tank/off/x' },
+    };
     const rest = records(s10).filter((h) => !(h.role === 'source' && h.dataset === 'p/a/x'));
     const { plan, refusals } = world({ source: () => [held(s10)], copy: () => [held(s10)], holds: [...rest, legacy] });
     expect(refusals).toEqual([]);
@@ -165,7 +185,14 @@ describe('holds the batching must not lose (found by an adversarial review)', ()
           ['bk', TAG, 'tank/off'],
           ['bk2', TAG2, 'tank/two'],
         ] as const
-      ).map(([hostLabel, tag, root]) => ({ role: 'source' as const, host: 'local', dataset: d, snapshot: s10, tag, destination: { hostLabel, target: d.replace(/^p\/a/, root) } })),
+      ).map(([hostLabel, tag, root]) => ({
+        role: 'source' as const,
+        host: 'local',
+        dataset: d,
+        snapshot: s10,
+        tag,
+        destination: { hostLabel, target: d.replace(/^p\/a/, root) },
+      })),
       { role: 'target' as const, host: 'bk', dataset: d.replace(/^p\/a/, 'tank/off'), snapshot: s10, tag: 'zback:replica' },
       { role: 'target' as const, host: 'bk2', dataset: d.replace(/^p\/a/, 'tank/two'), snapshot: s10, tag: 'zback:replica' },
     ]);

@@ -70,7 +70,11 @@ const events: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('respell' as const), label: fc.constantFrom('bk', 'root@bk', 'bk:22', 'root@BK:22') }) },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('retention' as const), source: fc.constantFrom('3h', '1h', '6h2d', '1d', '24h7d', '2h1d1w'), destination: fc.constantFrom(null, '1h', '2d', '48h7d') }),
+    arbitrary: fc.record({
+      kind: fc.constant('retention' as const),
+      source: fc.constantFrom('3h', '1h', '6h2d', '1d', '24h7d', '2h1d1w'),
+      destination: fc.constantFrom(null, '1h', '2d', '48h7d'),
+    }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('hand-made' as const), foreign: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('future' as const), years: fc.integer({ min: 1, max: 30 }) }) },
@@ -122,7 +126,12 @@ class World {
     return this.backup.get(name);
   }
   info(name: string, d: Dataset): DatasetInfo {
-    return { name, guid: `ds:${name}`, createtxg: 1, snapshots: d.snaps.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.txg, userrefs: s.holds.size })) };
+    return {
+      name,
+      guid: `ds:${name}`,
+      createtxg: 1,
+      snapshots: d.snaps.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.txg, userrefs: s.holds.size })),
+    };
   }
   destinationState(): DestinationState {
     if (!this.up) return { label: this.label, reachable: false, error: 'connect ETIMEDOUT' };
@@ -137,7 +146,12 @@ class World {
   }
   rows(): PropertyRow[] {
     const dest = `${this.label}:${TARGET}|hourly${this.destRetention ? `|${this.destRetention}` : ''}`;
-    return Object.entries({ snapshot: 'yes', retention: this.retention, destinations: dest }).map(([k, v]) => ({ name: SOURCE, property: `org.wit:${k}`, value: v, source: 'local' }));
+    return Object.entries({ snapshot: 'yes', retention: this.retention, destinations: dest }).map(([k, v]) => ({
+      name: SOURCE,
+      property: `org.wit:${k}`,
+      value: v,
+      source: 'local',
+    }));
   }
 
   /** The plan's actions, carried out on the model with ZFS's rules. */
@@ -257,7 +271,18 @@ class World {
     const destinations = new Map([[this.label, this.destinationState()]]);
     const holds = this.ledger.all();
     const history = historyOf(this.state);
-    const planned = buildPlan({ configs, inventory, caps: this.caps, now: this.now, calendar: cal, names, destinations, holds, history, localDatasets: new Set(['tank', SOURCE]) });
+    const planned = buildPlan({
+      configs,
+      inventory,
+      caps: this.caps,
+      now: this.now,
+      calendar: cal,
+      names,
+      destinations,
+      holds,
+      history,
+      localDatasets: new Set(['tank', SOURCE]),
+    });
     const refusals = checkPlan({ actions: planned.actions, configs, inventory, destinations, holds, replicated: history.replicated, names });
     // The planner and the interlock agree: a refusal is a loud failure for the operator.
     if (refusals.length) this.violations.push(`interlock refused the planner's plan: ${refusals.map((r) => r.message).join(' | ')}`);
@@ -265,7 +290,12 @@ class World {
     const normal = this.up && this.imported && this.copyName === TARGET && this.failNext === null;
     const outcome = await executePlan(plan, this.ports());
     this.failNext = null; // a failure injected for this run only
-    this.state = recordRun(this.state, plan, outcome, outcome.replications, names, { started: this.now, finished: this.now, exitCode: outcome.ok ? 0 : 1, host: 'model' });
+    this.state = recordRun(this.state, plan, outcome, outcome.replications, names, {
+      started: this.now,
+      finished: this.now,
+      exitCode: outcome.ok ? 0 : 1,
+      host: 'model',
+    });
     return { normal, outcome, plan };
   }
 
@@ -296,7 +326,12 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         const { normal, outcome, plan } = await w.run();
         // Snapshots never stop: after 1 h or more the hourly or daily schedule may be due; with
         // retention in hours it always is.
-        if (/^\d+h$/.test(w.retention) && e.hours >= 1 && !w.source.snaps.slice(before).length && !w.source.snaps.some((s) => s.name === names.nameFor(w.now))) {
+        if (
+          /^\d+h$/.test(w.retention) &&
+          e.hours >= 1 &&
+          !w.source.snaps.slice(before).length &&
+          !w.source.snaps.some((s) => s.name === names.nameFor(w.now))
+        ) {
           w.violations.push(`${tag}: no snapshot was taken although one was due`);
         }
         if (normal && w.seeded) {
@@ -304,7 +339,9 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
           const done = outcome.replications[0];
           const held = w.source.snaps.some((s) => [...s.holds].some((t) => !t.startsWith('zback:')));
           if (!['send', 'up-to-date', 'not-due'].includes(r.status) || !done?.ok) {
-            w.violations.push(`${tag}: the destination is back but the run did not replicate: ${r.status} ${r.message ?? done?.error ?? ''}${held ? ' (a user hold is set)' : ''}`);
+            w.violations.push(
+              `${tag}: the destination is back but the run did not replicate: ${r.status} ${r.message ?? done?.error ?? ''}${held ? ' (a user hold is set)' : ''}`,
+            );
           }
         }
         break;
@@ -356,11 +393,11 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         w.destRetention = e.destination;
         break;
       case 'hand-made':
-      {
-        // A name that exists already is refused by ZFS ("dataset already exists").
-        const name = e.foreign ? `manual-${++w.handMade}` : names.nameFor(w.now - 90 * 60_000);
-        if (!w.source.snaps.some((s) => s.name === name)) w.source.snaps.push(w.snap(name));
-      }
+        {
+          // A name that exists already is refused by ZFS ("dataset already exists").
+          const name = e.foreign ? `manual-${++w.handMade}` : names.nameFor(w.now - 90 * 60_000);
+          if (!w.source.snaps.some((s) => s.name === name)) w.source.snaps.push(w.snap(name));
+        }
         break;
       case 'future': {
         // A zback name dated years ahead (a clock that jumped): it must change nothing.
@@ -416,14 +453,20 @@ const SEED = Number(process.env.ZBACK_MODEL_SEED ?? 20261202);
 test.each([
   ['legacy ZFS (zfs-fuse)', LEGACY_CAPABILITIES, 0],
   ['OpenZFS 2.3 (batched destroys)', capabilitiesFor('2.3.2'), 1],
-])(`chain model on %s: ${RUNS} random sequences keep every invariant`, async (_name, caps, offset) => {
-  const started = Date.now();
-  if (REPLAY) return simulate(JSON.parse(REPLAY) as Event[], caps);
-  await fc.assert(
-    fc.asyncProperty(fc.array(events, { minLength: 3, maxLength: 30 }), (sequence) => simulate(sequence, caps)),
-    { numRuns: RUNS, seed: SEED + offset, endOnFailure: false },
-  );
-  // Shown in the CI log: how many sequences, in how long.
-  process.stdout.write(`chain model (${caps === LEGACY_CAPABILITIES ? 'legacy' : 'OpenZFS'}): ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  expect(RUNS).toBeGreaterThan(0);
-}, 600_000);
+])(
+  `chain model on %s: ${RUNS} random sequences keep every invariant`,
+  async (_name, caps, offset) => {
+    const started = Date.now();
+    if (REPLAY) return simulate(JSON.parse(REPLAY) as Event[], caps);
+    await fc.assert(
+      fc.asyncProperty(fc.array(events, { minLength: 3, maxLength: 30 }), (sequence) => simulate(sequence, caps)),
+      { numRuns: RUNS, seed: SEED + offset, endOnFailure: false },
+    );
+    // Shown in the CI log: how many sequences, in how long.
+    process.stdout.write(
+      `chain model (${caps === LEGACY_CAPABILITIES ? 'legacy' : 'OpenZFS'}): ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+    expect(RUNS).toBeGreaterThan(0);
+  },
+  600_000,
+);

@@ -15,7 +15,13 @@ const KEY = 'bk:tank/copy';
 const old = at('11-23 05');
 const today = hourly('11-25 00', 12); // 00 … 11
 const DOWN: DestinationState = { label: 'bk', reachable: false, error: 'connect ECONNREFUSED' };
-const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy', dataset = 'p/a'): HoldRecord => ({ role: 'source', host: 'local', dataset, snapshot, tag: sourceHoldTag(host, target) });
+const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy', dataset = 'p/a'): HoldRecord => ({
+  role: 'source',
+  host: 'local',
+  dataset,
+  snapshot,
+  tag: sourceHoldTag(host, target),
+});
 const targetHold = (snapshot: string, host = 'bk'): HoldRecord => ({ role: 'target', host, dataset: 'tank/copy', snapshot, tag: TARGET_HOLD_TAG });
 
 interface World {
@@ -64,7 +70,9 @@ describe('a destination whose pool or target is missing is a failure, and its ba
     const { plan, check } = world({ states: withPool({ other: {} }), holds: [sourceHold(old)] });
     const r = plan.replications[0]!;
     expect([r.status, r.conflict]).toEqual(['error', 'pool-missing']);
-    expect(r.message).toMatch(/^the pool tank is not imported on bk \(or does not exist there\), so bk:tank\/copy cannot be reached; its base p\/a@2026-11-23-050000 stays held/);
+    expect(r.message).toMatch(
+      /^the pool tank is not imported on bk \(or does not exist there\), so bk:tank\/copy cannot be reached; its base p\/a@2026-11-23-050000 stays held/,
+    );
     expect(r.message).toContain('zpool import tank');
     expect(reasons(plan, old)).toEqual([`base for ${KEY} (pool-missing now)`]);
     expect(destroyed(plan)).toEqual(today.slice(0, 7));
@@ -80,7 +88,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
 
   test.each([
     ['its recorded hold', { holds: [sourceHold(old)] }],
-    ['the last run\'s state', { history: { managed: ['p/a'], replicated: [{ dataset: 'p/a', replication: KEY, snapshot: old }] } }],
+    ["the last run's state", { history: { managed: ['p/a'], replicated: [{ dataset: 'p/a', replication: KEY, snapshot: old }] } }],
     ['a hold under another spelling of the host', { holds: [sourceHold(old, 'root@bk:22')] }],
   ])('target missing after an earlier seed (known from %s): no re-seed; the fix and --reseed named', (_what, extra) => {
     const { plan, check } = world({ states: withPool({ tank: {} }), ...extra });
@@ -115,7 +123,10 @@ describe('a destination whose pool or target is missing is a failure, and its ba
   });
 
   test('no snapshot in common (an unrelated dataset in its place): diverged; base kept and not released; --reseed named', () => {
-    const { plan, check } = world({ states: withPool({ tank: {}, 'tank/copy': { snaps: [{ name: at('11-25 03'), guid: 'other' }] } }), holds: [sourceHold(old), targetHold(old)] });
+    const { plan, check } = world({
+      states: withPool({ tank: {}, 'tank/copy': { snaps: [{ name: at('11-25 03'), guid: 'other' }] } }),
+      holds: [sourceHold(old), targetHold(old)],
+    });
     const r = plan.replications[0]!;
     expect([r.status, r.conflict]).toEqual(['diverged', 'no-common']);
     expect(r.message).toContain("zback run --reseed 'p/a=bk:tank/copy'");
@@ -124,8 +135,12 @@ describe('a destination whose pool or target is missing is a failure, and its ba
     expect(check()).toEqual([]);
   });
 
-  test('re-spelled while the host is down (bk → root@bk): the old tag\'s base is kept, its hold not released', () => {
-    const { plan, check } = world({ destinations: 'root@bk:tank/copy|hourly', states: new Map([['root@bk', { ...DOWN, label: 'root@bk' }]]), holds: [sourceHold(old)] });
+  test("re-spelled while the host is down (bk → root@bk): the old tag's base is kept, its hold not released", () => {
+    const { plan, check } = world({
+      destinations: 'root@bk:tank/copy|hourly',
+      states: new Map([['root@bk', { ...DOWN, label: 'root@bk' }]]),
+      holds: [sourceHold(old)],
+    });
     expect(plan.staleHolds).toEqual([]);
     expect(reasons(plan, old)).toEqual(['base for root@bk:tank/copy (unreachable now)']);
     expect(destroyed(plan)).not.toContain(old);
@@ -144,7 +159,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
     expect(check()).toEqual([]);
   });
 
-  test('a managed dataset that disappeared: an error per dataset from the state\'s memory; its holds are kept', () => {
+  test("a managed dataset that disappeared: an error per dataset from the state's memory; its holds are kept", () => {
     const { plan } = world({
       states: withPool({ tank: {}, 'tank/copy': { snaps: [old] } }),
       holds: [sourceHold(old), sourceHold(old, 'bk', 'tank/g', 'p/gone'), sourceHold(old, 'bk', 'tank/h', 'q/gone')],
@@ -164,15 +179,37 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
   const base = at('11-25 09');
   const snaps: Snap[] = [old, ...today.slice(0, 9), { name: base, userrefs: 1 }, 'manual', { name: today[10]!, userrefs: 1 }, today[11]!];
   // The copy has the base and, after it, a snapshot of its own (diverged): the base is not its newest.
-  const states = new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [{ name: base, userrefs: 1 }, { name: today[11]!, guid: 'its own' }] } })]]);
+  const states = new Map([
+    [
+      'bk',
+      reachable({
+        tank: {},
+        'tank/copy': {
+          snaps: [
+            { name: base, userrefs: 1 },
+            { name: today[11]!, guid: 'its own' },
+          ],
+        },
+      }),
+    ],
+  ]);
   const holds = [sourceHold(base), targetHold(base)];
   const { plan, check } = world({ snaps, states, holds, retention: '24h' });
   let n = 0;
-  const act = (a: Partial<Action> & Pick<Action, 'op' | 'argv' | 'snapshots'>): Action => ({ id: `x${++n}`, phase: 'prune', host: 'local', dataset: 'p/a', target: 'p/a', after: [], why: 'hand-made', ...a });
+  const act = (a: Partial<Action> & Pick<Action, 'op' | 'argv' | 'snapshots'>): Action => ({
+    id: `x${++n}`,
+    phase: 'prune',
+    host: 'local',
+    dataset: 'p/a',
+    target: 'p/a',
+    after: [],
+    why: 'hand-made',
+    ...a,
+  });
   const destroy = (snap: string, extra: Partial<Action> = {}) => act({ op: 'destroy', argv: ['zfs', 'destroy', `p/a@${snap}`], snapshots: [snap], ...extra });
   const rules = (actions: Action[]) => check(actions).map((r) => [r.rule, r.snapshot]);
 
-  test('the planner\'s own plan passes', () => expect(check()).toEqual([]));
+  test("the planner's own plan passes", () => expect(check()).toEqual([]));
 
   test.each([
     ['foreign', () => [destroy('manual')], [['foreign', 'manual']]],
@@ -180,8 +217,24 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
     ['held by someone else', () => [destroy(today[10]!)], [['held', today[10]!]]],
     ['unknown snapshot', () => [destroy('2026-01-01-000000')], [['unknown', '2026-01-01-000000']]],
     ['the base, unconditioned', () => [destroy(base, { argv: ['zfs', 'destroy', `p/a@${base}`] })], [['base', base]]],
-    ['a hold that is not zback\'s', () => [act({ op: 'release', argv: ['zfs', 'release', 'backup', `p/a@${old}`], snapshots: [old], tag: 'backup' })], [['not-zback', old]]],
-    ['the base\'s hold, unconditioned', () => [act({ op: 'release', argv: ['zfs', 'release', sourceHoldTag('bk', 'tank/copy'), `p/a@${base}`], snapshots: [base], tag: sourceHoldTag('bk', 'tank/copy'), replication: KEY })], [['base', base]]],
+    [
+      "a hold that is not zback's",
+      () => [act({ op: 'release', argv: ['zfs', 'release', 'backup', `p/a@${old}`], snapshots: [old], tag: 'backup' })],
+      [['not-zback', old]],
+    ],
+    [
+      "the base's hold, unconditioned",
+      () => [
+        act({
+          op: 'release',
+          argv: ['zfs', 'release', sourceHoldTag('bk', 'tank/copy'), `p/a@${base}`],
+          snapshots: [base],
+          tag: sourceHoldTag('bk', 'tank/copy'),
+          replication: KEY,
+        }),
+      ],
+      [['base', base]],
+    ],
     [
       'a hold released in the same plan that places it, even after it',
       () => {
@@ -192,8 +245,18 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
       [['undone', today[9]!]],
     ],
     [
-      'the copy\'s base on the destination',
-      () => [act({ op: 'destroy', host: 'bk', target: 'tank/copy', argv: ['zfs', 'destroy', `tank/copy@${base}`], snapshots: [base], replication: KEY, phase: 'replicate' })],
+      "the copy's base on the destination",
+      () => [
+        act({
+          op: 'destroy',
+          host: 'bk',
+          target: 'tank/copy',
+          argv: ['zfs', 'destroy', `tank/copy@${base}`],
+          snapshots: [base],
+          replication: KEY,
+          phase: 'replicate',
+        }),
+      ],
       [['base', base]],
     ],
   ] as const)('%s', (_rule, actions, expected) => {
@@ -201,9 +264,31 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
   });
 
   test('the base may go once a send to that destination that establishes a newer one succeeded', () => {
-    const send = act({ op: 'send', phase: 'replicate', host: 'bk', target: 'tank/copy', replication: KEY, argv: ['zfs', 'send', '-i', `p/a@${base}`, `p/a@${today[11]}`], recvArgv: ['zfs', 'receive', '-u', 'tank/copy'], snapshots: [today[11]!] });
-    const release = act({ op: 'release', argv: ['zfs', 'release', sourceHoldTag('bk', 'tank/copy'), `p/a@${base}`], snapshots: [base], tag: sourceHoldTag('bk', 'tank/copy'), replication: KEY });
-    const hold = act({ op: 'hold', argv: ['zfs', 'hold', sourceHoldTag('bk', 'tank/copy'), `p/a@${today[11]}`], snapshots: [today[11]!], tag: sourceHoldTag('bk', 'tank/copy'), replication: KEY, after: [send.id] });
+    const send = act({
+      op: 'send',
+      phase: 'replicate',
+      host: 'bk',
+      target: 'tank/copy',
+      replication: KEY,
+      argv: ['zfs', 'send', '-i', `p/a@${base}`, `p/a@${today[11]}`],
+      recvArgv: ['zfs', 'receive', '-u', 'tank/copy'],
+      snapshots: [today[11]!],
+    });
+    const release = act({
+      op: 'release',
+      argv: ['zfs', 'release', sourceHoldTag('bk', 'tank/copy'), `p/a@${base}`],
+      snapshots: [base],
+      tag: sourceHoldTag('bk', 'tank/copy'),
+      replication: KEY,
+    });
+    const hold = act({
+      op: 'hold',
+      argv: ['zfs', 'hold', sourceHoldTag('bk', 'tank/copy'), `p/a@${today[11]}`],
+      snapshots: [today[11]!],
+      tag: sourceHoldTag('bk', 'tank/copy'),
+      replication: KEY,
+      after: [send.id],
+    });
     release.after = [hold.id];
     expect(rules([send, hold, release, destroy(base, { after: [send.id, release.id] })])).toEqual([]);
     // A send to another destination does not count.
@@ -222,7 +307,13 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
   });
 
   test('re-spelled destination: the base recorded under the old spelling is protected', () => {
-    const w = world({ snaps, destinations: 'root@bk:tank/copy|hourly', states: new Map([['root@bk', { ...DOWN, label: 'root@bk' }]]), holds, retention: '24h' });
+    const w = world({
+      snaps,
+      destinations: 'root@bk:tank/copy|hourly',
+      states: new Map([['root@bk', { ...DOWN, label: 'root@bk' }]]),
+      holds,
+      retention: '24h',
+    });
     expect(w.check([destroy(base)]).map((r) => r.rule)).toEqual(['base']);
   });
 
@@ -231,25 +322,35 @@ describe('the safety interlock refuses hand-made bad plans, one per rule', () =>
     expect(w.check([destroy(today[2]!)]).map((r) => r.rule)).toEqual(['resume']);
   });
 
-  test('a refused action takes the dataset\'s other destroys and releases, and what waits for them, out of the plan', () => {
+  test("a refused action takes the dataset's other destroys and releases, and what waits for them, out of the plan", () => {
     const bad = destroy('manual');
     const ok = destroy(today[2]!);
     const later = act({ op: 'hold', argv: ['zfs', 'hold', 'zback:x', `p/a@${today[11]}`], snapshots: [today[11]!], tag: 'zback:x', after: [ok.id] });
     const other = act({ op: 'snapshot', dataset: 'p/b', target: 'p/b', argv: ['zfs', 'snapshot', 'p/b@x'], snapshots: ['x'] });
     const p = applyRefusals({ ...plan, actions: [bad, ok, later, other] }, check([bad, ok, later, other]));
     expect(p.actions.map((a) => a.id)).toEqual([other.id]);
-    expect(p.refused!.map((r) => r.message)).toEqual([expect.stringMatching(/^p\/a: the safety interlock refused to destroy p\/a@manual: it is not a zback snapshot/)]);
+    expect(p.refused!.map((r) => r.message)).toEqual([
+      expect.stringMatching(/^p\/a: the safety interlock refused to destroy p\/a@manual: it is not a zback snapshot/),
+    ]);
   });
 });
 
 describe('a snapshot dated after the clock (SPEC §9)', () => {
   const future = '2031-06-01-000000';
   test('ignored for due, newest and retention, never destroyed, and an error line that says what to do', () => {
-    const { plan, check } = world({ snaps: [...today.slice(0, 6), { name: future }, ...today.slice(6)], states: new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: today.slice(0, 11) } })]]), holds: [sourceHold(today[10]!)] });
+    const { plan, check } = world({
+      snaps: [...today.slice(0, 6), { name: future }, ...today.slice(6)],
+      states: new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: today.slice(0, 11) } })]]),
+      holds: [sourceHold(today[10]!)],
+    });
     const d = ds(plan);
     expect(d.newSnapshot).toBe(NEW); // still due: the future name is not "newest"
     expect(d.future).toEqual([future]);
-    expect(d.problems).toEqual([expect.stringMatching(/^p\/a: @2031-06-01-000000 is dated after this run's clock \(2026-11-25T12:05:00\.000Z\): zback ignores it for due snapshots, retention and replication and never destroys it\. .*zfs rename 'p\/a@2031-06-01-000000'/)]);
+    expect(d.problems).toEqual([
+      expect.stringMatching(
+        /^p\/a: @2031-06-01-000000 is dated after this run's clock \(2026-11-25T12:05:00\.000Z\): zback ignores it for due snapshots, retention and replication and never destroys it\. .*zfs rename 'p\/a@2031-06-01-000000'/,
+      ),
+    ]);
     expect(d.decisions.map((x) => x.name)).not.toContain(future);
     expect(destroyed(plan)).not.toContain(future);
     expect(destroyed(plan)).toEqual(today.slice(0, 7)); // 6h: the newest real ones stay
@@ -267,7 +368,10 @@ describe('found in review: no false alarms, and another port is another machine'
     const { plan, check } = world({
       snaps,
       destinations: 'bk1:tank/copy|hourly,bk2:tank/copy|hourly',
-      states: new Map<string, DestinationState>([['bk1', { ...DOWN, label: 'bk1' }], ['bk2', copy('bk2')]]),
+      states: new Map<string, DestinationState>([
+        ['bk1', { ...DOWN, label: 'bk1' }],
+        ['bk2', copy('bk2')],
+      ]),
       holds: [sourceHold(base, 'bk1'), sourceHold(base, 'bk2')],
     });
     expect(plan.replications.map((r) => r.status)).toEqual(['unreachable', 'send']);
@@ -275,25 +379,34 @@ describe('found in review: no false alarms, and another port is another machine'
     expect(destroyed(plan)).not.toContain(base); // bk1's base, while bk1 is down
   });
 
-  test('a resume pending on one destination does not block moving another destination\'s hold', () => {
+  test("a resume pending on one destination does not block moving another destination's hold", () => {
     const { plan, check } = world({
       snaps,
       destinations: 'bk1:tank/copy|hourly,bk2:tank/copy|hourly',
-      states: new Map<string, DestinationState>([['bk1', withDecodedToken(reachable({ tank: {}, 'tank/copy': { snaps: [base], token: '1-abc' } }, OZ, 'bk1'), 'tank/copy', 'p/a', today[10]!)], ['bk2', copy('bk2')]]),
+      states: new Map<string, DestinationState>([
+        ['bk1', withDecodedToken(reachable({ tank: {}, 'tank/copy': { snaps: [base], token: '1-abc' } }, OZ, 'bk1'), 'tank/copy', 'p/a', today[10]!)],
+        ['bk2', copy('bk2')],
+      ]),
       holds: [sourceHold(base, 'bk1'), sourceHold(base, 'bk2')],
     });
     expect(plan.actions.some((a) => a.op === 'release' && a.tag === sourceHoldTag('bk2', 'tank/copy'))).toBe(true);
     expect(check()).toEqual([]);
   });
 
-  test('gw:2201 and gw:2202 are two machines: one\'s hold is not the other\'s, and the second is seeded', () => {
+  test("gw:2201 and gw:2202 are two machines: one's hold is not the other's, and the second is seeded", () => {
     const { plan, check } = world({
       snaps,
       destinations: 'gw:2201:tank/copy|hourly,gw:2202:tank/copy|hourly',
-      states: new Map<string, DestinationState>([['gw:2201', copy('gw:2201')], ['gw:2202', reachable({ tank: {} }, OZ, 'gw:2202')]]),
+      states: new Map<string, DestinationState>([
+        ['gw:2201', copy('gw:2201')],
+        ['gw:2202', reachable({ tank: {} }, OZ, 'gw:2202')],
+      ]),
       holds: [sourceHold(base, 'gw:2201')],
     });
-    expect(plan.replications.map((r) => [r.status, r.sends[0]?.kind])).toEqual([['send', 'incremental'], ['send', 'full']]);
+    expect(plan.replications.map((r) => [r.status, r.sends[0]?.kind])).toEqual([
+      ['send', 'incremental'],
+      ['send', 'full'],
+    ]);
     expect(check()).toEqual([]);
   });
 

@@ -30,8 +30,24 @@ const PROPS = propertyList(propertyNames('org.wit'));
 describe('capabilities', () => {
   test('no `zfs version` → legacy; a version → OpenZFS with every feature', () => {
     expect(capabilitiesFor(null)).toBe(LEGACY_CAPABILITIES);
-    expect(LEG).toMatchObject({ openzfs: false, multiSnapshot: false, destroyList: false, getTypeFilter: false, resumableReceive: false, sendEstimate: false, encryption: false });
-    expect(OZ).toMatchObject({ openzfs: true, multiSnapshot: true, destroyList: true, getTypeFilter: true, resumableReceive: true, sendEstimate: true, encryption: true });
+    expect(LEG).toMatchObject({
+      openzfs: false,
+      multiSnapshot: false,
+      destroyList: false,
+      getTypeFilter: false,
+      resumableReceive: false,
+      sendEstimate: false,
+      encryption: false,
+    });
+    expect(OZ).toMatchObject({
+      openzfs: true,
+      multiSnapshot: true,
+      destroyList: true,
+      getTypeFilter: true,
+      resumableReceive: true,
+      sendEstimate: true,
+      encryption: true,
+    });
     expect(OZ.description).toBe('OpenZFS 2.3.2');
     expect(Object.isFrozen(LEG)).toBe(true);
   });
@@ -48,14 +64,35 @@ describe('discovery commands', () => {
     expect(PROPS.slice(0, 4)).toEqual(rec[rec.length - 1]!.split(','));
     expect(configCommand(PROPS, LEG)).toEqual([...rec.slice(0, -1), PROPS.join(',')]);
     expect(configCommand(PROPS, OZ)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', '-s', 'local,inherited,received',
-      '-t', 'filesystem,volume', '-r', PROPS.join(','),
+      'zfs',
+      'get',
+      '-H',
+      '-p',
+      '-o',
+      'name,property,value,source',
+      '-s',
+      'local,inherited,received',
+      '-t',
+      'filesystem,volume',
+      '-r',
+      PROPS.join(','),
     ]);
   });
   test('inventory: legacy is the recorded command; OpenZFS asks for receive_resume_token and leaves bookmarks out', () => {
     expect(inventoryCommand(['tank'], LEG)).toEqual(recorded('get-inventory.cmd'));
     expect(inventoryCommand(['tank/a', 'pool2'], OZ)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-t', 'filesystem,volume,snapshot', '-r', 'guid,createtxg,userrefs,receive_resume_token,encryption', 'tank/a', 'pool2',
+      'zfs',
+      'get',
+      '-H',
+      '-p',
+      '-o',
+      'name,property,value',
+      '-t',
+      'filesystem,volume,snapshot',
+      '-r',
+      'guid,createtxg,userrefs,receive_resume_token,encryption',
+      'tank/a',
+      'pool2',
     ]);
   });
   test('inventory refuses invalid roots', () => {
@@ -141,12 +178,13 @@ describe('destroy commands: exactly the named snapshots', () => {
 describe('property commands', () => {
   test('set, inherit, get of one dataset', () => {
     expect(setPropertyCommand('tank/a', 'org.wit:destinations', 'h:p/x|0 0,12 * * *')).toEqual([
-      'zfs', 'set', 'org.wit:destinations=h:p/x|0 0,12 * * *', 'tank/a',
+      'zfs',
+      'set',
+      'org.wit:destinations=h:p/x|0 0,12 * * *',
+      'tank/a',
     ]);
     expect(inheritPropertyCommand('tank/a', 'org.wit:retention')).toEqual(['zfs', 'inherit', 'org.wit:retention', 'tank/a']);
-    expect(datasetPropertiesCommand('tank/a', PROPS)).toEqual([
-      'zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', PROPS.join(','), 'tank/a',
-    ]);
+    expect(datasetPropertiesCommand('tank/a', PROPS)).toEqual(['zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', PROPS.join(','), 'tank/a']);
   });
   test('refuse invalid datasets', () => {
     expect(() => setPropertyCommand('tank/a b;', 'p:x', 'v')).toThrow(/refusing/);

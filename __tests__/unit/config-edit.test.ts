@@ -23,7 +23,15 @@ const kinds = (r: ConfigResult[]) => Object.fromEntries(r.map((c) => [c.dataset,
 
 describe('simulateEdit', () => {
   test('setting on a fresh subtree: local at the dataset, inherited below', () => {
-    const out = simulateEdit([], ['p/a', 'p/a/b', 'p/a/b/c'], 'p/a', new Map([[P('snapshot'), 'yes'], [P('retention'), '24h']]));
+    const out = simulateEdit(
+      [],
+      ['p/a', 'p/a/b', 'p/a/b/c'],
+      'p/a',
+      new Map([
+        [P('snapshot'), 'yes'],
+        [P('retention'), '24h'],
+      ]),
+    );
     expect(table(out)).toEqual({
       'p/a snapshot': 'yes | local',
       'p/a retention': '24h | local',
@@ -74,7 +82,15 @@ describe('simulateEdit', () => {
       ['p/a', 'destinations', 'h:x/y|daily', 'local'],
       ['p/a/b', 'destinations', 'h:x/y|daily', 'inherited from p/a'],
     );
-    const out = simulateEdit(before, ['p/a', 'p/a/b'], 'p/a', new Map<string, string | null>([[P('retention'), null], [P('destinations'), null]]));
+    const out = simulateEdit(
+      before,
+      ['p/a', 'p/a/b'],
+      'p/a',
+      new Map<string, string | null>([
+        [P('retention'), null],
+        [P('destinations'), null],
+      ]),
+    );
     expect(table(out)).toEqual({
       'p retention': '1y | local',
       'p/a retention': '1y | inherited from p',
@@ -83,7 +99,12 @@ describe('simulateEdit', () => {
   });
 
   test('inherits a received value from above as ZFS shows it', () => {
-    const out = simulateEdit(rows(['b/copy', 'snapshot', 'yes', 'received'], ['b/copy/x', 'snapshot', 'no', 'local']), ['b/copy/x', 'b/copy/x/y'], 'b/copy/x', new Map([[P('snapshot'), null]]));
+    const out = simulateEdit(
+      rows(['b/copy', 'snapshot', 'yes', 'received'], ['b/copy/x', 'snapshot', 'no', 'local']),
+      ['b/copy/x', 'b/copy/x/y'],
+      'b/copy/x',
+      new Map([[P('snapshot'), null]]),
+    );
     expect(table(out)).toEqual({
       'b/copy snapshot': 'yes | received',
       'b/copy/x snapshot': 'yes | inherited from b/copy',
@@ -92,7 +113,12 @@ describe('simulateEdit', () => {
   });
 
   test('snapshot rows are dropped', () => {
-    const out = simulateEdit(rows(['p/a', 'snapshot', 'yes', 'local'], ['p/a@s', 'snapshot', 'yes', 'inherited from p/a']), ['p/a'], 'p/a', new Map([[P('retention'), '1d']]));
+    const out = simulateEdit(
+      rows(['p/a', 'snapshot', 'yes', 'local'], ['p/a@s', 'snapshot', 'yes', 'inherited from p/a']),
+      ['p/a'],
+      'p/a',
+      new Map([[P('retention'), '1d']]),
+    );
     expect(out.some((r) => r.name.includes('@'))).toBe(false);
   });
 
@@ -105,12 +131,25 @@ describe('simulateEdit', () => {
     const bad = resolveConfigs(simulateEdit(recorded, sub('tank/data'), 'tank/data', new Map([[P('retention'), '24x']])), N);
     expect(kinds(bad)).toMatchObject({ 'tank/data': 'error', 'tank/data/web': 'error', 'tank/data/db': 'managed' });
     const web = bad.find((c) => c.dataset === 'tank/data/web');
-    expect(web?.kind === 'error' && web.error.message).toBe('tank/data/web: org.wit:retention="24x" (inherited from tank/data) is invalid: unknown unit "x" (use h, d, w, m or y)');
+    expect(web?.kind === 'error' && web.error.message).toBe(
+      'tank/data/web: org.wit:retention="24x" (inherited from tank/data) is invalid: unknown unit "x" (use h, d, w, m or y)',
+    );
 
     // Enabling tank/other without a retention is refused; with one it is managed.
     const noRet = resolveConfigs(simulateEdit(recorded, sub('tank/other'), 'tank/other', new Map([[P('snapshot'), 'yes']])), N);
     expect(kinds(noRet)['tank/other']).toBe('error');
-    const ok = resolveConfigs(simulateEdit(recorded, sub('tank/other'), 'tank/other', new Map([[P('snapshot'), 'yes'], [P('retention'), '7d']])), N);
+    const ok = resolveConfigs(
+      simulateEdit(
+        recorded,
+        sub('tank/other'),
+        'tank/other',
+        new Map([
+          [P('snapshot'), 'yes'],
+          [P('retention'), '7d'],
+        ]),
+      ),
+      N,
+    );
     expect(kinds(ok)['tank/other']).toBe('managed');
 
     // Unsetting snapshot on tank/data: children no longer managed.
@@ -118,7 +157,18 @@ describe('simulateEdit', () => {
     expect(kinds(unset)).toMatchObject({ 'tank/data': 'ignored', 'tank/data/db': 'ignored', 'tank/data/web': 'ignored' });
 
     // A local snapshot=yes on the received copy makes it (only it) managed once it has a local retention.
-    const recv = resolveConfigs(simulateEdit(recorded, sub('tank/recv'), 'tank/recv', new Map([[P('snapshot'), 'yes'], [P('retention'), '14d']])), N);
+    const recv = resolveConfigs(
+      simulateEdit(
+        recorded,
+        sub('tank/recv'),
+        'tank/recv',
+        new Map([
+          [P('snapshot'), 'yes'],
+          [P('retention'), '14d'],
+        ]),
+      ),
+      N,
+    );
     expect(kinds(recv)).toMatchObject({ 'tank/recv': 'managed', 'tank/recv/child': 'ignored' });
   });
 });

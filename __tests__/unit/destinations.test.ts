@@ -1,12 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { InvalidValue } from '../../lib/errors.js';
-import {
-  destinationHostLabel,
-  destinationPathFor,
-  parseDestination,
-  parseDestinations,
-  type Destination,
-} from '../../lib/policy/destinations.js';
+import { destinationHostLabel, destinationPathFor, parseDestination, parseDestinations, type Destination } from '../../lib/policy/destinations.js';
 
 function err(text: string): string {
   try {
@@ -69,9 +63,7 @@ describe('parseDestinations: valid forms', () => {
   });
 
   test('several destinations, with commas inside cron expressions', () => {
-    const list = parseDestinations(
-      'a:pool/x|0 0,12 * * *,b:pool/y|0 0 * * MON,WED|7d,local/copy|daily,c:pool/z|0 0 1,15 * *|2m,d:pool/w|0 0 * * 1,3',
-    );
+    const list = parseDestinations('a:pool/x|0 0,12 * * *,b:pool/y|0 0 * * MON,WED|7d,local/copy|daily,c:pool/z|0 0 1,15 * *|2m,d:pool/w|0 0 * * 1,3');
     expect(list.map(shape)).toEqual([
       { host: 'a', path: 'pool/x', cron: '0 0,12 * * *' },
       { host: 'b', path: 'pool/y', cron: '0 0 * * MON,WED', retention: { h: 0, d: 7, w: 0, m: 0, y: 0 } },

@@ -9,10 +9,31 @@ import type { Action, Plan, ReplicationPlan } from '../../lib/plan/types.js';
 let n = 0;
 function act(a: Partial<Action> & Pick<Action, 'op'>): Action {
   const id = `a${++n}`;
-  return { id, phase: 'replicate', host: 'local', dataset: 'p/a', argv: ['zfs', a.op, id], target: 'p/a', snapshots: ['s'], after: [], why: `${a.op} ${id}`, ...a };
+  return {
+    id,
+    phase: 'replicate',
+    host: 'local',
+    dataset: 'p/a',
+    argv: ['zfs', a.op, id],
+    target: 'p/a',
+    snapshots: ['s'],
+    after: [],
+    why: `${a.op} ${id}`,
+    ...a,
+  };
 }
 function plan(actions: Action[], replications: ReplicationPlan[] = []): Plan {
-  return { now: 0, zone: 'UTC', datasets: [{ dataset: 'p/a', zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [], destroyAfterSend: [] }], snapshots: [], destroys: [], replications, staleHolds: [], ignored: [], actions };
+  return {
+    now: 0,
+    zone: 'UTC',
+    datasets: [{ dataset: 'p/a', zbackSnapshots: 0, foreignSnapshots: 0, latest: null, decisions: [], destroy: [], destroyAfterSend: [] }],
+    snapshots: [],
+    destroys: [],
+    replications,
+    staleHolds: [],
+    ignored: [],
+    actions,
+  };
 }
 /** Ports that answer from a table (default: success) and record the order of the actions they ran. */
 function ports(results: Record<string, ActionResult> = {}, delay = 0) {
@@ -50,7 +71,7 @@ describe('conditions', () => {
     expect(o.results.has(hold.id)).toBe(false);
   });
 
-  test('waiting on another dataset\'s failed action is news for this dataset', async () => {
+  test("waiting on another dataset's failed action is news for this dataset", async () => {
     const parent = act({ op: 'send', host: 'bk', dataset: 'p/a', replication: 'bk:t' });
     const child = act({ op: 'send', host: 'bk', dataset: 'p/a/b', replication: 'bk:t/b', after: [parent.id] });
     const o = await executePlan(plan([parent, child]), ports({ [parent.id]: { ok: false, error: 'boom' } }).ports);
@@ -67,12 +88,17 @@ describe('conditions', () => {
     const dead = ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' } });
     const o = await executePlan(plan([resume, abort]), dead.ports);
     expect(dead.ran).toEqual([resume.id, abort.id]);
-    expect(o.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: token unusable; its partial state was discarded: the next run starts again from the last common snapshot']);
-    const stuck = await executePlan(plan([resume, abort]), ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' }, [abort.id]: { ok: false, error: 'pool busy' } }).ports);
+    expect(o.datasets.get('p/a')!.errors).toEqual([
+      'replication to bk:t failed: token unusable; its partial state was discarded: the next run starts again from the last common snapshot',
+    ]);
+    const stuck = await executePlan(
+      plan([resume, abort]),
+      ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' }, [abort.id]: { ok: false, error: 'pool busy' } }).ports,
+    );
     expect(stuck.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: token unusable; discarding it failed too: pool busy']);
   });
 
-  test('a group snapshot that worked for one dataset and not another: only the first one\'s sends run', async () => {
+  test("a group snapshot that worked for one dataset and not another: only the first one's sends run", async () => {
     const snap = act({ op: 'snapshot', phase: 'snapshot', datasets: ['p/a', 'p/b'] });
     const sa = act({ op: 'send', host: 'bk', dataset: 'p/a', after: [snap.id], replication: 'bk:a' });
     const sb = act({ op: 'send', host: 'bk', dataset: 'p/b', after: [snap.id], replication: 'bk:b' });
@@ -123,13 +149,30 @@ describe('order and concurrency', () => {
 
 describe('replication outcomes', () => {
   const r = (status: ReplicationPlan['status']): ReplicationPlan =>
-    ({ dataset: 'p/a', destination: 'bk:t|hourly', hostLabel: 'bk', target: 't', status, sends: [], sourceTag: 'zback:bk:t', targetTag: 'zback:replica', targetDecisions: [], targetDestroy: [], targetDestroyArgvs: [], copyRetention: '24h', message: 'why' }) as ReplicationPlan;
+    ({
+      dataset: 'p/a',
+      destination: 'bk:t|hourly',
+      hostLabel: 'bk',
+      target: 't',
+      status,
+      sends: [],
+      sourceTag: 'zback:bk:t',
+      targetTag: 'zback:replica',
+      targetDecisions: [],
+      targetDestroy: [],
+      targetDestroyArgvs: [],
+      copyRetention: '24h',
+      message: 'why',
+    }) as ReplicationPlan;
 
   test('sent, bytes and destroyed on the target come from the actions; an unreachable one fails with its message', async () => {
     const s1 = act({ op: 'send', host: 'bk', target: 't', replication: 'bk:t', snapshots: ['1', '2'] });
     const s2 = act({ op: 'send', host: 'bk', target: 't', replication: 'bk:t', snapshots: ['3'], after: [s1.id] });
     const d = act({ op: 'destroy', host: 'bk', target: 't', replication: 'bk:t', snapshots: ['0'], after: [s2.id] });
-    const o = await executePlan(plan([s1, s2, d], [r('send')]), ports({ [s1.id]: { ok: true, bytes: 10 }, [s2.id]: { ok: true, bytes: 5 }, [d.id]: { ok: true, destroyed: ['0'] } }).ports);
+    const o = await executePlan(
+      plan([s1, s2, d], [r('send')]),
+      ports({ [s1.id]: { ok: true, bytes: 10 }, [s2.id]: { ok: true, bytes: 5 }, [d.id]: { ok: true, destroyed: ['0'] } }).ports,
+    );
     expect(o.replications[0]).toMatchObject({ ok: true, bytes: 15, sent: ['1', '2', '3'], targetDestroyed: ['0'] });
     const down = await executePlan(plan([], [r('unreachable')]), ports().ports);
     expect(down.replications[0]).toMatchObject({ ok: false, error: 'why' });
@@ -158,8 +201,12 @@ describe('batches (one zfs hold/release per host and tag)', () => {
 
   test('members run as one command, once every member has what it waits for; a member whose send failed is left out', async () => {
     const sends = ['x', 'y', 'z'].map((t) => act({ op: 'send', host: 'bk', dataset: `p/${t}`, target: `t/${t}`, replication: `bk:t/${t}` }));
-    const holds = sends.map((s) => act({ op: 'hold', host: 'bk', dataset: s.dataset, target: s.target, replication: s.replication, after: [s.id], batch: 'hold bk zback:replica' }));
-    const releases = holds.map((h) => act({ op: 'release', host: 'bk', dataset: h.dataset, target: h.target, replication: h.replication, after: [h.id], batch: 'release bk zback:replica' }));
+    const holds = sends.map((s) =>
+      act({ op: 'hold', host: 'bk', dataset: s.dataset, target: s.target, replication: s.replication, after: [s.id], batch: 'hold bk zback:replica' }),
+    );
+    const releases = holds.map((h) =>
+      act({ op: 'release', host: 'bk', dataset: h.dataset, target: h.target, replication: h.replication, after: [h.id], batch: 'release bk zback:replica' }),
+    );
     const p = batchPorts({ [sends[1]!.id]: { ok: false, error: 'cut' } });
     const o = await executePlan(plan([...sends, ...holds, ...releases]), p.ports);
     expect(p.batches).toEqual([

@@ -18,14 +18,20 @@ const old = at('11-23 05');
 const today = hourly('11-25 00', 12); // 00 … 11
 
 function build(opts: { destinations?: string; retention?: string; source?: DsSpec; state: DestinationState }): Plan {
-  const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: opts.retention ?? '24h', destinations: opts.destinations ?? 'bk:tank/off/copy|hourly|2h' }), N);
+  const configs = resolveConfigs(
+    rows('p/a', { snapshot: 'yes', retention: opts.retention ?? '24h', destinations: opts.destinations ?? 'bk:tank/off/copy|hourly|2h' }),
+    N,
+  );
   const inventory = inventoryOf({ 'p/a': opts.source ?? { snaps: [old, ...today] } });
   const plan = buildPlan({ configs, inventory, caps: OZ, now: NOW, calendar: cal, names, destinations: new Map([['bk', opts.state]]), holds: [] });
   expect(checkPlan({ actions: plan.actions, configs, inventory, destinations: new Map([['bk', opts.state]]), holds: [], names })).toEqual([]);
   return plan;
 }
 const sink = (s: Partial<SinkInfo>): SinkInfo => ({ roots: ['tank/off'], appendOnly: false, keepDays: 0, ...s });
-const onSink = (spec: Record<string, DsSpec>, s: Partial<SinkInfo>): DestinationState => ({ ...(reachable(spec) as Extract<DestinationState, { reachable: true }>), sink: sink(s) });
+const onSink = (spec: Record<string, DsSpec>, s: Partial<SinkInfo>): DestinationState => ({
+  ...(reachable(spec) as Extract<DestinationState, { reachable: true }>),
+  sink: sink(s),
+});
 const ops = (p: Plan, host = 'bk') => p.actions.filter((a) => a.host === host).map((a) => `${a.op} ${a.argv.join(' ')}`);
 
 describe('a restricted sink: the source plans only what it allows', () => {
@@ -35,7 +41,19 @@ describe('a restricted sink: the source plans only what it allows', () => {
     expect(bk.slice(0, 2)).toEqual(['create-parent zfs create -o canmount=off tank/off/web1', 'create-parent zfs create -o canmount=off tank/off/web1/home']);
     // OpenZFS there: the marks go inside the seed's receive, which the sink allows in that form.
     const seed = p.actions.find((a) => a.op === 'send' && a.send?.kind === 'full')!;
-    expect(seed.recvArgv).toEqual(['zfs', 'receive', '-u', '-s', '-o', 'org.wit:replica-of=localhost:p/a', '-o', 'canmount=noauto', '-o', 'org.wit:replica-retention=2h', 'tank/off/web1/home/copy']);
+    expect(seed.recvArgv).toEqual([
+      'zfs',
+      'receive',
+      '-u',
+      '-s',
+      '-o',
+      'org.wit:replica-of=localhost:p/a',
+      '-o',
+      'canmount=noauto',
+      '-o',
+      'org.wit:replica-retention=2h',
+      'tank/off/web1/home/copy',
+    ]);
     expect(allow(seed.recvArgv!, { roots: ['tank/off'], keepDays: 0, appendOnly: false }).op).toBe('receive');
     expect(bk.filter((o) => o.startsWith('mark-copy'))).toEqual([]);
   });
@@ -129,7 +147,10 @@ describe('what a backup host reports is checked here', () => {
     expect(destroy.after).toContain(send.id);
     // With nothing to send (up to date), it stays the base and is kept there under its own name.
     const current = at('11-25 12'); // this hour's: nothing is due
-    const idle = build({ source: { snaps: [current] }, state: reachable({ tank: {}, 'tank/off': {}, 'tank/off/copy': { snaps: [{ name: other, guid: guidOf(current) }] } }) });
+    const idle = build({
+      source: { snaps: [current] },
+      state: reachable({ tank: {}, 'tank/off': {}, 'tank/off/copy': { snaps: [{ name: other, guid: guidOf(current) }] } }),
+    });
     expect(idle.replications[0]!.status).toBe('up-to-date');
     expect(idle.replications[0]!.targetDestroy).toEqual([]);
     expect(ops(idle)).toEqual([`hold zfs hold zback:replica tank/off/copy@${other}`]);

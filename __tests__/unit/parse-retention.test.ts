@@ -85,9 +85,17 @@ describe('formatRetention', () => {
 
 describe('describeRetention: the policy in words', () => {
   test.each<[string, string | undefined, string]>([
-    ['24h30d1m', undefined, 'keeps the oldest snapshot of each of the last 24 hours, the last 30 days and the last month that have one, the newest snapshot and every held one'],
+    [
+      '24h30d1m',
+      undefined,
+      'keeps the oldest snapshot of each of the last 24 hours, the last 30 days and the last month that have one, the newest snapshot and every held one',
+    ],
     ['1d', undefined, 'keeps the oldest snapshot of the last day that has one, the newest snapshot and every held one'],
-    ['24h', 'Europe/Berlin', 'keeps the oldest snapshot of each of the last 24 hours that have one (Europe/Berlin time), the newest snapshot and every held one'],
+    [
+      '24h',
+      'Europe/Berlin',
+      'keeps the oldest snapshot of each of the last 24 hours that have one (Europe/Berlin time), the newest snapshot and every held one',
+    ],
     ['2w', undefined, 'keeps the oldest snapshot of each of the last 2 weeks that have one (weeks start on Monday), the newest snapshot'],
     ['0h7d0w1y', 'UTC', 'keeps the oldest snapshot of each of the last 7 days and the last year that have one (UTC time)'],
   ])('%s', (text, zone, words) => {

@@ -51,12 +51,29 @@ describe('parseInventory', () => {
   test('OpenZFS rows: encryption per dataset (snapshots repeat it; ignored there), resume token', () => {
     const inv = parseInventory(
       [
-        'tank/e\tguid\t11', 'tank/e\tcreatetxg\t5', 'tank/e\tuserrefs\t-', 'tank/e\treceive_resume_token\t-', 'tank/e\tencryption\taes-256-gcm',
-        'tank/e@s1\tguid\t12', 'tank/e@s1\tcreatetxg\t6', 'tank/e@s1\tuserrefs\t0', 'tank/e@s1\tencryption\taes-256-gcm',
-        'tank/p\tguid\t21', 'tank/p\tcreatetxg\t7', 'tank/p\tuserrefs\t-', 'tank/p\treceive_resume_token\t1-ab-cd-ef', 'tank/p\tencryption\toff',
+        'tank/e\tguid\t11',
+        'tank/e\tcreatetxg\t5',
+        'tank/e\tuserrefs\t-',
+        'tank/e\treceive_resume_token\t-',
+        'tank/e\tencryption\taes-256-gcm',
+        'tank/e@s1\tguid\t12',
+        'tank/e@s1\tcreatetxg\t6',
+        'tank/e@s1\tuserrefs\t0',
+        'tank/e@s1\tencryption\taes-256-gcm',
+        'tank/p\tguid\t21',
+        'tank/p\tcreatetxg\t7',
+        'tank/p\tuserrefs\t-',
+        'tank/p\treceive_resume_token\t1-ab-cd-ef',
+        'tank/p\tencryption\toff',
       ].join('\n') + '\n',
     );
-    expect(inv.get('tank/e')).toEqual({ name: 'tank/e', guid: '11', createtxg: 5, encryption: 'aes-256-gcm', snapshots: [{ name: 's1', guid: '12', createtxg: 6, userrefs: 0 }] });
+    expect(inv.get('tank/e')).toEqual({
+      name: 'tank/e',
+      guid: '11',
+      createtxg: 5,
+      encryption: 'aes-256-gcm',
+      snapshots: [{ name: 's1', guid: '12', createtxg: 6, userrefs: 0 }],
+    });
     expect(inv.get('tank/p')).toMatchObject({ encryption: 'off', resumeToken: '1-ab-cd-ef', snapshots: [] });
   });
   test('recorded zfs-fuse output: datasets, snapshots in createtxg order, holds', () => {

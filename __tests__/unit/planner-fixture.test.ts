@@ -40,7 +40,10 @@ function withDataRetention(value: string): PropertyRow[] {
   return configRows.map((r) => (r.property === 'org.wit:retention' && r.value === '24h7d' ? { ...r, value } : r));
 }
 const ds = (p: Plan, name: string) => p.datasets.find((d) => d.dataset === name)!;
-const kept = (p: Plan, name: string) => ds(p, name).decisions.filter((d) => d.keep).map((d) => d.name);
+const kept = (p: Plan, name: string) =>
+  ds(p, name)
+    .decisions.filter((d) => d.keep)
+    .map((d) => d.name);
 const allDestroyed = (p: Plan) => p.destroys.flatMap((d) => d.snapshots.map((s) => `${d.dataset}@${s}`));
 const allArgv = (p: Plan) => [...p.snapshots.map((s) => s.argv), ...p.destroys.flatMap((d) => d.argvs)];
 const T = (s: string) => Date.parse(s);
@@ -87,7 +90,10 @@ describe.each([
         reasons: ['hourly 1/24 (2026-11-25 12:00 +01:00)', 'newest zback snapshot'],
       },
     ]);
-    expect(ds(p, 'tank/data/db').decisions.map((d) => d.reasons)).toEqual([['hourly 2/48 (2026-11-25 11:00 +01:00)'], ['hourly 1/48 (2026-11-25 12:00 +01:00)', 'newest zback snapshot']]);
+    expect(ds(p, 'tank/data/db').decisions.map((d) => d.reasons)).toEqual([
+      ['hourly 2/48 (2026-11-25 11:00 +01:00)'],
+      ['hourly 1/48 (2026-11-25 12:00 +01:00)', 'newest zback snapshot'],
+    ]);
     expect(ds(p, 'tank/data/db')).toMatchObject({ zbackSnapshots: 2, foreignSnapshots: 0 });
   });
 

@@ -36,7 +36,11 @@ function rowsOf(spec: Spec): PropertyRow[] {
         out.push({ name: d, property: `org.wit:${short[k]}`, value: local, source: 'local' });
         continue;
       }
-      for (let a = d.lastIndexOf('/') < 0 ? null : d.slice(0, d.lastIndexOf('/')); a !== null; a = a.lastIndexOf('/') < 0 ? null : a.slice(0, a.lastIndexOf('/'))) {
+      for (
+        let a = d.lastIndexOf('/') < 0 ? null : d.slice(0, d.lastIndexOf('/'));
+        a !== null;
+        a = a.lastIndexOf('/') < 0 ? null : a.slice(0, a.lastIndexOf('/'))
+      ) {
         const v = spec[a]?.[k];
         if (v !== undefined) {
           out.push({ name: d, property: `org.wit:${short[k]}`, value: v, source: `inherited from ${a}` });
@@ -125,7 +129,7 @@ describe('one atomic snapshot per configuration group', () => {
     for (const a of p.snapshots.flatMap((s) => s.argv)) expect(a).not.toMatch(/skip/);
   });
 
-  test('a child with its own snapshot=yes is its own group: never covered by the parent\'s -r', () => {
+  test("a child with its own snapshot=yes is its own group: never covered by the parent's -r", () => {
     const spec2: Spec = { 'p/a': { s: 'yes', r: '24h' }, 'p/a/b': { s: 'yes' }, 'p/a/b/c': {} };
     for (const caps of [LEG, OZ]) {
       const p = planOf(spec2, caps);
@@ -228,7 +232,7 @@ describe('no snapshot is planned twice', () => {
       }
     }
   });
-  test('a child that already has this run\'s name (earlier partial run): only the parent, no -r', () => {
+  test("a child that already has this run's name (earlier partial run): only the parent, no -r", () => {
     const partial: Spec = { 'p/a': { s: 'yes', r: '24h' }, 'p/a/b': { snaps: [NEW] } };
     for (const caps of [LEG, OZ]) {
       const p = planOf(partial, caps);
@@ -244,7 +248,15 @@ describe('retention in the plan', () => {
       'p/a': {
         s: 'yes',
         r: '2h',
-        snaps: ['2026-11-25-080000!', '2026-11-25-090000', 'before-upgrade', '2026-11-25-100000', '2026-11-25-101500', '2026-11-25-110000', '2026-02-30-000000'],
+        snaps: [
+          '2026-11-25-080000!',
+          '2026-11-25-090000',
+          'before-upgrade',
+          '2026-11-25-100000',
+          '2026-11-25-101500',
+          '2026-11-25-110000',
+          '2026-02-30-000000',
+        ],
       },
     };
     for (const caps of [LEG, OZ]) {
@@ -299,7 +311,15 @@ describe('snapshotActions and topmost', () => {
   });
   test('similar prefixes are not children', () => {
     const s2 = ['t/r', 't/r-x', 't/rr'];
-    expect(snapshotActions('t/r', ['t/r'], s2.filter((x) => x === 't/r' || x.startsWith('t/r/')), 'n', LEG).map((a) => a.argv)).toEqual([['zfs', 'snapshot', 't/r@n']]);
+    expect(
+      snapshotActions(
+        't/r',
+        ['t/r'],
+        s2.filter((x) => x === 't/r' || x.startsWith('t/r/')),
+        'n',
+        LEG,
+      ).map((a) => a.argv),
+    ).toEqual([['zfs', 'snapshot', 't/r@n']]);
   });
   test('topmost', () => {
     expect(topmost(['t/a/b', 't/a', 'u', 't/ab', 'u/x', 't/a'])).toEqual(['t/a', 't/ab', 'u']);
@@ -334,7 +354,12 @@ describe('cron every 5 minutes, applying each plan', () => {
   });
   test('hourly across the start of DST: one per real hour', () => {
     // 2026-03-29: 02:00 CET → 03:00 CEST at 01:00 UTC.
-    expect(simulate('100h', '2026-03-28T23:55:00Z', '2026-03-29T02:30:00Z')).toEqual(['2026-03-28-235500', '2026-03-29-000000', '2026-03-29-010000', '2026-03-29-020000']);
+    expect(simulate('100h', '2026-03-28T23:55:00Z', '2026-03-29T02:30:00Z')).toEqual([
+      '2026-03-28-235500',
+      '2026-03-29-000000',
+      '2026-03-29-010000',
+      '2026-03-29-020000',
+    ]);
   });
   test('daily across the end of DST (cron every 15 minutes): one per local day, at local midnight', () => {
     expect(simulate('30d', '2026-10-23T12:00:00Z', '2026-10-27T12:00:00Z', 15)).toEqual([

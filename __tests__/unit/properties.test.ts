@@ -3,14 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, InvalidValue } from '../../lib/errors.js';
-import {
-  propertyList,
-  propertyNames,
-  resolveConfigs,
-  validatePrefix,
-  type ConfigResult,
-  type DatasetConfig,
-} from '../../lib/policy/properties.js';
+import { propertyList, propertyNames, resolveConfigs, validatePrefix, type ConfigResult, type DatasetConfig } from '../../lib/policy/properties.js';
 import { parsePropertyRows, type PropertyRow } from '../../lib/zfs/parse.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'zfs-fuse');
@@ -41,7 +34,12 @@ const inh = (from: string) => `inherited from ${from}`;
 
 describe('property names and prefix', () => {
   test('default and custom prefix', () => {
-    expect(propertyNames()).toMatchObject({ snapshot: 'org.wit:snapshot', retention: 'org.wit:retention', destinations: 'org.wit:destinations', schedule: 'org.wit:schedule' });
+    expect(propertyNames()).toMatchObject({
+      snapshot: 'org.wit:snapshot',
+      retention: 'org.wit:retention',
+      destinations: 'org.wit:destinations',
+      schedule: 'org.wit:schedule',
+    });
     const list = propertyList(propertyNames('com.example.zb'));
     expect(list.slice(0, 4)).toEqual(['com.example.zb:snapshot', 'com.example.zb:retention', 'com.example.zb:destinations', 'com.example.zb:schedule']);
     expect(list.every((p) => p.startsWith('com.example.zb:'))).toBe(true);
@@ -199,12 +197,7 @@ describe('resolveConfigs: sources', () => {
   test('a child re-enabling with its own snapshot=yes starts its own group', () => {
     const res = byName(
       resolveConfigs(
-        rows(
-          ['p/a', 'snapshot', 'yes', L],
-          ['p/a', 'retention', '24h', L],
-          ['p/a/b', 'snapshot', 'yes', L],
-          ['p/a/b', 'retention', '24h', inh('p/a')],
-        ),
+        rows(['p/a', 'snapshot', 'yes', L], ['p/a', 'retention', '24h', L], ['p/a/b', 'snapshot', 'yes', L], ['p/a/b', 'retention', '24h', inh('p/a')]),
         N,
       ),
     );
@@ -214,7 +207,13 @@ describe('resolveConfigs: sources', () => {
   test('retention without snapshot → ignored; snapshot=on / YES accepted', () => {
     const res = byName(
       resolveConfigs(
-        rows(['p/a', 'retention', '24h', L], ['p/b', 'snapshot', 'on', L], ['p/b', 'retention', '1d', L], ['p/c', 'snapshot', ' YES ', L], ['p/c', 'retention', '1d', L]),
+        rows(
+          ['p/a', 'retention', '24h', L],
+          ['p/b', 'snapshot', 'on', L],
+          ['p/b', 'retention', '1d', L],
+          ['p/c', 'snapshot', ' YES ', L],
+          ['p/c', 'retention', '1d', L],
+        ),
         N,
       ),
     );
@@ -330,7 +329,9 @@ describe('resolveConfigs: invalid values fail that dataset only, with everything
     expect(e.message).toMatch(/^p\/sched: org\.wit:schedule="sometimes" is invalid: unknown schedule "sometimes"/);
   });
   test('hostile destinations, local and inherited', () => {
-    expect(configError(res.get('p/dst')).message).toMatch(/^p\/dst: org\.wit:destinations="h:pool\/\$\(id\)\|daily" is invalid: destination path "pool\/\$\(id\)": invalid character "\$"/);
+    expect(configError(res.get('p/dst')).message).toMatch(
+      /^p\/dst: org\.wit:destinations="h:pool\/\$\(id\)\|daily" is invalid: destination path "pool\/\$\(id\)": invalid character "\$"/,
+    );
     const kid = configError(res.get('p/dst/kid'));
     expect(kid.inheritedFrom).toBe('p/dst');
     expect(kid.message).toMatch(/^p\/dst\/kid: org\.wit:destinations="h:pool\/\$\(id\)\|daily" \(inherited from p\/dst\) is invalid: /);

@@ -77,7 +77,10 @@ function fakeZfs(pool: Pool, caps: ZfsCapabilities = OPENZFS) {
   const zfs = new Zfs(host, caps);
   /** The commands that read zback's properties (recursive ones end in -r PROPS). */
   const reads = () => ran.filter((a) => a.includes(PROPS.join(',')));
-  const rereads = () => reads().filter((a) => !a.includes('-r')).map((a) => a[a.length - 1]);
+  const rereads = () =>
+    reads()
+      .filter((a) => !a.includes('-r'))
+      .map((a) => a[a.length - 1]);
   return { zfs, ran, reads, rereads };
 }
 
@@ -129,7 +132,12 @@ describe('a forged line break fails only the dataset that holds it', () => {
     expect(errorOf(by.get('tank/a/kid'))).toMatch(/^tank\/a\/kid: cannot read its zback properties: .*line break/);
     expect(managed(by.get('tank/b')).retention.raw).toBe('24h');
     expect(managed(by.get('tank/b/kid'))).toMatchObject({ group: 'tank/b', retention: { origin: 'tank/b' } });
-    expect(configs.filter((c) => c.kind === 'error').map((c) => c.dataset).sort()).toEqual(['tank/a', 'tank/a/kid']);
+    expect(
+      configs
+        .filter((c) => c.kind === 'error')
+        .map((c) => c.dataset)
+        .sort(),
+    ).toEqual(['tank/a', 'tank/a/kid']);
     expect(rereads().sort()).toEqual(['tank/a', 'tank/a', 'tank/a/kid', 'tank/a/kid', 'tank/b', 'tank/b']);
   });
 
@@ -147,7 +155,11 @@ describe('a forged line break fails only the dataset that holds it', () => {
       'tank/d/half': { schedule: 'daily' },
     };
     const { by, rereads } = await discover(pool);
-    for (const [d, above] of [['tank/a/own', 'tank/a'], ['tank/a/own/grand', 'tank/a'], ['tank/d/half', 'tank/d']] as const) {
+    for (const [d, above] of [
+      ['tank/a/own', 'tank/a'],
+      ['tank/a/own/grand', 'tank/a'],
+      ['tank/d/half', 'tank/d'],
+    ] as const) {
       expect(errorOf(by.get(d))).toBe(
         `${d}: cannot read its zback properties: its ancestor ${above}'s zback properties could not be read unambiguously, so zback cannot tell what it inherits; ` +
           `look with: zfs get -H -o name,property,value,source ${PROPS.join(',')} ${above}`,
@@ -239,7 +251,18 @@ describe('a forged line break fails only the dataset that holds it', () => {
 
 describe('datasetConfigCommand', () => {
   test('one dataset, not recursive, both column orders; a bad name is refused', () => {
-    expect(datasetConfigCommand(PROPS, 'tank/a b')).toEqual(['zfs', 'get', '-H', '-p', '-o', 'name,property,value,source', '-s', 'local,inherited,received', PROPS.join(','), 'tank/a b']);
+    expect(datasetConfigCommand(PROPS, 'tank/a b')).toEqual([
+      'zfs',
+      'get',
+      '-H',
+      '-p',
+      '-o',
+      'name,property,value,source',
+      '-s',
+      'local,inherited,received',
+      PROPS.join(','),
+      'tank/a b',
+    ]);
     expect(datasetConfigCommand(PROPS, 'tank/a', true)[5]).toBe('value,source,property,name');
     expect(() => datasetConfigCommand(PROPS, '-r')).toThrow(/refusing/);
     expect(() => datasetConfigCommand(PROPS, 'tank/a@s')).toThrow(/refusing/);

@@ -8,7 +8,10 @@ const SHELLS = ['/bin/sh', '/bin/dash', '/bin/bash'].filter((s) => existsSync(s)
 
 /** Runs `printf "%s\n" ARGS` through a real shell and returns its stdout. */
 function viaShell(shell: string, args: readonly string[]): string {
-  return execFileSync(shell, ['-c', `printf "%s\\n" ${args.map(shellQuote).join(' ')}`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent' } });
+  return execFileSync(shell, ['-c', `printf "%s\\n" ${args.map(shellQuote).join(' ')}`], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+  });
 }
 /** The number of arguments the shell sees. */
 function argCount(shell: string, args: readonly string[]): number {
@@ -73,9 +76,15 @@ describe('shellQuote survives a real shell unchanged, as one argument', () => {
     const arg = fc.string({ unit: 'binary', maxLength: 40 }).map((s) => s.replace(/\0/g, ''));
     const special = fc.constantFrom(...HOSTILE);
     fc.assert(
-      fc.property(fc.array(fc.oneof(arg, special, fc.string({ unit: fc.constantFrom(...`'"\\$\`;|&*?!~#{}[]()<> \n\t`), maxLength: 12 })), { minLength: 1, maxLength: 20 }), (args) => {
-        expect(viaShell('/bin/sh', args)).toBe(args.map((a) => a + '\n').join(''));
-      }),
+      fc.property(
+        fc.array(fc.oneof(arg, special, fc.string({ unit: fc.constantFrom(...`'"\\$\`;|&*?!~#{}[]()<> \n\t`), maxLength: 12 })), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        (args) => {
+          expect(viaShell('/bin/sh', args)).toBe(args.map((a) => a + '\n').join(''));
+        },
+      ),
       { numRuns: 40 },
     );
     expect(existsSync('/tmp/zback-quote-owned')).toBe(false);
@@ -105,6 +114,6 @@ describe('shellQuote and shellCommand output', () => {
   test('a whole command line runs as the same argv', () => {
     const argv = ['printf', '%s\\n', 'tank/x; id', '$(id)', "a'b", 'c\nd'];
     const out = execFileSync('/bin/sh', ['-c', shellCommand(argv)], { encoding: 'utf8' });
-    expect(out).toBe('tank/x; id\n$(id)\na\'b\nc\nd\n');
+    expect(out).toBe("tank/x; id\n$(id)\na'b\nc\nd\n");
   });
 });

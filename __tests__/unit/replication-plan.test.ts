@@ -41,7 +41,19 @@ function plan(c: Case): ReplicationPlan {
 const steps = (p: ReplicationPlan) => p.sends.map((s) => [s.kind, s.from ?? null, s.to, s.delivers.length > 1 ? s.delivers : undefined]);
 const RECV_OZ = (t: string) => ['zfs', 'receive', '-u', '-s', t];
 /** A seed's receive on OpenZFS: the copy's marks set inside it (zfs receive -o). */
-const SEED_OZ = (t: string, of = 'p/a', retention = '24h') => ['zfs', 'receive', '-u', '-s', '-o', `org.wit:replica-of=localhost:${of}`, '-o', 'canmount=noauto', '-o', `org.wit:replica-retention=${retention}`, t];
+const SEED_OZ = (t: string, of = 'p/a', retention = '24h') => [
+  'zfs',
+  'receive',
+  '-u',
+  '-s',
+  '-o',
+  `org.wit:replica-of=localhost:${of}`,
+  '-o',
+  'canmount=noauto',
+  '-o',
+  `org.wit:replica-retention=${retention}`,
+  t,
+];
 
 describe('planReplication: seeding a missing target', () => {
   test('full send of the oldest snapshot, then -I over the rest; missing parent created', () => {
@@ -172,7 +184,7 @@ describe('planReplication: incremental sends', () => {
     expect(p.sends.map((s) => s.sendArgv[2])).toEqual(['-i', '-i', '-I']);
   });
 
-  test('this run\'s planned snapshot is the newest: sent (-i) and becomes the new common', () => {
+  test("this run's planned snapshot is the newest: sent (-i) and becomes the new common", () => {
     const p = plan({ dest: 'bk:tank/a|hourly', source: src, planned: NEW, state: reachable({ tank: {}, 'tank/a': { snaps: src } }) });
     expect(p.common).toBe(s11);
     expect(p.sends.map((s) => s.sendArgv)).toEqual([['zfs', 'send', '-i', `p/a@${s11}`, `p/a@${NEW}`]]);
@@ -190,7 +202,7 @@ describe('planReplication: incremental sends', () => {
     expect(p.message).toBeUndefined();
   });
 
-  test('not due by the destination\'s schedule (daily): nextDue, no sends; due once the common is older than the tick', () => {
+  test("not due by the destination's schedule (daily): nextDue, no sends; due once the common is older than the tick", () => {
     const hsrc = hourly('11-24 22', 14); // 11-24 22:00 … 11-25 11:00
     const notDue = plan({ dest: 'bk:tank/a|daily', source: hsrc, state: reachable({ tank: {}, 'tank/a': { snaps: hsrc.slice(0, 3) } }) });
     expect(notDue.common).toBe(at('11-25 00'));
@@ -206,7 +218,7 @@ describe('planReplication: incremental sends', () => {
     expect(due.newCommon).toBe(at('11-25 11'));
   });
 
-  test('hourly schedule: a common taken after this hour\'s tick is not due, even with the planned snapshot waiting', () => {
+  test("hourly schedule: a common taken after this hour's tick is not due, even with the planned snapshot waiting", () => {
     const late = names.nameFor(Date.parse('2026-11-25T12:01:00Z'));
     const p = plan({ dest: 'bk:tank/a|hourly', source: [s11, late], planned: NEW, state: reachable({ tank: {}, 'tank/a': { snaps: [s11, late] } }) });
     expect(p.status).toBe('not-due');
@@ -258,13 +270,25 @@ describe('planReplication: encrypted datasets travel raw (zfs send -w)', () => {
     ]);
     expect(p.sends.map((s) => s.recvArgv)).toEqual([SEED_OZ('tank/a'), RECV_OZ('tank/a')]);
 
-    const next = plan({ dest: 'bk:tank/a|hourly', source: [a, b, c], planned: NEW, encrypted: true, state: reachable({ tank: {}, 'tank/a': { snaps: [a, b] } }) });
+    const next = plan({
+      dest: 'bk:tank/a|hourly',
+      source: [a, b, c],
+      planned: NEW,
+      encrypted: true,
+      state: reachable({ tank: {}, 'tank/a': { snaps: [a, b] } }),
+    });
     expect(next.sends.map((s) => s.sendArgv)).toEqual([['zfs', 'send', '-w', '-I', `p/a@${b}`, `p/a@${NEW}`]]);
   });
 
   test('gaps jumped with -i stay raw too', () => {
     const src = hourly('11-23 00', 30);
-    const p = plan({ retention: '24h', dest: 'bk:tank/a|hourly|1d', source: src, encrypted: true, state: reachable({ tank: {}, 'tank/a': { snaps: [src[0]!] } }) });
+    const p = plan({
+      retention: '24h',
+      dest: 'bk:tank/a|hourly|1d',
+      source: src,
+      encrypted: true,
+      state: reachable({ tank: {}, 'tank/a': { snaps: [src[0]!] } }),
+    });
     expect(p.sends.length).toBeGreaterThan(0);
     for (const s of p.sends) expect(s.sendArgv.slice(0, 3)).toEqual(['zfs', 'send', '-w']);
   });
@@ -295,7 +319,11 @@ describe('planReplication: the common snapshot is matched by guid', () => {
   const [, s7, s8, s9, s10, s11] = src as [string, string, string, string, string, string];
 
   test('a renamed snapshot on the target is still the common one', () => {
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'renamed-by-admin', guid: guidOf(s9) }] } }) });
+    const p = plan({
+      dest: 'bk:tank/a|hourly',
+      source: src,
+      state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'renamed-by-admin', guid: guidOf(s9) }] } }),
+    });
     expect(p.status).toBe('send');
     expect(p.common).toBe(s9);
     expect(steps(p)).toEqual([['incremental', s9, s11, [s10, s11]]]);
@@ -326,7 +354,12 @@ describe('planReplication: divergence', () => {
   const [s6, s7, s8, s9] = src as [string, string, string, string];
 
   test('target snapshots newer than the common one: the message names them and gives the rollback', () => {
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, planned: NEW, state: reachable({ tank: {}, 'tank/a': { snaps: [s6, s7, 'manual-1', 'manual-2'] } }) });
+    const p = plan({
+      dest: 'bk:tank/a|hourly',
+      source: src,
+      planned: NEW,
+      state: reachable({ tank: {}, 'tank/a': { snaps: [s6, s7, 'manual-1', 'manual-2'] } }),
+    });
     expect(p.status).toBe('diverged');
     expect(p.common).toBe(s7);
     expect(p.newCommon).toBeUndefined();
@@ -338,7 +371,11 @@ describe('planReplication: divergence', () => {
   });
 
   test('rollback names the snapshot as the target calls it (renamed common)', () => {
-    const p = plan({ dest: 'bk:tank/a|hourly', source: src, state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'kept-by-hand', guid: guidOf(s8) }, 'later'] } }) });
+    const p = plan({
+      dest: 'bk:tank/a|hourly',
+      source: src,
+      state: reachable({ tank: {}, 'tank/a': { snaps: [{ name: 'kept-by-hand', guid: guidOf(s8) }, 'later'] } }),
+    });
     expect(p.status).toBe('diverged');
     expect(p.common).toBe(s8);
     expect(p.message).toContain(`(@${s8}): @later.`);
@@ -389,7 +426,7 @@ describe('planReplication: pruning the destination after the sends', () => {
   // 07 has a user hold, 09 (the common) only zback's own hold; a foreign snapshot sits in between.
   const target = { tank: {}, 'tank/a': { snaps: [s6, 'before-upgrade', { name: s7, userrefs: 1 }, s8, { name: s9, userrefs: 1 }] } };
 
-  test('keeps the new common, held snapshots and foreign ones; the old common with only zback\'s hold goes', () => {
+  test("keeps the new common, held snapshots and foreign ones; the old common with only zback's hold goes", () => {
     const p = plan({ dest: 'bk:tank/a|hourly|2h', source: src, state: reachable(target) });
     expect(steps(p)).toEqual([['incremental', s9, s11, [s10, s11]]]);
     expect(p.targetDestroy).toEqual([s6, s8, s9]);
@@ -410,14 +447,14 @@ describe('planReplication: pruning the destination after the sends', () => {
     ]);
   });
 
-  test('no destination retention: the source\'s is used; a longer destination retention keeps more', () => {
+  test("no destination retention: the source's is used; a longer destination retention keeps more", () => {
     const same = plan({ retention: '2h', dest: 'bk:tank/a|hourly', source: src, state: reachable(target) });
     expect(same.targetDestroy).toEqual([s6, s8, s9]);
     const longer = plan({ retention: '2h', dest: 'bk:tank/a|hourly|24h', source: src, state: reachable(target) });
     expect(longer.targetDestroy).toEqual([]);
   });
 
-  test('a user hold on the common snapshot itself still counts (one of two holds is zback\'s)', () => {
+  test("a user hold on the common snapshot itself still counts (one of two holds is zback's)", () => {
     const t = { tank: {}, 'tank/a': { snaps: [s6, s7, s8, { name: s9, userrefs: 2 }] } };
     const p = plan({ dest: 'bk:tank/a|hourly|2h', source: src, state: reachable(t) });
     expect(p.targetDestroy).toEqual([s6, s7, s8]);
@@ -534,7 +571,13 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   const old = at('11-23 05');
   const today = hourly('11-25 00', 12); // 00 … 11
 
-  const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy'): HoldRecord => ({ role: 'source', host: 'local', dataset: 'p/a', snapshot, tag: sourceHoldTag(host, target) });
+  const sourceHold = (snapshot: string, host = 'bk', target = 'tank/copy'): HoldRecord => ({
+    role: 'source',
+    host: 'local',
+    dataset: 'p/a',
+    snapshot,
+    tag: sourceHoldTag(host, target),
+  });
   // zback's own holds are the ones its ledger records placing; any other hold is a user's.
 
   test('replicationKey', () => {
@@ -543,7 +586,12 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   });
 
   test('the new common is a base; the old one (zback hold only) is destroyed after the send, not before', () => {
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old)]);
+    const p = build(
+      { retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]),
+      {},
+      [sourceHold(old)],
+    );
     const r = p.replications[0]!;
     expect(r.status).toBe('send');
     expect(r.common).toBe(old);
@@ -561,7 +609,10 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
 
   test('a base that another rule keeps is not destroyed after the send', () => {
     const common = at('11-25 09');
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 0 }, ...today.slice(0, 9), { name: common, userrefs: 1 }, ...today.slice(10)] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [common] } })]]));
+    const p = build(
+      { retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 0 }, ...today.slice(0, 9), { name: common, userrefs: 1 }, ...today.slice(10)] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [common] } })]]),
+    );
     expect(p.replications[0]!.common).toBe(common);
     expect(ds(p).destroyAfterSend).toEqual([]);
     expect(reasons(p, common)).toContain(`base for ${KEY} until this run's send succeeds`);
@@ -569,8 +620,13 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     expect(ds(p).destroy).toContain(old);
   });
 
-  test('a user hold besides zback\'s on the common: held, and not destroyed after the send', () => {
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 2 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old)]);
+  test("a user hold besides zback's on the common: held, and not destroyed after the send", () => {
+    const p = build(
+      { retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 2 }, ...today] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]),
+      {},
+      [sourceHold(old)],
+    );
     expect(reasons(p, old)).toContain('held (1 user hold)');
     expect(ds(p).destroyAfterSend).toEqual([]);
     expect(ds(p).destroy).not.toContain(old);
@@ -578,7 +634,10 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
 
   test('not due: the common (kept by nothing else) is kept as a base', () => {
     const hsrc = hourly('11-24 22', 14);
-    const p = build({ retention: '1h', destinations: 'bk:tank/copy|daily', snaps: hsrc }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: hsrc.slice(0, 3) } })]]));
+    const p = build(
+      { retention: '1h', destinations: 'bk:tank/copy|daily', snaps: hsrc },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: hsrc.slice(0, 3) } })]]),
+    );
     expect(p.replications[0]!.status).toBe('not-due');
     expect(reasons(p, at('11-25 00'))).toEqual([`base for ${KEY}`]);
     expect(ds(p).destroy).not.toContain(at('11-25 00'));
@@ -590,10 +649,16 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     const base = at('11-24 23');
     const snaps: Snap[] = hsrc.map((s) => (s === base ? { name: s, userrefs: 2 } : s)); // zback's holds for bk and bk2
     const target = { tank: {}, 'tank/copy': { snaps: hsrc.slice(0, 2) } };
-    const states = new Map([['bk', reachable(target)], ['bk2', reachable(target, OZ, 'bk2')]]);
+    const states = new Map([
+      ['bk', reachable(target)],
+      ['bk2', reachable(target, OZ, 'bk2')],
+    ]);
     const ledger = [sourceHold(base), sourceHold(base, 'bk2')];
     const both = build({ retention: '1h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|hourly', snaps }, states, {}, ledger);
-    expect(both.replications.map((r) => [r.status, r.common])).toEqual([['send', base], ['send', base]]);
+    expect(both.replications.map((r) => [r.status, r.common])).toEqual([
+      ['send', base],
+      ['send', base],
+    ]);
     expect(reasons(both, base).join()).not.toMatch(/held/);
     expect(ds(both).destroy).not.toContain(base);
     expect(ds(both).destroyAfterSend).toEqual([{ name: base, after: [KEY, 'bk2:tank/copy'] }]);
@@ -631,10 +696,14 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
     expect(ds(p).decisions.map((d) => d.name)).toContain(NEW);
   });
 
-
   test('snapshots a send delivers are kept until that send succeeded, then destroyed with the old base', () => {
     const src = hourly('11-25 06', 6); // 06 … 11
-    const p = build({ retention: '1h', destinations: 'bk:tank/copy|hourly|24h', snaps: [{ name: src[0]!, userrefs: 1 }, ...src.slice(1)] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [src[0]!] } })]]), {}, [sourceHold(src[0]!)]);
+    const p = build(
+      { retention: '1h', destinations: 'bk:tank/copy|hourly|24h', snaps: [{ name: src[0]!, userrefs: 1 }, ...src.slice(1)] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [src[0]!] } })]]),
+      {},
+      [sourceHold(src[0]!)],
+    );
     const r = p.replications[0]!;
     expect(steps(r)).toEqual([['incremental', src[0], NEW, [...src.slice(1), NEW]]]);
     expect(ds(p).destroy).toEqual([]);
@@ -676,16 +745,19 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
   });
 
   test('a hold for a destination that is no longer configured is stale', () => {
-    const p = build({ retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] }, new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]), {}, [sourceHold(old), sourceHold(today[3]!, 'gone-host', 'pool/x')]);
+    const p = build(
+      { retention: '6h', destinations: DEST, snaps: [{ name: old, userrefs: 1 }, ...today] },
+      new Map([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [old] } })]]),
+      {},
+      [sourceHold(old), sourceHold(today[3]!, 'gone-host', 'pool/x')],
+    );
     expect(p.staleHolds).toEqual([{ ...sourceHold(today[3]!, 'gone-host', 'pool/x'), why: 'its destination is no longer configured' }]);
   });
 
   test('nested seeds through buildPlan: the child waits for the parent', () => {
-    const p = build(
-      { retention: '6h', destinations: DEST, snaps: today },
-      new Map([['bk', reachable({ tank: {} })]]),
-      { 'p/a/b': { retention: '6h', destinations: 'bk:tank/copy/b|hourly', snaps: today } },
-    );
+    const p = build({ retention: '6h', destinations: DEST, snaps: today }, new Map([['bk', reachable({ tank: {} })]]), {
+      'p/a/b': { retention: '6h', destinations: 'bk:tank/copy/b|hourly', snaps: today },
+    });
     const child = p.replications.find((r) => r.dataset === 'p/a/b')!;
     expect(child.after).toBe('tank/copy');
     expect(child.createParents).toBeUndefined();
@@ -694,9 +766,10 @@ describe('buildPlan with destinations: protecting source snapshots', () => {
 
 test('no plan built in this file receives with -F (or sends with -R/-F)', () => {
   expect(built.length).toBeGreaterThan(40);
-  for (const p of built) for (const s of p.sends) {
-    expect(s.recvArgv).not.toContain('-F');
-    expect(s.sendArgv).not.toContain('-R');
-    expect(s.recvArgv.slice(0, 3)).toEqual(['zfs', 'receive', '-u']);
-  }
+  for (const p of built)
+    for (const s of p.sends) {
+      expect(s.recvArgv).not.toContain('-F');
+      expect(s.sendArgv).not.toContain('-R');
+      expect(s.recvArgv.slice(0, 3)).toEqual(['zfs', 'receive', '-u']);
+    }
 });

@@ -47,8 +47,7 @@ const GUIDS = new Map(
     .split('\n')
     .map((l) => l.split('\t') as [string, string]),
 );
-const snapshotsOf = (dataset: string) =>
-  new Map([...GUIDS].filter(([n]) => n.startsWith(`${dataset}@`)).map(([n, g]) => [n.slice(dataset.length + 1), g]));
+const snapshotsOf = (dataset: string) => new Map([...GUIDS].filter(([n]) => n.startsWith(`${dataset}@`)).map(([n, g]) => [n.slice(dataset.length + 1), g]));
 const A = { dataset: 'tank/a', snapshots: snapshotsOf('tank/a'), encrypted: false };
 const E = { dataset: 'tank/e', snapshots: snapshotsOf('tank/e'), encrypted: true };
 const guid = (snap: string) => BigInt(GUIDS.get(snap)!);
@@ -112,9 +111,7 @@ describe('the output of zfs send -nvt', () => {
     const good = fixture('full').nvt.stdout;
     expect(parseResumeTokenInfo(good.replace('\ttoname = tank/a@s1\n', '\ttoname = tank/e@s1\n\ttoname = tank/a@s1\n'))).toBeNull();
     const forged = fixture('forged-toguid').nvt.stdout; // really sends tank/e@s1
-    expect(
-      parseResumeTokenInfo(forged.replace('\ttoname = tank/a@s1\n', '\ttoname = tank/a@s1\nfull send of tank/a@s1 estimated size is 3.14M\n')),
-    ).toBeNull();
+    expect(parseResumeTokenInfo(forged.replace('\ttoname = tank/a@s1\n', '\ttoname = tank/a@s1\nfull send of tank/a@s1 estimated size is 3.14M\n'))).toBeNull();
   });
 });
 

@@ -6,7 +6,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { resumeTokenUnusable } from '../../lib/zfs/parse.js';
 
-const failed = (sendStderr: string, recvStderr = '', bytes = 0, sendCode: number | null = 1) => resumeTokenUnusable({ sendStderr, sendCode, recvStderr, bytes });
+const failed = (sendStderr: string, recvStderr = '', bytes = 0, sendCode: number | null = 1) =>
+  resumeTokenUnusable({ sendStderr, sendCode, recvStderr, bytes });
 
 describe('the token can never be used: discard the partial state', () => {
   test.each([

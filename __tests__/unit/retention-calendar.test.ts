@@ -5,17 +5,7 @@
 import fc from 'fast-check';
 import { Calendar, validateTimeZone } from '../../lib/policy/calendar.js';
 import { InvalidValue } from '../../lib/errors.js';
-import {
-  DAY_MS,
-  HOUR_MS,
-  MINUTE_MS,
-  isoWeekday,
-  oracleIsoWeek,
-  oracleLocal,
-  oracleMemo,
-  oracleOffsetChanges,
-  type OracleUnit,
-} from './retention-oracle.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, isoWeekday, oracleIsoWeek, oracleLocal, oracleMemo, oracleOffsetChanges, type OracleUnit } from './retention-oracle.js';
 
 const ZONES = ['Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'UTC'] as const;
 const FROM = Date.UTC(2026, 0, 1);
@@ -26,19 +16,22 @@ const TRANSITIONS = new Map<string, number[]>(ZONES.map((z) => [z, oracleOffsetC
 test('the oracle finds the DST changes we expect (sanity check of the test itself)', () => {
   expect(TRANSITIONS.get('UTC')).toEqual([]);
   expect(TRANSITIONS.get('Asia/Kolkata')).toEqual([]);
-  expect(TRANSITIONS.get('Europe/Berlin')!.slice(0, 2).map((t) => new Date(t).toISOString())).toEqual([
-    '2026-03-29T01:00:00.000Z',
-    '2026-10-25T01:00:00.000Z',
-  ]);
-  expect(TRANSITIONS.get('America/New_York')!.slice(0, 2).map((t) => new Date(t).toISOString())).toEqual([
-    '2026-03-08T07:00:00.000Z',
-    '2026-11-01T06:00:00.000Z',
-  ]);
+  expect(
+    TRANSITIONS.get('Europe/Berlin')!
+      .slice(0, 2)
+      .map((t) => new Date(t).toISOString()),
+  ).toEqual(['2026-03-29T01:00:00.000Z', '2026-10-25T01:00:00.000Z']);
+  expect(
+    TRANSITIONS.get('America/New_York')!
+      .slice(0, 2)
+      .map((t) => new Date(t).toISOString()),
+  ).toEqual(['2026-03-08T07:00:00.000Z', '2026-11-01T06:00:00.000Z']);
   // Lord Howe: +11 → +10:30 at 02:00 local in April, +10:30 → +11 at 02:00 local in October.
-  expect(TRANSITIONS.get('Australia/Lord_Howe')!.slice(0, 2).map((t) => new Date(t).toISOString())).toEqual([
-    '2026-04-04T15:00:00.000Z',
-    '2026-10-03T15:30:00.000Z',
-  ]);
+  expect(
+    TRANSITIONS.get('Australia/Lord_Howe')!
+      .slice(0, 2)
+      .map((t) => new Date(t).toISOString()),
+  ).toEqual(['2026-04-04T15:00:00.000Z', '2026-10-03T15:30:00.000Z']);
   expect(oracleLocal(Date.UTC(2026, 0, 1), 'Australia/Lord_Howe').offsetText).toBe('+11:00');
   expect(oracleLocal(Date.UTC(2026, 5, 1), 'Australia/Lord_Howe').offsetText).toBe('+10:30');
   expect(oracleLocal(Date.UTC(2026, 5, 1), 'Asia/Kolkata').offsetText).toBe('+05:30');

@@ -12,14 +12,7 @@
 import { Calendar } from '../../lib/policy/calendar.js';
 import { NameFormat } from '../../lib/policy/names.js';
 import { decideRetention, type PruneCandidate, type PruneDecision, type Retention } from '../../lib/policy/retention.js';
-import {
-  DAY_MS,
-  HOUR_MS,
-  oracleDecide,
-  oracleMemo,
-  retentionOf,
-  ymd,
-} from './retention-oracle.js';
+import { DAY_MS, HOUR_MS, oracleDecide, oracleMemo, retentionOf, ymd } from './retention-oracle.js';
 
 const fmt = new NameFormat();
 
@@ -83,7 +76,19 @@ describe.each([
     const offsets = new Set(history.map((s) => local(s.time).offsetMinutes));
     expect(offsets.size).toBe(2); // standard and summer time both present
     const days = new Set(history.map((s) => ymd(local(s.time))));
-    for (const d of ['2026-10-25', '2026-11-01', '2026-12-31', '2027-01-03', '2027-03-14', '2027-03-28', '2027-10-31', '2027-11-07', '2028-02-29', '2028-03-12', '2028-03-26']) {
+    for (const d of [
+      '2026-10-25',
+      '2026-11-01',
+      '2026-12-31',
+      '2027-01-03',
+      '2027-03-14',
+      '2027-03-28',
+      '2027-10-31',
+      '2027-11-07',
+      '2028-02-29',
+      '2028-03-12',
+      '2028-03-26',
+    ]) {
       expect(days.has(d)).toBe(true);
     }
   });
@@ -109,7 +114,8 @@ describe.each([
       expect(count(/^daily \d+\/800 \(2028-02-29\)$/)).toBe(1);
       expect(count(/^monthly \d+\/30 \(2028-02\)$/)).toBe(1);
       expect(count(/^yearly \d+\/5 \(2027\)$/)).toBe(1);
-      const fallBack = zone === 'Europe/Berlin' ? ['2026-10-25 02:00 +02:00', '2026-10-25 02:00 +01:00'] : ['2026-11-01 01:00 -04:00', '2026-11-01 01:00 -05:00'];
+      const fallBack =
+        zone === 'Europe/Berlin' ? ['2026-10-25 02:00 +02:00', '2026-10-25 02:00 +01:00'] : ['2026-11-01 01:00 -04:00', '2026-11-01 01:00 -05:00'];
       for (const label of fallBack) expect(count(new RegExp(`^hourly \\d+/20000 \\(${label.replace('+', '\\+')}\\)$`))).toBe(1);
       const springDay = zone === 'Europe/Berlin' ? '2027-03-28' : '2027-03-14';
       expect(count(new RegExp(`^hourly \\d+/20000 \\(${springDay} `))).toBe(23);
@@ -253,9 +259,7 @@ describe('hand-checked facts', () => {
     expect(week.length).toBe(168);
     const d = decideRetention(week, retentionOf({ w: 1, m: 2 }), cal);
     const weekly = d.filter((x) => x.reasons.some((r) => r.startsWith('weekly ')));
-    expect(weekly.map((x) => [x.name, x.reasons.filter((r) => r.startsWith('weekly '))])).toEqual([
-      [week[0]!.name, ['weekly 1/1 (2027-W22)']],
-    ]);
+    expect(weekly.map((x) => [x.name, x.reasons.filter((r) => r.startsWith('weekly '))])).toEqual([[week[0]!.name, ['weekly 1/1 (2027-W22)']]]);
     expect(cal.format(week[0]!.time, false).slice(0, 16)).toBe('2027-05-31 00:00');
     const monthly = d.flatMap((x) => x.reasons.filter((r) => r.startsWith('monthly ')));
     expect(monthly).toEqual(['monthly 2/2 (2027-05)', 'monthly 1/2 (2027-06)']);
@@ -268,12 +272,7 @@ describe('hand-checked facts', () => {
     expect(days.length).toBe(72);
     expect(new Set(days.map((s) => cal.dayBucket(s.time))).size).toBe(3);
     const d = decideRetention(days, retentionOf({ d: 3 }), cal);
-    expect(d.flatMap((x) => x.reasons)).toEqual([
-      'daily 3/3 (2028-02-28)',
-      'daily 2/3 (2028-02-29)',
-      'daily 1/3 (2028-03-01)',
-      'newest zback snapshot',
-    ]);
+    expect(d.flatMap((x) => x.reasons)).toEqual(['daily 3/3 (2028-02-28)', 'daily 2/3 (2028-02-29)', 'daily 1/3 (2028-03-01)', 'newest zback snapshot']);
     const leap = onLocalDays(days, zone, '2028-02-29');
     expect(leap.length).toBe(24);
     expect(new Set(leap.map((s) => cal.dayBucket(s.time))).size).toBe(1);

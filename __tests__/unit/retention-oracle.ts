@@ -208,9 +208,7 @@ export function oracleDecide(
   zone: string,
   protectedReasons: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Map<string, string[]> {
-  const sorted = [...snapshots].sort(
-    (a, b) => a.time - b.time || a.createtxg - b.createtxg || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-  );
+  const sorted = [...snapshots].sort((a, b) => a.time - b.time || a.createtxg - b.createtxg || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const out = new Map<string, string[]>(sorted.map((s) => [s.name, []]));
   const keysOf = sorted.map((s) => oracleMemo(s.time, zone).keys);
   for (const unit of ORACLE_UNITS) {

@@ -6,15 +6,7 @@
 import fc from 'fast-check';
 import { Calendar } from '../../lib/policy/calendar.js';
 import { NameFormat } from '../../lib/policy/names.js';
-import {
-  decideRetention,
-  finestUnit,
-  UNITS,
-  unitName,
-  type PruneCandidate,
-  type PruneDecision,
-  type Retention,
-} from '../../lib/policy/retention.js';
+import { decideRetention, finestUnit, UNITS, unitName, type PruneCandidate, type PruneDecision, type Retention } from '../../lib/policy/retention.js';
 import { DAY_MS, HOUR_MS, oracleDecide, oracleOffsetChanges, retentionOf } from './retention-oracle.js';
 
 const ZONES = ['Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'UTC'] as const;
@@ -199,12 +191,7 @@ describe('decideRetention properties', () => {
   test('order of the input does not matter', () => {
     fc.assert(
       fc.property(
-        scenarioArb.chain((s) =>
-          fc.tuple(
-            fc.constant(s),
-            fc.shuffledSubarray(s.snapshots, { minLength: s.snapshots.length, maxLength: s.snapshots.length }),
-          ),
-        ),
+        scenarioArb.chain((s) => fc.tuple(fc.constant(s), fc.shuffledSubarray(s.snapshots, { minLength: s.snapshots.length, maxLength: s.snapshots.length }))),
         ([{ zone, retention, snapshots, held }, shuffled]) => {
           const cal = calendars.get(zone)!;
           const a = decideRetention(snapshots, retention, cal, held);
@@ -292,7 +279,11 @@ describe('decideRetention, small cases', () => {
     const x = snap('x', '2026-06-01T10:00:00Z', 7);
     const y = snap('y', '2026-06-01T10:00:00Z', 5);
     const z = snap('z', '2026-06-01T11:00:00Z', 9);
-    for (const input of [[x, y, z], [z, x, y], [y, z, x]]) {
+    for (const input of [
+      [x, y, z],
+      [z, x, y],
+      [y, z, x],
+    ]) {
       const ds = decideRetention(input, retentionOf({ d: 1 }), utc);
       expect(ds.map((q) => [q.name, q.reasons])).toEqual([
         ['y', ['daily 1/1 (2026-06-01)']],

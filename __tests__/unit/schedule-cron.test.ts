@@ -13,7 +13,6 @@ import { DAY_MS, HOUR_MS, MINUTE_MS, oracleBucket, oracleLocal, oracleOffsetChan
 const fmt = new NameFormat();
 const BERLIN = 'Europe/Berlin';
 
-
 const local = (t: number, zone: string) => {
   const l = oracleLocal(t, zone);
   return `${ymd(l)} ${String(l.hour).padStart(2, '0')}:${String(l.minute).padStart(2, '0')} ${l.offsetText}`;
@@ -82,7 +81,7 @@ describe('parseSchedule: every error is an InvalidValue that names the problem',
     ['5-1 * * * *', /bad cron expression .*5-1/],
     ['1,,2 * * * *', /bad cron expression .*list/i],
     ['0 0 * * FOO', /bad cron expression .*foo/i],
-    ["0 0 30 2 *", /bad cron expression "0 0 30 2 \*": .*day of month/],
+    ['0 0 30 2 *', /bad cron expression "0 0 30 2 \*": .*day of month/],
   ])('%j', (text, message) => {
     let error: unknown;
     try {

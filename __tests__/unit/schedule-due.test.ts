@@ -15,7 +15,6 @@ const STEP = 5 * MINUTE_MS;
 const BERLIN = 'Europe/Berlin';
 const NEW_YORK = 'America/New_York';
 
-
 function perLocalDay(times: readonly number[], zone: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const t of times) {

@@ -52,7 +52,14 @@ function check(kinds: readonly Kind[], raw: boolean): void {
   const names = kinds.map((k, i) => `${k === 'foreign' ? 'f' : 's'}${i + 1}`);
   const source = ['base', ...names];
   const kindOf = new Map(names.map((n, i) => [n, kinds[i]!]));
-  const steps = incrementalSteps('tank/d', 'base', names.map((name) => ({ name })), (s) => kindOf.get(s.name) !== 'dropped', RECV, raw);
+  const steps = incrementalSteps(
+    'tank/d',
+    'base',
+    names.map((name) => ({ name })),
+    (s) => kindOf.get(s.name) !== 'dropped',
+    RECV,
+    raw,
+  );
   const { copy, delivered } = replay(source, steps);
   // Exactly what was meant: the base, then every kept or foreign snapshot up to the last kept one.
   const wanted = names.filter((n) => kindOf.get(n) !== 'dropped');
@@ -67,7 +74,10 @@ function check(kinds: readonly Kind[], raw: boolean): void {
   // No step is wasted, and there are as few as `zfs send` allows: a run of kept snapshots right
   // after the base is one -I; a run after a dropped snapshot needs a jump (-i onto its first) and,
   // if it has more, one -I for the rest.
-  assert.ok(steps.every((s) => s.delivers.length > 0), 'a step that delivers nothing');
+  assert.ok(
+    steps.every((s) => s.delivers.length > 0),
+    'a step that delivers nothing',
+  );
   let fewest = 0;
   kinds.forEach((k, i) => {
     if (k === 'dropped') return;
@@ -98,7 +108,14 @@ describe('incrementalSteps on every series of up to 8 snapshots', () => {
 
   test('the worked examples of the module header', () => {
     const plan = (pattern: string) =>
-      incrementalSteps('p/a', 'B', pattern.split(' ').map((name) => ({ name })), (s) => !s.name.startsWith('x'), RECV, false)
+      incrementalSteps(
+        'p/a',
+        'B',
+        pattern.split(' ').map((name) => ({ name })),
+        (s) => !s.name.startsWith('x'),
+        RECV,
+        false,
+      )
         .map((s) => `${s.sendArgv.includes('-I') ? '-I' : '-i'} ${s.from}→${s.to}`)
         .join(', ');
     expect(plan('K1 K2 K3')).toBe('-I B→K3');

@@ -16,10 +16,16 @@ const M = 'ZBACK_PID_0123456789ab';
 describe('the command line: only what the transport sends', () => {
   test('a zfs argv round-trips through the PID report, whatever its words (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ minLength: 0, maxLength: 12 }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 6 }), (words) => {
-        const argv = ['zfs', ...words];
-        expect(parseSinkCommand(withPidReport(M, argv))).toEqual({ kind: 'zfs', argv, marker: M });
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ minLength: 0, maxLength: 12 }).filter((s) => !s.includes('\0')),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (words) => {
+          const argv = ['zfs', ...words];
+          expect(parseSinkCommand(withPidReport(M, argv))).toEqual({ kind: 'zfs', argv, marker: M });
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -61,7 +67,14 @@ describe('the argv shapes: every command zback sends to a destination is allowed
     ['a parent', cmd.createParentCommand('bpool/off/web1/home')],
     ['receive (legacy)', cmd.receiveCommand(T, LEGACY_CAPABILITIES)],
     ['receive (resumable)', cmd.receiveCommand(T, OZ)],
-    ['a seed that marks its copy', cmd.receiveCommand(T, OZ, [['org.wit:replica-of', 'web1:tank/data'], ['canmount', 'noauto'], ['org.wit:replica-retention', '24h30d']])],
+    [
+      'a seed that marks its copy',
+      cmd.receiveCommand(T, OZ, [
+        ['org.wit:replica-of', 'web1:tank/data'],
+        ['canmount', 'noauto'],
+        ['org.wit:replica-retention', '24h30d'],
+      ]),
+    ],
     ['discard a partial receive', cmd.receiveAbortCommand(T)],
     ['hold', cmd.holdCommand(TARGET_HOLD_TAG, T, 'daily-1')],
     ['release', cmd.releaseCommand(TARGET_HOLD_TAG, T, 'daily-1')],

@@ -19,10 +19,7 @@ function sshG(argv: string[]): string {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'zback-sshcfg-'));
   cfg = join(dir, 'config');
-  writeFileSync(
-    join(dir, 'included'),
-    ['Host inc', '  HostName included.example.net', '  Port 2022', ''].join('\n'),
-  );
+  writeFileSync(join(dir, 'included'), ['Host inc', '  HostName included.example.net', '  Port 2022', ''].join('\n'));
   writeFileSync(
     cfg,
     [
@@ -67,7 +64,16 @@ describe('sshResolveCommand', () => {
   });
   test('with -F, -p, -l, then -- and the alias', () => {
     expect(sshResolveCommand({ alias: 'backup', user: 'root', port: 2222 }, '/etc/zback/ssh_config')).toEqual([
-      'ssh', '-G', '-F', '/etc/zback/ssh_config', '-p', '2222', '-l', 'root', '--', 'backup',
+      'ssh',
+      '-G',
+      '-F',
+      '/etc/zback/ssh_config',
+      '-p',
+      '2222',
+      '-l',
+      'root',
+      '--',
+      'backup',
     ]);
     expect(sshResolveCommand({ alias: 'backup', port: 22 })).toEqual(['ssh', '-G', '-p', '22', '--', 'backup']);
     expect(sshResolveCommand({ alias: 'backup', user: 'u' })).toEqual(['ssh', '-G', '-l', 'u', '--', 'backup']);
@@ -177,7 +183,17 @@ describe('parseSshG on synthetic text', () => {
 
   test('"none", non-numeric and zero values are ignored; keys are case-insensitive', () => {
     const s = parseSshG(
-      ['HostName h.example', 'hostkeyalias none', 'connecttimeout none', 'serveraliveinterval 0', 'serveralivecountmax x', 'identityfile none', 'userknownhostsfile none', 'globalknownhostsfile none', ''].join('\n'),
+      [
+        'HostName h.example',
+        'hostkeyalias none',
+        'connecttimeout none',
+        'serveraliveinterval 0',
+        'serveralivecountmax x',
+        'identityfile none',
+        'userknownhostsfile none',
+        'globalknownhostsfile none',
+        '',
+      ].join('\n'),
       'h',
     );
     expect(s.hostname).toBe('h.example');
@@ -222,6 +238,8 @@ describe('resolveSsh through LocalHost', () => {
     expect([s.hostname, s.user, s.port, s.strict]).toEqual(['backup.example.com', 'zb', 2300, 'accept-new']);
   });
   test('a config file that does not exist → an error naming the alias', async () => {
-    await expect(resolveSsh(new LocalHost(), { alias: 'backup' }, join(dir, 'missing'), false)).rejects.toThrow(/^cannot read the ssh configuration for backup: /);
+    await expect(resolveSsh(new LocalHost(), { alias: 'backup' }, join(dir, 'missing'), false)).rejects.toThrow(
+      /^cannot read the ssh configuration for backup: /,
+    );
   });
 });

@@ -28,7 +28,17 @@ describe('the restricted sink lets into zfs receive only the streams zback sends
   test('a byte-swapped (other-endian) header is read as such', () => {
     const le = Buffer.from(stream('clone').subarray(0, RECORD));
     const be = Buffer.alloc(RECORD);
-    for (const [at, size] of [[0, 4], [4, 4], [8, 8], [16, 8], [24, 8], [32, 4], [36, 4], [40, 8], [48, 8]] as const) {
+    for (const [at, size] of [
+      [0, 4],
+      [4, 4],
+      [8, 8],
+      [16, 8],
+      [24, 8],
+      [32, 4],
+      [36, 4],
+      [40, 8],
+      [48, 8],
+    ] as const) {
       for (let i = 0; i < size; i++) be[at + i] = le[at + size - 1 - i]!;
     }
     le.copy(be, 56, 56);

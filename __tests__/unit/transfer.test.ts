@@ -94,7 +94,7 @@ describe('transfer: success', () => {
     expect(statSync(out).size).toBe(0);
   });
 
-  test('the sink exits 0 after reading the whole stream, before the source\'s exit is seen → ok', async () => {
+  test("the sink exits 0 after reading the whole stream, before the source's exit is seen → ok", async () => {
     const out = join(dir, 'early-exit.bin');
     // The source closes its stdout after 1000 bytes but exits only a second later.
     const r = await run(sh(`${B}/head -c 1000 /dev/zero; exec 1>&-; ${B}/sleep 1`), sh(`${B}/head -c 1000 > ${out}`));
@@ -122,7 +122,7 @@ describe('transfer: the source fails', () => {
     expect(r.ms).toBeLessThan(5000);
   });
 
-  test('the source\'s stderr is in the reason', async () => {
+  test("the source's stderr is in the reason", async () => {
     const r = await run(sh(`echo "cannot open 'p/a@x': dataset does not exist" >&2; exit 1`), [`${B}/cat`]);
     expect(r.ok).toBe(false);
     expect(r.reason).toBe("zfs send failed (exit 1: cannot open 'p/a@x': dataset does not exist)");

@@ -28,17 +28,25 @@ function scripted(answer: (cmd: string) => Partial<RunResult>) {
 const fail = (stderr: string, code = 1): Partial<RunResult> => ({ code, stderr });
 
 describe('zfsWords: names blanked out before classification', () => {
-  test('quoted names and the command\'s operands are removed', () => {
-    expect(zfsWords("cannot hold snapshot 'tank/already exists@s': tag already exists on this dataset", ['zfs', 'hold', 'zback:x', 'tank/already exists@s'])).toBe(
-      'cannot hold snapshot <name>: tag already exists on this dataset',
+  test("quoted names and the command's operands are removed", () => {
+    expect(
+      zfsWords("cannot hold snapshot 'tank/already exists@s': tag already exists on this dataset", ['zfs', 'hold', 'zback:x', 'tank/already exists@s']),
+    ).toBe('cannot hold snapshot <name>: tag already exists on this dataset');
+    expect(zfsWords('cannot open tank/no such tag@s: dataset does not exist', ['zfs', 'release', 'zback:x', 'tank/no such tag@s'])).toBe(
+      'cannot open <name>: dataset does not exist',
     );
-    expect(zfsWords('cannot open tank/no such tag@s: dataset does not exist', ['zfs', 'release', 'zback:x', 'tank/no such tag@s'])).toBe('cannot open <name>: dataset does not exist');
   });
 });
 
 describe('hold and release', () => {
-  test('a tag that is already there is what was wanted; another failure throws with zfs\'s words', async () => {
-    const { zfs } = scripted((c) => (c.includes('@a') ? fail("cannot hold snapshot 'tank/x@a': tag already exists on this dataset") : c.includes('@b') ? fail("cannot hold 'tank/x@b': dataset does not exist") : {}));
+  test("a tag that is already there is what was wanted; another failure throws with zfs's words", async () => {
+    const { zfs } = scripted((c) =>
+      c.includes('@a')
+        ? fail("cannot hold snapshot 'tank/x@a': tag already exists on this dataset")
+        : c.includes('@b')
+          ? fail("cannot hold 'tank/x@b': dataset does not exist")
+          : {},
+    );
     expect(await hold(zfs, ['zfs', 'hold', 'zback:bk:p', 'tank/x@a'])).toBe('already-held');
     expect(await hold(zfs, ['zfs', 'hold', 'zback:bk:p', 'tank/x@c'])).toBe('held');
     await expect(hold(zfs, ['zfs', 'hold', 'zback:bk:p', 'tank/x@b'])).rejects.toThrow(/dataset does not exist/);
@@ -53,7 +61,13 @@ describe('hold and release', () => {
   });
 
   test('release: no such tag, or the snapshot is gone, means there is no hold left', async () => {
-    const { zfs } = scripted((c) => (c.endsWith('@a') ? fail("cannot release hold from snapshot 'tank/x@a': no such tag on this dataset") : c.endsWith('@b') ? fail("cannot open 'tank/x@b': dataset does not exist") : {}));
+    const { zfs } = scripted((c) =>
+      c.endsWith('@a')
+        ? fail("cannot release hold from snapshot 'tank/x@a': no such tag on this dataset")
+        : c.endsWith('@b')
+          ? fail("cannot open 'tank/x@b': dataset does not exist")
+          : {},
+    );
     expect(await release(zfs, ['zfs', 'release', 'zback:t', 'tank/x@a'])).toBe('no-such-tag');
     expect(await release(zfs, ['zfs', 'release', 'zback:t', 'tank/x@b'])).toBe('snapshot-gone');
     expect(await release(zfs, ['zfs', 'release', 'zback:t', 'tank/x@c'])).toBe('released');
@@ -85,7 +99,13 @@ describe('destroy: a batch falls back one by one; clones are kept and reported',
 
 describe('snapshot groups', () => {
   test('the group fails → one by one; the others still get theirs, the message says the group failed too', async () => {
-    const { zfs, ran } = scripted((c) => (c.includes(' tank/a@s tank/b@s') ? fail('cannot create snapshots: out of space') : c === 'zfs snapshot tank/b@s' ? fail("cannot create snapshot 'tank/b@s': dataset is busy") : {}));
+    const { zfs, ran } = scripted((c) =>
+      c.includes(' tank/a@s tank/b@s')
+        ? fail('cannot create snapshots: out of space')
+        : c === 'zfs snapshot tank/b@s'
+          ? fail("cannot create snapshot 'tank/b@s': dataset is busy")
+          : {},
+    );
     const z = new Zfs(zfs.host, capabilitiesFor('2.3.2'));
     const r = await snapshotGroup(z, ['zfs', 'snapshot', 'tank/a@s', 'tank/b@s'], ['tank/a', 'tank/b'], 's');
     expect(r.taken).toEqual(['tank/a']);
@@ -114,14 +134,25 @@ describe('batched hold and release (one command per host and tag)', () => {
             : {},
     );
     const r = await holdOrReleaseMany(zfs, 'hold', 'zback:replica', ['b/x@s1', 'b/y@s1', 'b/z@s2']);
-    expect(ran).toEqual(['zfs hold zback:replica b/x@s1 b/y@s1 b/z@s2', 'zfs hold zback:replica b/x@s1', 'zfs hold zback:replica b/y@s1', 'zfs hold zback:replica b/z@s2']);
+    expect(ran).toEqual([
+      'zfs hold zback:replica b/x@s1 b/y@s1 b/z@s2',
+      'zfs hold zback:replica b/x@s1',
+      'zfs hold zback:replica b/y@s1',
+      'zfs hold zback:replica b/z@s2',
+    ]);
     expect(r.get('b/x@s1')).toEqual({ ok: true });
     expect(r.get('b/y@s1')).toEqual({ ok: true });
     expect(r.get('b/z@s2')).toMatchObject({ ok: false, error: expect.stringMatching(/suspended/) });
   });
 
   test('release one by one after a failed batch: no such tag and a gone snapshot leave nothing held', async () => {
-    const { zfs } = scripted((c) => (c.split(' ').length > 4 ? fail('cannot release: no such tag on this dataset') : c.endsWith('@a') ? fail("cannot release hold from snapshot 'b/x@a': no such tag on this dataset") : {}));
+    const { zfs } = scripted((c) =>
+      c.split(' ').length > 4
+        ? fail('cannot release: no such tag on this dataset')
+        : c.endsWith('@a')
+          ? fail("cannot release hold from snapshot 'b/x@a': no such tag on this dataset")
+          : {},
+    );
     const r = await holdOrReleaseMany(zfs, 'release', 'zback:t', ['b/x@a', 'b/y@a']);
     expect([...r.values()]).toEqual([{ ok: true }, { ok: true }]);
   });
@@ -146,9 +177,24 @@ describe('ZFS not available at all: one line that says why, for every command of
   // What each ZFS says then, recorded: zfs-fuse without its daemon (this machine), OpenZFS without
   // its module or /dev/zfs, no zfs at all (the shell's, and Node's spawn error).
   test.each<[string, number, string, RegExp]>([
-    ['zfs-fuse, no daemon', 1, 'connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running.\ninternal error: failed to initialize ZFS library\n', /^ZFS is not available on bk: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "connect: No such file or directory"\)$/],
-    ['OpenZFS, no module', 1, "The ZFS modules are not loaded.\nTry running '/sbin/modprobe zfs' as root to load them.\n", /^ZFS is not available on bk: the ZFS kernel module is not loaded \(load it with: modprobe zfs\)/],
-    ['OpenZFS, no /dev/zfs', 1, "/dev/zfs and /proc/self/mounts are required.\nTry running 'udevadm trigger' and 'mount -t proc proc /proc' as root.\n", /\/dev\/zfs or \/proc is missing/],
+    [
+      'zfs-fuse, no daemon',
+      1,
+      'connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running.\ninternal error: failed to initialize ZFS library\n',
+      /^ZFS is not available on bk: the zfs-fuse daemon is not running \(start it with: systemctl start zfs-fuse\) \(zfs said: "connect: No such file or directory"\)$/,
+    ],
+    [
+      'OpenZFS, no module',
+      1,
+      "The ZFS modules are not loaded.\nTry running '/sbin/modprobe zfs' as root to load them.\n",
+      /^ZFS is not available on bk: the ZFS kernel module is not loaded \(load it with: modprobe zfs\)/,
+    ],
+    [
+      'OpenZFS, no /dev/zfs',
+      1,
+      "/dev/zfs and /proc/self/mounts are required.\nTry running 'udevadm trigger' and 'mount -t proc proc /proc' as root.\n",
+      /\/dev\/zfs or \/proc is missing/,
+    ],
     ['OpenZFS, not root', 1, 'Permission denied the ZFS utilities must be run as root.\n', /this user may not use \/dev\/zfs/],
     ['no zfs (remote shell)', 127, 'bash: line 1: zfs: command not found\n', /^ZFS is not available on bk: the zfs command is not installed, or not on PATH$/],
     ['no zfs (spawn)', 127, 'spawn zfs ENOENT', /not installed, or not on PATH$/],

@@ -46,7 +46,9 @@ export async function forgetCommand(ctx: Context, dataset: string, out: Output):
     ledger.save();
     out.print(`Forgot ${dataset}.\n`);
     for (const h of holds) {
-      out.print(`  No longer tracked: hold ${h.tag} on ${h.dataset}@${h.snapshot}. Should the dataset come back, release it with: zfs release '${h.tag}' '${h.dataset}@${h.snapshot}'\n`);
+      out.print(
+        `  No longer tracked: hold ${h.tag} on ${h.dataset}@${h.snapshot}. Should the dataset come back, release it with: zfs release '${h.tag}' '${h.dataset}@${h.snapshot}'\n`,
+      );
     }
     return EXIT.OK;
   } catch (e) {

@@ -55,14 +55,24 @@ const builders = {
       )
       .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' })
       .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE` (default: ~/.ssh/config)' })
-      .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)' })
+      .option('max-channels', {
+        type: 'number',
+        default: 4,
+        describe: 'SSH channels open at once per destination host (keep below sshd MaxSessions, default 10)',
+      })
       .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
       .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a send that makes no progress for this many seconds' })
-      .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)' })
+      .option('command-timeout', {
+        type: 'number',
+        default: 300,
+        describe:
+          'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)',
+      })
       .option('reseed', {
         type: 'string',
         array: true,
-        describe: "DATASET=DESTINATION (e.g. tank/home=backup:bpool/home): seed a new full copy of a destination that zback seeded before and that is missing now (repeatable)",
+        describe:
+          'DATASET=DESTINATION (e.g. tank/home=backup:bpool/home): seed a new full copy of a destination that zback seeded before and that is missing now (repeatable)',
       }),
   status: (y: Argv) =>
     y
@@ -72,7 +82,11 @@ const builders = {
       .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
       .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
       .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per destination host' })
-      .option('command-timeout', { type: 'number', default: 300, describe: 'Stop any zfs command or SSH channel open that takes longer than this many seconds' }),
+      .option('command-timeout', {
+        type: 'number',
+        default: 300,
+        describe: 'Stop any zfs command or SSH channel open that takes longer than this many seconds',
+      }),
   set: (y: Argv) =>
     y
       .positional('dataset', { type: 'string', demandOption: true, describe: 'Dataset, e.g. tank/projects' })
@@ -99,8 +113,8 @@ const builders = {
       .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
   prune: (y: Argv) =>
     y
-      .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset whose copies are pruned (repeatable; as the sink\'s --root)' })
-      .option('keep-days', { type: 'number', default: 0, describe: 'Never destroy a snapshot made less than this many days ago (use the sink\'s --keep-days)' })
+      .option('root', { type: 'string', array: true, demandOption: true, describe: "Dataset whose copies are pruned (repeatable; as the sink's --root)" })
+      .option('keep-days', { type: 'number', default: 0, describe: "Never destroy a snapshot made less than this many days ago (use the sink's --keep-days)" })
       .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
 };
 type ArgsOf<K extends keyof typeof builders> = Awaited<ReturnType<(typeof builders)[K]>['argv']>;
@@ -112,7 +126,9 @@ type ArgsOf<K extends keyof typeof builders> = Awaited<ReturnType<(typeof builde
  * zback's start-up; in an emulated guest, seconds. --help itself is not affected.
  */
 function skipHelpLayout(cli: unknown): void {
-  const usage = (cli as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.().getUsageInstance?.();
+  const usage = (cli as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.()
+    .getUsageInstance?.();
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
@@ -139,8 +155,14 @@ export async function main(argv: string[]): Promise<number> {
           const eq = String(text).indexOf('=');
           const dataset = eq > 0 ? String(text).slice(0, eq) : '';
           const destination = eq > 0 ? String(text).slice(eq + 1) : '';
-          const problem = eq < 0 ? "no '=' between the dataset and the destination" : !dataset ? 'no dataset before "="' : (datasetNameProblem(dataset) ?? (destination ? null : 'no destination after "="'));
-          if (problem) throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
+          const problem =
+            eq < 0
+              ? "no '=' between the dataset and the destination"
+              : !dataset
+                ? 'no dataset before "="'
+                : (datasetNameProblem(dataset) ?? (destination ? null : 'no destination after "="'));
+          if (problem)
+            throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
           return { dataset, destination };
         });
         // Each command's code is loaded when it runs (start-up time: only what the command needs).
@@ -205,7 +227,7 @@ export async function main(argv: string[]): Promise<number> {
       // bin/zback starts a real sink through sinkMain (fast); this is for --help and a direct call.
       const { sinkArgs, sinkCommand } = await import('./sink.js');
       return sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
-      },
+    },
     prune: (args: ArgsOf<'prune'>) =>
       withContext(args, async (ctx) => {
         const roots = (args.root ?? []).map(String);
@@ -214,7 +236,8 @@ export async function main(argv: string[]): Promise<number> {
           if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
         }
         const keepDays = args['keep-days'];
-        if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
+        if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500)
+          throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
         const { pruneCommand } = await import('./prune.js');
         return pruneCommand(ctx, { roots, keepDays, dryRun: args['dry-run'] }, output(ctx));
       }),
@@ -239,7 +262,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every command and why each snapshot is kept' })
     .option('json', { type: 'boolean', default: false, describe: 'run: one JSON object per event; status: the report as JSON' })
     .option('log-file', { type: 'string', describe: 'Append every message, with a timestamp, to this file' })
-    .command('run', 'Take the snapshots that are due, replicate them to their destinations (one SSH connection per host) and prune by retention, on both sides', builders.run)
+    .command(
+      'run',
+      'Take the snapshots that are due, replicate them to their destinations (one SSH connection per host) and prune by retention, on both sides',
+      builders.run,
+    )
     .command('status', 'Show each dataset: policy, snapshots, next due, replication lag, problems', builders.status)
     .command('set <dataset>', 'Validate and write zback properties on a dataset', builders.set)
     .command('unset <dataset>', 'Clear zback properties set on a dataset (it then inherits them again)', builders.unset)

@@ -39,7 +39,10 @@ export async function pruneCommand(ctx: Context, args: PruneArgs, out: Output): 
   for (const root of args.roots) {
     try {
       const marks = await zfs.copyMarks(root, [ctx.names.replicaOf, ctx.names.replicaRetention]);
-      for (const d of [...marks.unreadable].sort()) fail(`${d}: its ${ctx.names.replicaOf} / ${ctx.names.replicaRetention} values contain a line break, so zback cannot read them unambiguously; nothing of it is pruned`);
+      for (const d of [...marks.unreadable].sort())
+        fail(
+          `${d}: its ${ctx.names.replicaOf} / ${ctx.names.replicaRetention} values contain a line break, so zback cannot read them unambiguously; nothing of it is pruned`,
+        );
       const copies = new Map<string, CopyMarks>();
       for (const r of marks.rows) {
         if (r.property === ctx.names.replicaOf) copies.set(r.name, { ...copies.get(r.name), replicaOf: r.value });
@@ -75,7 +78,9 @@ function pruneText(plans: readonly CopyPrune[], args: PruneArgs, verbose: boolea
   const lines: string[] = [];
   if (args.dryRun) lines.push(style.title(`zback prune --dry-run: nothing will be changed`), '');
   for (const p of plans) {
-    lines.push(`${style.dataset(p.dataset)}  ${style.dim(`copy of ${p.replicaOf} · retention ${p.retention ?? '(none recorded)'}${args.keepDays ? ` · floor ${args.keepDays} days` : ''}`)}`);
+    lines.push(
+      `${style.dataset(p.dataset)}  ${style.dim(`copy of ${p.replicaOf} · retention ${p.retention ?? '(none recorded)'}${args.keepDays ? ` · floor ${args.keepDays} days` : ''}`)}`,
+    );
     if (p.problem) lines.push(`  ${style.error('!')} ${p.problem}`);
     for (const d of p.decisions) {
       if (!d.keep) lines.push(`  ${style.remove('- destroy')} @${d.name}  ${style.dim('(kept by no rule)')}`);

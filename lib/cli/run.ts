@@ -56,7 +56,10 @@ function sameReplication(key: string, asked: string): boolean {
 /** Whether a --reseed request names a configured destination of a managed dataset (any spelling). */
 function hasDestination(configs: readonly ConfigResult[], q: ReseedRequest): boolean {
   const c = configs.find((x) => x.dataset === q.dataset);
-  return c?.kind === 'managed' && c.config.destinations.some((d) => sameReplication(replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath }), q.destination));
+  return (
+    c?.kind === 'managed' &&
+    c.config.destinations.some((d) => sameReplication(replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath }), q.destination))
+  );
 }
 
 /** The snapshot phase ran before the rest of the plan: its results join the run's outcome. */
@@ -144,8 +147,11 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       // A mistyped --reseed must not run anything: it is a usage error, found before any change.
       for (const q of unknownReseed) {
         const c = local0.configs.find((x) => x.dataset === q.dataset);
-        const known = c?.kind === 'managed' ? c.config.destinations.map((d) => replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath })) : [];
-        out.error(`--reseed ${q.dataset}=${q.destination}: ${known.length ? `${q.dataset} has no such destination (its destinations: ${known.join(', ')})` : `${q.dataset} is not a dataset zback replicates`}; nothing was done`);
+        const known =
+          c?.kind === 'managed' ? c.config.destinations.map((d) => replicationKey({ hostLabel: destinationHostLabel(d), target: d.datasetPath })) : [];
+        out.error(
+          `--reseed ${q.dataset}=${q.destination}: ${known.length ? `${q.dataset} has no such destination (its destinations: ${known.join(', ')})` : `${q.dataset} is not a dataset zback replicates`}; nothing was done`,
+        );
       }
       return EXIT.USAGE;
     }
@@ -170,7 +176,18 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     };
     const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>
       // The interlock checks the plan against the inventories and zback's records, not the planner.
-      applyRefusals(p, checkPlan({ actions: p.actions, configs: local0.configs, inventory, destinations: remote.states, holds, replicated: history.replicated, names: ctx.format }));
+      applyRefusals(
+        p,
+        checkPlan({
+          actions: p.actions,
+          configs: local0.configs,
+          inventory,
+          destinations: remote.states,
+          holds,
+          replicated: history.replicated,
+          names: ctx.format,
+        }),
+      );
 
     if (args.dryRun) {
       const remote = await remoteSoon;
@@ -188,7 +205,13 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       const previous = readRunState(ctx.stateDir);
       const times = { started: ctx.now, finished: ctx.now + (Date.now() - started), exitCode, host: hostname(), ...(interrupted ? { interrupted } : {}) };
       // Stopped before the plan: what earlier runs recorded stays, the run is marked interrupted.
-      const run = { started: new Date(times.started).toISOString(), finished: new Date(times.finished).toISOString(), exitCode, host: times.host, ...(interrupted ? { interrupted } : {}) };
+      const run = {
+        started: new Date(times.started).toISOString(),
+        finished: new Date(times.finished).toISOString(),
+        exitCode,
+        host: times.host,
+        ...(interrupted ? { interrupted } : {}),
+      };
       const state = plan && outcome ? recordRun(previous, plan, outcome, outcome.replications, ctx.format, times) : { ...previous, run };
       writeRunState(ctx.stateDir, state);
     };
@@ -218,14 +241,22 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       ...(out.showsProgress ? { onProgress: progressReporter((line) => out.progress(line)) } : {}),
       signal: stop.signal,
     };
-    const options = { concurrency: (host: string) => (host === 'local' ? 2 : channels), onEvent: (line: string) => out.event('replication', line), signal: stop.signal };
+    const options = {
+      concurrency: (host: string) => (host === 'local' ? 2 : channels),
+      onEvent: (line: string) => out.event('replication', line),
+      signal: stop.signal,
+    };
     let plan: Plan | null = null;
     let outcome: RunOutcome | null = null;
     try {
       const snapshotPlan = buildPlan({ ...planInput, inventory: local0.inventory });
       const snapshots = snapshotPlan.actions.filter((a) => a.phase === 'snapshot');
       if (ctx.verbose && snapshots.length) out.info(snapshots.map((a) => `${a.id} ${actionCommand(a)}`).join('\n'));
-      const taken = await executePlan({ ...snapshotPlan, datasets: [], replications: [], actions: snapshots }, zfsPorts({ ...portsContext, destinations: new Map() }), options);
+      const taken = await executePlan(
+        { ...snapshotPlan, datasets: [], replications: [], actions: snapshots },
+        zfsPorts({ ...portsContext, destinations: new Map() }),
+        options,
+      );
 
       // A signal does not wait for a destination that is slow to answer.
       const remote = await Promise.race([remoteSoon, aborted(stop.signal)]);
@@ -241,7 +272,11 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
         }
         plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
         if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
-        outcome = await executePlan(plan, zfsPorts({ ...portsContext, destinations: remote.zfs, resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false }), options);
+        outcome = await executePlan(
+          plan,
+          zfsPorts({ ...portsContext, destinations: remote.zfs, resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false }),
+          options,
+        );
         mergeSnapshots(outcome, taken);
       } else for (const [d, o] of taken.datasets) for (const e of o.errors) out.error(`${d}: ${e}`);
     } finally {
@@ -249,7 +284,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     }
     const interrupted = stop.signal.aborted ? String(stop.signal.reason) : undefined;
     if (plan && outcome) reportOutcome(plan, outcome, outcome.replications, out);
-    if (interrupted) out.error(`stopped by ${interrupted} before the run finished; the next run continues${outcome ? '' : ' (nothing was replicated or pruned)'}`);
+    if (interrupted)
+      out.error(`stopped by ${interrupted} before the run finished; the next run continues${outcome ? '' : ' (nothing was replicated or pruned)'}`);
     const exitCode = outcome?.ok && !interrupted && !fileProblems.length ? EXIT.OK : EXIT.FAILED;
     try {
       record(plan, outcome, exitCode, interrupted);

@@ -19,12 +19,7 @@ import type { Output } from './output.js';
 export type Field = 'snapshot' | 'retention' | 'destinations' | 'schedule';
 export const FIELDS: Field[] = ['snapshot', 'retention', 'destinations', 'schedule'];
 
-export async function editCommand(
-  ctx: Context,
-  dataset: string,
-  values: Partial<Record<Field, string | null>>,
-  out: Output,
-): Promise<number> {
+export async function editCommand(ctx: Context, dataset: string, values: Partial<Record<Field, string | null>>, out: Output): Promise<number> {
   const problem = datasetNameProblem(dataset);
   if (problem) {
     out.error(`${JSON.stringify(dataset)}: ${problem}`);

@@ -25,7 +25,8 @@ export function sinkArgs(root: readonly unknown[], keepDays: number, appendOnly:
     const problem = datasetNameProblem(r) ?? (r.includes('@') ? 'a snapshot' : null);
     if (problem) throw new UsageError(`--root ${JSON.stringify(r)}: not a dataset (${problem})`);
   }
-  if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500) throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
+  if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500)
+    throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
   return { roots, keepDays, appendOnly, ...(log ? { log } : {}) };
 }
 

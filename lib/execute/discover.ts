@@ -35,7 +35,12 @@ export interface LocalDiscovery {
  * dataset that is no longer managed can be checked and released. `managedBefore`: the datasets
  * the last run managed.
  */
-export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterable<string> = [], managedBefore: Iterable<string> = []): Promise<LocalDiscovery> {
+export async function discoverLocal(
+  zfs: Zfs,
+  names: PropertyNames,
+  held: Iterable<string> = [],
+  managedBefore: Iterable<string> = [],
+): Promise<LocalDiscovery> {
   const { rows, unreadable } = await zfs.config(propertyList(names));
   const configs = resolveConfigs(rows, names, unreadable);
   // Every dataset with a zback property is here. The list of all of them (one more zfs command) is
@@ -45,7 +50,10 @@ export async function discoverLocal(zfs: Zfs, names: PropertyNames, held: Iterab
   const datasets = recorded.some((d) => !configured.has(d)) ? new Set(await zfs.listDatasets()) : configured;
   const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
   const inventory = await zfs.inventory(roots);
-  await zfs.readMissingEncryption(inventory, configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset));
+  await zfs.readMissingEncryption(
+    inventory,
+    configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset),
+  );
   return { configs, inventory, datasets };
 }
 

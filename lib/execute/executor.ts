@@ -136,8 +136,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     return s;
   };
   /** Whether `dep` succeeded as far as `a` is concerned (a group snapshot: for a's dataset). */
-  const satisfied = (a: Action, dep: Action, r: ActionResult | null) =>
-    r !== null && (r.ok || (dep.op === 'snapshot' && (r.taken ?? []).includes(a.dataset)));
+  const satisfied = (a: Action, dep: Action, r: ActionResult | null) => r !== null && (r.ok || (dep.op === 'snapshot' && (r.taken ?? []).includes(a.dataset)));
 
   /** Whether everything `a` waits for succeeded (a failure of another dataset's action is reported). */
   const conditionsHold = async (a: Action): Promise<boolean> => {
@@ -255,7 +254,9 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     if (a.op === 'abort-receive' && a.onFailure) {
       // Said on the line of the resume that failed, so the line tells the whole story.
       const line = reported.get(a.onFailure.id);
-      const more = r.ok ? 'its partial state was discarded: the next run starts again from the last common snapshot' : failureText(a, r.error ?? 'unknown error');
+      const more = r.ok
+        ? 'its partial state was discarded: the next run starts again from the last common snapshot'
+        : failureText(a, r.error ?? 'unknown error');
       const i = line === undefined ? -1 : o.errors.indexOf(line);
       if (i >= 0) o.errors[i] = `${line}; ${more}`;
       else if (r.ok) o.notes.push(`replication to ${where(a)}: ${more}`);
@@ -290,7 +291,11 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     out.ok = failed === undefined;
     if (failed) {
       const res = results.get(failed.id);
-      out.error = res ? failureText(failed, res.error ?? 'unknown error') : outcome(r.dataset).snapshot === undefined && plan.datasets.find((d) => d.dataset === r.dataset)?.newSnapshot ? 'not replicated: the snapshot of this run failed' : 'not run: what it waits for did not succeed';
+      out.error = res
+        ? failureText(failed, res.error ?? 'unknown error')
+        : outcome(r.dataset).snapshot === undefined && plan.datasets.find((d) => d.dataset === r.dataset)?.newSnapshot
+          ? 'not replicated: the snapshot of this run failed'
+          : 'not run: what it waits for did not succeed';
     }
     return out;
   });

@@ -107,7 +107,12 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
       idleTimeoutMs: ctx.idleTimeoutMs,
       ...(ctx.onProgress ? { onProgress: (bytes: number) => ctx.onProgress!(label, bytes, total) } : {}),
     }).finally(() => ctx.signal?.removeEventListener('abort', stop));
-    if (ctx.signal?.aborted && !t.ok) return { ok: false, bytes: t.bytes, error: `stopped by ${String(ctx.signal.reason)}${step.kind === 'resume' || ctx.resumable?.(a.host) ? ' (the partial receive is kept; the next run resumes it)' : ''}` };
+    if (ctx.signal?.aborted && !t.ok)
+      return {
+        ok: false,
+        bytes: t.bytes,
+        error: `stopped by ${String(ctx.signal.reason)}${step.kind === 'resume' || ctx.resumable?.(a.host) ? ' (the partial receive is kept; the next run resumes it)' : ''}`,
+      };
     ctx.onProgress?.(label, null, null);
     if (t.ok) return { ok: true, bytes: t.bytes };
     const reason = t.reason ?? 'unknown error';

@@ -33,7 +33,8 @@ export async function rebuildHolds(local: Zfs, configs: readonly ConfigResult[],
       const tags = [...new Set([sourceHoldTag(hostLabel, d.path), sourceHoldTag(hostLabel, target)])];
       for (const s of held) {
         for (const tag of tags) {
-          if (await isHeld(local, tag, c.dataset, s.name)) records.push({ role: 'source', host: 'local', dataset: c.dataset, snapshot: s.name, tag, destination: { hostLabel, target } });
+          if (await isHeld(local, tag, c.dataset, s.name))
+            records.push({ role: 'source', host: 'local', dataset: c.dataset, snapshot: s.name, tag, destination: { hostLabel, target } });
         }
       }
       const state = remote.states.get(hostLabel);
@@ -41,7 +42,8 @@ export async function rebuildHolds(local: Zfs, configs: readonly ConfigResult[],
       // An append-only sink refuses the probe's release (and zback holds nothing there anyway).
       if (!state?.reachable || !zfs || state.sink?.appendOnly) continue;
       for (const s of (state.inventory.get(target)?.snapshots ?? []).filter((x) => x.userrefs > 0)) {
-        if (await isHeld(zfs, TARGET_HOLD_TAG, target, s.name)) records.push({ role: 'target', host: hostLabel, dataset: target, snapshot: s.name, tag: TARGET_HOLD_TAG });
+        if (await isHeld(zfs, TARGET_HOLD_TAG, target, s.name))
+          records.push({ role: 'target', host: hostLabel, dataset: target, snapshot: s.name, tag: TARGET_HOLD_TAG });
       }
     }
   }

@@ -51,7 +51,10 @@ export function recordRun(
       // What may have arrived although the run could not see it succeed; carried while the
       // destination cannot be asked, dropped once a run found the common snapshot again.
       const unknown = isBroken(r) || r.status === 'resume';
-      const maybe = new Set([...(unknown ? (prev?.mayHave ?? []) : []), ...(done && !done.ok ? [...done.sent, ...r.sends.filter((s) => s.kind !== 'full').flatMap((s) => s.delivers)] : [])]);
+      const maybe = new Set([
+        ...(unknown ? (prev?.mayHave ?? []) : []),
+        ...(done && !done.ok ? [...done.sent, ...r.sends.filter((s) => s.kind !== 'full').flatMap((s) => s.delivers)] : []),
+      ]);
       if (maybe.size) entry.mayHave = [...maybe];
       destinations[key] = entry;
     }
@@ -61,7 +64,13 @@ export function recordRun(
   }
   return {
     version: STATE_VERSION,
-    run: { started: new Date(times.started).toISOString(), finished: at, exitCode: times.exitCode, host: times.host, ...(times.interrupted ? { interrupted: times.interrupted } : {}) },
+    run: {
+      started: new Date(times.started).toISOString(),
+      finished: at,
+      exitCode: times.exitCode,
+      host: times.host,
+      ...(times.interrupted ? { interrupted: times.interrupted } : {}),
+    },
     datasets,
   };
 }

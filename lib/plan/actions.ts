@@ -27,7 +27,18 @@ export { DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 /** `zfs receive -A` on a replication's target: its interrupted receive is discarded. */
 function abortReceive(r: ReplicationPlan, why: string): Omit<Action, 'id'> {
   const target = r.target;
-  return { host: r.hostLabel, dataset: r.dataset, replication: replicationKey(r), phase: 'replicate', op: 'abort-receive', argv: receiveAbortCommand(target), target, snapshots: [], after: [], why };
+  return {
+    host: r.hostLabel,
+    dataset: r.dataset,
+    replication: replicationKey(r),
+    phase: 'replicate',
+    op: 'abort-receive',
+    argv: receiveAbortCommand(target),
+    target,
+    snapshots: [],
+    after: [],
+    why,
+  };
 }
 
 /** Replications that send or bookkeep in this run (the others are only reported). */
@@ -90,7 +101,18 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       if (p) prev.push(p);
     }
     for (const parent of r.createParents ?? []) {
-      prev = [push({ ...on, phase: 'replicate', op: 'create-parent', argv: createParentCommand(parent), target: parent, snapshots: [], after: prev, why: `the parent of ${key} is missing` })];
+      prev = [
+        push({
+          ...on,
+          phase: 'replicate',
+          op: 'create-parent',
+          argv: createParentCommand(parent),
+          target: parent,
+          snapshots: [],
+          after: prev,
+          why: `the parent of ${key} is missing`,
+        }),
+      ];
     }
     r.sends.forEach((step, i) => {
       const id = push({
@@ -111,7 +133,16 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       if ((step.kind === 'full' && !step.marksInReceive) || step.kind === 'resume') {
         for (const [property, value] of copyMarkProperties(mark, r.dataset, r.copyRetention)) {
           const argv = setPropertyCommand(r.target, property, value);
-          push({ ...on, phase: 'replicate', op: 'mark-copy', argv, target: r.target, snapshots: [], after: [id], why: `mark ${key} as a copy of ${r.dataset}` });
+          push({
+            ...on,
+            phase: 'replicate',
+            op: 'mark-copy',
+            argv,
+            target: r.target,
+            snapshots: [],
+            after: [id],
+            why: `mark ${key} as a copy of ${r.dataset}`,
+          });
         }
       }
       if (step.kind === 'resume') {
@@ -141,7 +172,9 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         dataset: side.dataset,
         snapshot,
         tag: side.tag,
-        ...(side.side === 'source' ? { destination: { hostLabel: r.hostLabel, target: r.target }, ...(r.datasetGuid ? { datasetGuid: r.datasetGuid } : {}) } : {}),
+        ...(side.side === 'source'
+          ? { destination: { hostLabel: r.hostLabel, target: r.target }, ...(r.datasetGuid ? { datasetGuid: r.datasetGuid } : {}) }
+          : {}),
       });
       const hold = push({
         ...on,
@@ -178,7 +211,16 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     holdOf.set(key, holds);
     for (const argv of r.targetDestroyArgvs) {
       const names = namesOf(r.target, argv);
-      push({ ...on, phase: 'replicate', op: 'destroy', argv, target: r.target, snapshots: names, after: sent, why: `${key}'s retention keeps them by no rule` });
+      push({
+        ...on,
+        phase: 'replicate',
+        op: 'destroy',
+        argv,
+        target: r.target,
+        snapshots: names,
+        after: sent,
+        why: `${key}'s retention keeps them by no rule`,
+      });
     }
   }
 
@@ -224,7 +266,17 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     const first = snap ? [snap] : [];
     for (const a of plan.destroys.filter((x) => x.dataset === d.dataset)) {
       for (const argv of a.argvs) {
-        push({ phase: 'prune', op: 'destroy', host: 'local', dataset: d.dataset, argv, target: d.dataset, snapshots: namesOf(d.dataset, argv), after: first, why: 'kept by no rule' });
+        push({
+          phase: 'prune',
+          op: 'destroy',
+          host: 'local',
+          dataset: d.dataset,
+          argv,
+          target: d.dataset,
+          snapshots: namesOf(d.dataset, argv),
+          after: first,
+          why: 'kept by no rule',
+        });
       }
     }
     const groups = new Map<string, string[]>();

@@ -51,10 +51,20 @@ const FUTURE_MARGIN_MS = 5 * 60_000;
 export function planCopyPrune(input: CopyPruneInput): CopyPrune[] {
   const out: CopyPrune[] = [];
   for (const [dataset, marks] of [...input.copies].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const base: CopyPrune = { dataset, replicaOf: marks.replicaOf, ...(marks.retention !== undefined ? { retention: marks.retention } : {}), decisions: [], destroy: [], argvs: [] };
+    const base: CopyPrune = {
+      dataset,
+      replicaOf: marks.replicaOf,
+      ...(marks.retention !== undefined ? { retention: marks.retention } : {}),
+      decisions: [],
+      destroy: [],
+      argvs: [],
+    };
     let retention: Retention;
     if (marks.retention === undefined) {
-      out.push({ ...base, problem: 'no retention is recorded on it (seeded by a zback before 0.2?): nothing is pruned; set one with zfs set org.wit:replica-retention=… on it' });
+      out.push({
+        ...base,
+        problem: 'no retention is recorded on it (seeded by a zback before 0.2?): nothing is pruned; set one with zfs set org.wit:replica-retention=… on it',
+      });
       continue;
     }
     try {

@@ -103,7 +103,13 @@ function owner(h: HoldRecord, mine: readonly ReplicationPlan[]): ReplicationPlan
  * replaces them is placed). A hold is never released while its destination has no established
  * base: unreachable, pool not imported, target missing, diverged, or being resumed.
  */
-function sortHolds(dataset: string, mine: readonly ReplicationPlan[], records: readonly HoldRecord[], present: ReadonlySet<string>, targets: (r: ReplicationPlan) => ReadonlySet<string>) {
+function sortHolds(
+  dataset: string,
+  mine: readonly ReplicationPlan[],
+  records: readonly HoldRecord[],
+  present: ReadonlySet<string>,
+  targets: (r: ReplicationPlan) => ReadonlySet<string>,
+) {
   const stale: StaleHold[] = [];
   const bases = new Map<ReplicationPlan, Set<string>>(); // recorded bases of replications without an established one
   for (const h of records) {
@@ -135,18 +141,30 @@ function sortHolds(dataset: string, mine: readonly ReplicationPlan[], records: r
  * (an existing tag would fail a whole batched `zfs hold`), unless a stale hold of this replication
  * waits to be replaced.
  */
-function markHeldBases(r: ReplicationPlan, records: readonly HoldRecord[], info: DatasetInfo, state: DestinationState | undefined, stale: readonly StaleHold[]): void {
+function markHeldBases(
+  r: ReplicationPlan,
+  records: readonly HoldRecord[],
+  info: DatasetInfo,
+  state: DestinationState | undefined,
+  stale: readonly StaleHold[],
+): void {
   if (r.status === 'resume' || r.common === undefined) return;
   const key = replicationKey(r);
   if (r.newCommon !== undefined && r.newCommon !== r.common) {
     // The old base is released with this replication's tag, unless zback's records show it held
     // only under another tag (zback 0.1's): that hold is released as stale, and this one is not there.
     const otherTagOnly = (role: 'source' | 'target', tag: string) => {
-      const mine = stale.filter((h) => h.role === role && h.replication === key && h.snapshot === (role === 'target' ? (r.commonOnTarget ?? r.common) : r.common));
+      const mine = stale.filter(
+        (h) => h.role === role && h.replication === key && h.snapshot === (role === 'target' ? (r.commonOnTarget ?? r.common) : r.common),
+      );
       return mine.length > 0 && mine.every((h) => h.tag !== tag);
     };
     const skip: { source?: true; target?: true } = {};
-    if (otherTagOnly('source', r.sourceTag) && !records.some((h) => h.role === 'source' && h.dataset === r.dataset && h.snapshot === r.common && h.tag === r.sourceTag)) skip.source = true;
+    if (
+      otherTagOnly('source', r.sourceTag) &&
+      !records.some((h) => h.role === 'source' && h.dataset === r.dataset && h.snapshot === r.common && h.tag === r.sourceTag)
+    )
+      skip.source = true;
     if (skip.source) r.oldBaseNotHeld = skip;
     return;
   }
@@ -159,7 +177,9 @@ function markHeldBases(r: ReplicationPlan, records: readonly HoldRecord[], info:
   // recorded tags on that snapshot (a foreign hold can still hide a missing one: it protects the
   // snapshot meanwhile, and the next run without it holds again).
   const recorded = (role: 'source' | 'target', dataset: string, snapshot: string) =>
-    records.filter((h) => h.role === role && h.dataset === dataset && h.snapshot === snapshot && (role === 'source' || hostIdentity(h.host) === hostIdentity(r.hostLabel)));
+    records.filter(
+      (h) => h.role === role && h.dataset === dataset && h.snapshot === snapshot && (role === 'source' || hostIdentity(h.host) === hostIdentity(r.hostLabel)),
+    );
   const isHeld = (role: 'source' | 'target', userrefs: number, dataset: string, snapshot: string, tag: string) => {
     const mine = recorded(role, dataset, snapshot);
     return mine.some((h) => h.tag === tag) && userrefs >= new Set(mine.map((h) => h.tag)).size;
@@ -330,7 +350,11 @@ function planDataset(
   plan.decisions = decideRetention(candidates, config.retention.value, input.calendar, all);
   plan.destroy = plan.decisions.filter((d) => !d.keep).map((d) => d.name);
   if (untilSent.size) {
-    const keptForSure = new Set(decideRetention(candidates, config.retention.value, input.calendar, sure).filter((d) => d.keep).map((d) => d.name));
+    const keptForSure = new Set(
+      decideRetention(candidates, config.retention.value, input.calendar, sure)
+        .filter((d) => d.keep)
+        .map((d) => d.name),
+    );
     for (const d of plan.decisions) {
       if (!d.keep || keptForSure.has(d.name)) continue;
       plan.destroyAfterSend.push({ name: d.name, after: [...new Set(neededBy.get(d.name) ?? [])] });
@@ -433,7 +457,8 @@ export function buildPlan(planInput: PlanInput): Plan {
   const managed = new Set(input.configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset));
   for (const h of input.holds ?? []) {
     const there = input.inventory.get(h.dataset)?.snapshots.some((s) => s.name === h.snapshot);
-    if (h.role === 'source' && !managed.has(h.dataset) && input.localDatasets?.has(h.dataset) && there) stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
+    if (h.role === 'source' && !managed.has(h.dataset) && input.localDatasets?.has(h.dataset) && there)
+      stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
   }
   const plan: Plan = { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored, actions: [] };
   plan.actions = buildActions(plan, input.caps, input.copyMark);

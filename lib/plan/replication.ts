@@ -21,12 +21,7 @@ import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import {
-  destroyCommands,
-  receiveCommand,
-  sendFullCommand,
-  sendResumeCommand,
-} from '../zfs/commands.js';
+import { destroyCommands, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
 import { parentOf } from '../zfs/names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
@@ -87,7 +82,6 @@ export function isBroken<T extends Pick<ReplicationPlan, 'status'>>(r: T): r is 
 export function replicationKey(r: Pick<ReplicationPlan, 'hostLabel' | 'target'>): string {
   return r.hostLabel === 'local' ? r.target : `${r.hostLabel}:${r.target}`;
 }
-
 
 interface Snap {
   name: string;
@@ -199,7 +193,10 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     const decoded = state.decodedTokens?.get(target);
     const check = decoded
       ? checkResumeToken(decoded, { dataset, snapshots: new Map(input.snapshots.map((s) => [s.name, s.guid])), encrypted: raw })
-      : { ok: false as const, problem: `this machine's ZFS (${input.localCaps?.description ?? 'here'}) could not decode it (zfs send -nvt), so it cannot be checked` };
+      : {
+          ok: false as const,
+          problem: `this machine's ZFS (${input.localCaps?.description ?? 'here'}) could not decode it (zfs send -nvt), so it cannot be checked`,
+        };
     if (!check.ok) {
       plan.status = 'error';
       plan.discardReceive = true;
@@ -241,7 +238,11 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       return plan;
     }
     // Seed with the oldest snapshot the destination's retention keeps, then go on incrementally.
-    const kept = new Set(decideRetention(candidatesOf(source), retention, input.calendar).filter((d) => d.keep).map((d) => d.name));
+    const kept = new Set(
+      decideRetention(candidatesOf(source), retention, input.calendar)
+        .filter((d) => d.keep)
+        .map((d) => d.name),
+    );
     const seed = source.find((s) => s.time !== null && kept.has(s.name))!;
     // Every missing ancestor, top down: each is created on its own (never mounted).
     const missing: string[] = [];
@@ -285,7 +286,10 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
           `${hostLabel} with: zfs rename '${target}' '${target}.old' — the next run then seeds a new copy.`;
     if ((input.seededBefore ?? []).length > 0) {
       // zback seeded it before: a new copy is the operator's decision, not the next run's.
-      plan.message = plan.message.replace(/the next run then seeds (it|a new copy)\.$/, `then start a new copy on purpose with: zback run --reseed '${dataset}=${where}'.`);
+      plan.message = plan.message.replace(
+        /the next run then seeds (it|a new copy)\.$/,
+        `then start a new copy on purpose with: zback run --reseed '${dataset}=${where}'.`,
+      );
       if (seeded.length) plan.message += ` Its base ${baseNames} stays held and kept here.`;
     }
     return plan;
@@ -319,7 +323,11 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const all = [...targetSnaps.filter((s) => s.createtxg <= commonOnTarget.createtxg), ...after];
   const protect = new Map(held);
   protect.set(common.name, ['last common snapshot']);
-  const kept = new Set(decideRetention(candidatesOf(all), retention, input.calendar, protect).filter((d) => d.keep).map((d) => d.name));
+  const kept = new Set(
+    decideRetention(candidatesOf(all), retention, input.calendar, protect)
+      .filter((d) => d.keep)
+      .map((d) => d.name),
+  );
   plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, raw);
   if (plan.sends.length === 0) {
     // Only snapshots the destination would delete at once are newer (e.g. one made by hand with an
@@ -342,12 +350,18 @@ function finish(
   caps: ZfsCapabilities,
 ): ReplicationPlan {
   const delivered = plan.sends.flatMap((s) => s.delivers);
-  const arriving: Snap[] = delivered.map((name, i) => ({ name, guid: null, createtxg: Number.MAX_SAFE_INTEGER - delivered.length + i, time: input.names.parse(name) }));
+  const arriving: Snap[] = delivered.map((name, i) => ({
+    name,
+    guid: null,
+    createtxg: Number.MAX_SAFE_INTEGER - delivered.length + i,
+    time: input.names.parse(name),
+  }));
   const protect = new Map(held);
   const base = plan.newCommon ?? plan.common;
   if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
   // Renamed on the target: protected under the name it has there.
-  if (base && base === plan.common && plan.commonOnTarget) protect.set(plan.commonOnTarget, [...(protect.get(plan.commonOnTarget) ?? []), 'last common snapshot with the source']);
+  if (base && base === plan.common && plan.commonOnTarget)
+    protect.set(plan.commonOnTarget, [...(protect.get(plan.commonOnTarget) ?? []), 'last common snapshot with the source']);
   const sink = input.state.reachable ? input.state.sink : undefined;
   if (sink && sink.keepDays > 0) {
     // The sink refuses to destroy what its ZFS says is younger than its floor; a received

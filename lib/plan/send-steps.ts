@@ -51,7 +51,14 @@ export function incrementalSteps<S extends StepSnapshot>(
     if (run.length === 0) return;
     const to = run[run.length - 1]!;
     const intermediates = run.length > 1; // only ever after a step, never across a gap
-    steps.push({ kind: 'incremental', from, to, delivers: intermediates ? [...run] : [to], sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, raw), recvArgv });
+    steps.push({
+      kind: 'incremental',
+      from,
+      to,
+      delivers: intermediates ? [...run] : [to],
+      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, raw),
+      recvArgv,
+    });
     from = to;
     run = [];
     skipped = false;

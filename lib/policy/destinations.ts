@@ -26,7 +26,8 @@ export interface Destination {
 /** Host names (and ssh_config aliases): letters, digits, dots, dashes, underscores; or [IPv6]. */
 const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$/;
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-const DAY_OR_MONTH = /^(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?$/i;
+const DAY_OR_MONTH =
+  /^(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?$/i;
 
 /** What the target part of an entry looks like: `host:…`, `pool/…` or a bare pool name. */
 function looksLikeTarget(target: string): boolean {
@@ -97,7 +98,9 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
     // zback's records and reports call this machine "local" (destinationHostLabel): a host reached
     // as plain "local" would be taken for it, and its copies made here.
     if (host === 'local' && user === undefined && port === undefined) {
-      throw new InvalidValue(`the host name "local" means this machine in zback's records: reach that host under another name (its address, or an alias in ~/.ssh/config), or leave out "local:" for a pool on this machine`);
+      throw new InvalidValue(
+        `the host name "local" means this machine in zback's records: reach that host under another name (its address, or an alias in ~/.ssh/config), or leave out "local:" for a pool on this machine`,
+      );
     }
   }
   const problem = datasetNameProblem(rest);

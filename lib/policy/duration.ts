@@ -16,7 +16,12 @@ export function formatDuration(ms: number): string {
   const neg = ms < 0;
   let rest = Math.round(Math.abs(ms) / 1000);
   const parts: string[] = [];
-  for (const [u, secs] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [u, secs] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= secs || (u === 's' && parts.length === 0)) {
       parts.push(`${Math.floor(rest / secs)}${u}`);
       rest %= secs;

@@ -63,9 +63,7 @@ export class NameFormat {
       M: d.getUTCMinutes(),
       S: d.getUTCSeconds(),
     };
-    return this.parts
-      .map((p) => ('literal' in p ? p.literal : String(v[p.token]).padStart(TOKENS[p.token]!.width, '0')))
-      .join('');
+    return this.parts.map((p) => ('literal' in p ? p.literal : String(v[p.token]).padStart(TOKENS[p.token]!.width, '0'))).join('');
   }
 
   /** The UTC instant a zback name encodes, or null when the name is not zback's (foreign). */

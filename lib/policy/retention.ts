@@ -53,7 +53,13 @@ export function formatRetention(r: Retention): string {
     .join('');
 }
 
-const UNIT_WORDS: Record<Unit, [string, string]> = { h: ['hour', 'hours'], d: ['day', 'days'], w: ['week', 'weeks'], m: ['month', 'months'], y: ['year', 'years'] };
+const UNIT_WORDS: Record<Unit, [string, string]> = {
+  h: ['hour', 'hours'],
+  d: ['day', 'days'],
+  w: ['week', 'weeks'],
+  m: ['month', 'months'],
+  y: ['year', 'years'],
+};
 
 /**
  * What a retention keeps, in words (README "Snapshots and retention"): `24h30d1m` → "keeps the

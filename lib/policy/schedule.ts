@@ -82,9 +82,14 @@ function calendar(zone: string): Calendar {
 function cronPrev(schedule: Schedule, now: number, zone: string): number {
   try {
     // cron-parser's prev() is strictly before currentDate; +1 ms makes a tick at exactly `now` count.
-    return cron().parse(schedule.cron, { currentDate: new Date(now + 1), tz: zone }).prev().getTime();
+    return cron()
+      .parse(schedule.cron, { currentDate: new Date(now + 1), tz: zone })
+      .prev()
+      .getTime();
   } catch (e) {
-    throw new InvalidValue(`cron expression ${JSON.stringify(schedule.text)} cannot be evaluated in ${zone} at ${new Date(now).toISOString()}: ${(e as Error).message}`);
+    throw new InvalidValue(
+      `cron expression ${JSON.stringify(schedule.text)} cannot be evaluated in ${zone} at ${new Date(now).toISOString()}: ${(e as Error).message}`,
+    );
   }
 }
 

@@ -33,7 +33,8 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
     return out;
   }
   out.push(`  ${style.dim(policyLine(d))}`);
-  if (opts.verbose) out.push(`  ${style.dim(`retention ${formatRetention(d.config!.retention.value)} ${describeRetention(d.config!.retention.value, cal.zone)}`)}`);
+  if (opts.verbose)
+    out.push(`  ${style.dim(`retention ${formatRetention(d.config!.retention.value)} ${describeRetention(d.config!.retention.value, cal.zone)}`)}`);
   for (const p of d.problems ?? []) out.push(`  ${style.error('✗')} ${p}`);
   const due = d.due!;
   if (d.newSnapshot) {
@@ -48,7 +49,10 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
   const afterSend = new Map(d.destroyAfterSend.map((x) => [x.name, x.after]));
   for (const dec of d.decisions) {
     const after = afterSend.get(dec.name);
-    if (after) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim(`(once the send to ${after.join(', ')} succeeded: it is no longer a base)`)}`);
+    if (after)
+      out.push(
+        `  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim(`(once the send to ${after.join(', ')} succeeded: it is no longer a base)`)}`,
+      );
     else if (!dec.keep) out.push(`  ${style.remove('- destroy ')} ${d.dataset}@${dec.name}  ${style.dim('(kept by no rule)')}`);
     else if (opts.verbose) out.push(`  ${style.keep(`  keep     ${dec.name}  ${dec.reasons.join('; ')}`)}`);
   }
@@ -81,7 +85,8 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
       out.push(`  ${style.error(`✗ ${r.status.padEnd(9)}`)} ${dest}: ${r.message}`);
   }
   for (const dec of r.targetDecisions) {
-    if (!dec.keep && r.targetDestroy.includes(dec.name)) out.push(`  ${style.remove('- destroy ')} ${dest}@${dec.name}  ${style.dim('(destination retention keeps it by no rule)')}`);
+    if (!dec.keep && r.targetDestroy.includes(dec.name))
+      out.push(`  ${style.remove('- destroy ')} ${dest}@${dec.name}  ${style.dim('(destination retention keeps it by no rule)')}`);
     else if (opts.verbose && dec.keep) out.push(`  ${style.keep(`  keep     ${dest}@${dec.name}  ${dec.reasons.join('; ')}`)}`);
   }
   return out;
@@ -122,7 +127,8 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
   if (plan.datasets.length === 0) lines.push(style.dim('No dataset is managed by zback (set its snapshot property to yes, see `zback set --help`).'));
   if (plan.staleHolds.length) {
     lines.push('', style.title('Stale zback holds to release:'));
-    for (const h of plan.staleHolds) lines.push(`  ${replicationKey({ hostLabel: h.host, target: h.dataset })}@${h.snapshot}  ${h.tag}  ${style.dim(`(${h.why})`)}`);
+    for (const h of plan.staleHolds)
+      lines.push(`  ${replicationKey({ hostLabel: h.host, target: h.dataset })}@${h.snapshot}  ${h.tag}  ${style.dim(`(${h.why})`)}`);
   }
   if (opts.verbose && plan.ignored.length) {
     lines.push('', style.dim('Not managed:'));

@@ -50,14 +50,27 @@ export function renderStatus(report: StatusReport, cal: Calendar, opts: { verbos
   const header = ['', 'DATASET', 'RETENTION', 'SCHEDULE', 'SNAPS', 'NEWEST', 'NEXT DUE'];
   const rows = report.datasets.map((d) => datasetRow(d, now));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => stripVTControlCharacters(r[i]!).length)));
-  lines.push(style.dim(header.map((h, i) => pad(h, widths[i]!)).join('  ').trimEnd()));
+  lines.push(
+    style.dim(
+      header
+        .map((h, i) => pad(h, widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    ),
+  );
   report.datasets.forEach((d, i) => {
-    lines.push(rows[i]!.map((c, j) => pad(c, widths[j]!)).join('  ').trimEnd());
+    lines.push(
+      rows[i]!.map((c, j) => pad(c, widths[j]!))
+        .join('  ')
+        .trimEnd(),
+    );
     const indent = ' '.repeat(widths[0]! + 2);
     for (const p of d.problems) lines.push(`${indent}${p.level === 'critical' ? levelStyle.critical('✗') : levelStyle.warning('!')} ${p.message}`);
     for (const x of d.destinations) {
       const lastSent = x.lastReplicated ? `@${x.lastReplicated}${x.lagSeconds !== null ? ` (${ago(x.lagSeconds)})` : ''}` : 'nothing yet';
-      lines.push(`${indent}→ ${pad(x.destination, 0)}  ${style.dim(x.schedule)}  last ${lastSent}  ${mark(x.problems)}${x.result ? style.dim(` ${x.result}`) : ''}`);
+      lines.push(
+        `${indent}→ ${pad(x.destination, 0)}  ${style.dim(x.schedule)}  last ${lastSent}  ${mark(x.problems)}${x.result ? style.dim(` ${x.result}`) : ''}`,
+      );
       for (const p of x.problems) lines.push(`${indent}  ${p.level === 'critical' ? levelStyle.critical('✗') : levelStyle.warning('!')} ${p.message}`);
     }
   });
@@ -65,7 +78,10 @@ export function renderStatus(report: StatusReport, cal: Calendar, opts: { verbos
   if (opts.verbose) lines.push(...retentionLegend(report, cal));
   const s = report.summary;
   lines.push('');
-  const verdict = s.status === 'ok' ? levelStyle.ok('all ok') : `${s.criticals ? levelStyle.critical(`${s.criticals} critical`) : ''}${s.criticals && s.warnings ? ', ' : ''}${s.warnings ? levelStyle.warning(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`) : ''}`;
+  const verdict =
+    s.status === 'ok'
+      ? levelStyle.ok('all ok')
+      : `${s.criticals ? levelStyle.critical(`${s.criticals} critical`) : ''}${s.criticals && s.warnings ? ', ' : ''}${s.warnings ? levelStyle.warning(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`) : ''}`;
   lines.push(`${s.datasets} dataset${s.datasets === 1 ? '' : 's'}: ${verdict}`);
   return lines.join('\n') + '\n';
 }
@@ -98,10 +114,13 @@ export const CHECK_EXIT = {
 export function renderCheck(report: StatusReport): { line: string; exitCode: number } {
   const codes: Record<Level, number> = { ok: CHECK_EXIT.OK, warning: CHECK_EXIT.WARNING, critical: CHECK_EXIT.CRITICAL };
   const s = report.summary;
-  const problems = [...report.problems, ...report.datasets.flatMap((d) => [
-    ...d.problems.map((p) => ({ ...p, message: `${d.dataset}: ${p.message}` })),
-    ...d.destinations.flatMap((x) => x.problems.map((p) => ({ ...p, message: `${d.dataset} → ${x.destination}: ${p.message}` }))),
-  ])];
+  const problems = [
+    ...report.problems,
+    ...report.datasets.flatMap((d) => [
+      ...d.problems.map((p) => ({ ...p, message: `${d.dataset}: ${p.message}` })),
+      ...d.destinations.flatMap((x) => x.problems.map((p) => ({ ...p, message: `${d.dataset} → ${x.destination}: ${p.message}` }))),
+    ]),
+  ];
   problems.sort((a, b) => (a.level === b.level ? 0 : a.level === 'critical' ? -1 : 1));
   const head = `ZBACK ${s.status.toUpperCase()} - ${s.datasets} datasets, ${s.criticals} critical, ${s.warnings} warning`;
   const detail = problems.length ? `: ${problems.map((p) => p.message).join('; ')}` : '';

@@ -223,7 +223,9 @@ export function buildStatus(input: StatusInput): StatusReport {
   // The last run was stopped by a signal: critical until a run finishes (SPEC §9).
   const run = input.state.run;
   const runProblems: Problem[] = [
-    ...(run?.interrupted ? [{ level: 'critical' as const, message: `the last run (${run.started}) was stopped by ${run.interrupted} before it finished; the next run continues` }] : []),
+    ...(run?.interrupted
+      ? [{ level: 'critical' as const, message: `the last run (${run.started}) was stopped by ${run.interrupted} before it finished; the next run continues` }]
+      : []),
     ...(input.fileProblems ?? []).map((message) => ({ level: 'critical' as const, message: `${message}; the next run keeps it aside and rebuilds` })),
   ];
   const all = [...runProblems, ...datasets.flatMap((d) => [...d.problems, ...d.destinations.flatMap((x) => x.problems)])];

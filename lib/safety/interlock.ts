@@ -186,7 +186,11 @@ export function checkPlan(input: InterlockInput): Refusal[] {
           continue;
         }
         // Newest: existing ones, and what this destroy waits to see arrive (a snapshot or a send).
-        const arriving = before.filter((b) => (b.op === 'snapshot' && local && (b.datasets ?? [b.target]).includes(a.target)) || (b.op === 'send' && !local && b.target === a.target)).flatMap((b) => b.snapshots);
+        const arriving = before
+          .filter(
+            (b) => (b.op === 'snapshot' && local && (b.datasets ?? [b.target]).includes(a.target)) || (b.op === 'send' && !local && b.target === a.target),
+          )
+          .flatMap((b) => b.snapshots);
         const times = [...info.snapshots.map((x) => x.name), ...arriving].map((n) => ({ n, t: input.names.parse(n) })).filter((x) => x.t !== null);
         const newest = times.reduce<{ n: string; t: number | null } | null>((m, x) => (m === null || x.t! > m.t! ? x : m), null);
         if (newest?.n === s) {
@@ -226,11 +230,29 @@ export function checkPlan(input: InterlockInput): Refusal[] {
               sameDestination(b.replication, d) &&
               (b.snapshots[0] === s ? b.tag !== a.tag : isNewer(sourceInfo, b.snapshots[0]!, s, input.names)),
           );
-          if (!replaced) refuse(a, s, 'base', ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and no hold on a newer base is placed first`);
+          if (!replaced)
+            refuse(
+              a,
+              s,
+              'base',
+              ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and no hold on a newer base is placed first`,
+            );
         } else {
           const sourceInfo = input.inventory.get(d.dataset);
-          const established = before.some((b) => b.op === 'send' && b.replication !== undefined && sameDestination(b.replication, d) && b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names)));
-          if (!established) refuse(a, s, 'base', ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and the destroy does not wait for a send that establishes a newer one`);
+          const established = before.some(
+            (b) =>
+              b.op === 'send' &&
+              b.replication !== undefined &&
+              sameDestination(b.replication, d) &&
+              b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names)),
+          );
+          if (!established)
+            refuse(
+              a,
+              s,
+              'base',
+              ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and the destroy does not wait for a send that establishes a newer one`,
+            );
         }
       }
     }
@@ -273,7 +295,7 @@ export function applyRefusals(plan: Plan, refusals: readonly Refusal[]): Plan {
   const datasets = new Set(refusals.map((r) => r.dataset));
   const dropped = new Set(refusals.map((r) => r.actionId));
   for (const a of plan.actions) if (datasets.has(a.dataset) && (a.op === 'destroy' || a.op === 'release')) dropped.add(a.id);
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const a of plan.actions) {
       if (dropped.has(a.id)) continue;

@@ -11,9 +11,7 @@
  */
 import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from '../transport/quote.js';
 
-export type SinkRequest =
-  | { kind: 'zfs'; argv: string[]; marker: string }
-  | { kind: 'kill'; pid: number };
+export type SinkRequest = { kind: 'zfs'; argv: string[]; marker: string } | { kind: 'kill'; pid: number };
 
 export class SinkRefusal extends Error {}
 
@@ -53,10 +51,11 @@ export function parseSinkCommand(line: string | undefined): SinkRequest {
   const m = PID_LINE.exec(line);
   if (m && m[1]!.startsWith(PID_MARKER_PREFIX)) {
     const argv = readQuotedWords(m[2]!);
-    if (argv.length === 0 || withPidReport(m[1]!, argv) !== line || shellCommand(argv) !== m[2]) throw new SinkRefusal('the command is not quoted the way zback quotes it');
+    if (argv.length === 0 || withPidReport(m[1]!, argv) !== line || shellCommand(argv) !== m[2])
+      throw new SinkRefusal('the command is not quoted the way zback quotes it');
     return { kind: 'zfs', argv, marker: m[1]! };
   }
   const k = /^kill -TERM -- -([1-9][0-9]{0,9}) /.exec(line);
   if (k && killCommand(Number(k[1])) === line) return { kind: 'kill', pid: Number(k[1]) };
-  throw new SinkRefusal('not a command zback sends (only zfs commands in zback\'s own form, and stopping one of this sink\'s own commands)');
+  throw new SinkRefusal("not a command zback sends (only zfs commands in zback's own form, and stopping one of this sink's own commands)");
 }

@@ -50,7 +50,8 @@ function inRoot(name: string | undefined, o: SinkOptions, what: string): string 
 }
 
 function snapshotsOf(operand: string | undefined, o: SinkOptions): { dataset: string; names: string[] } {
-  if (operand === undefined || !operand.includes('@')) throw new Refused(`only snapshots (dataset@name) may be named here, not ${JSON.stringify(operand ?? '')}`);
+  if (operand === undefined || !operand.includes('@'))
+    throw new Refused(`only snapshots (dataset@name) may be named here, not ${JSON.stringify(operand ?? '')}`);
   const at = operand.indexOf('@');
   const d = inRoot(operand.slice(0, at), o, 'the dataset');
   const names = operand.slice(at + 1).split(',');
@@ -136,7 +137,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
           return { op: 'receive', argv: a };
         }
       }
-      if (a.some((w) => w === '-F' || /^-[a-zA-Z]*F/.test(w))) throw new Refused('zfs receive -F (which rolls back and destroys on the backup host) is never allowed');
+      if (a.some((w) => w === '-F' || /^-[a-zA-Z]*F/.test(w)))
+        throw new Refused('zfs receive -F (which rolls back and destroys on the backup host) is never allowed');
       break;
     case 'hold':
     case 'release': {
@@ -144,7 +146,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
         if (a[2]?.startsWith('-')) break;
         throw new Refused(`only zback's own hold tag (${TARGET_HOLD_TAG}) may be placed or released here`);
       }
-      if (sub === 'release' && o.appendOnly) throw new Refused('this sink is append-only: it releases nothing (the backup host prunes its copies with zback prune)');
+      if (sub === 'release' && o.appendOnly)
+        throw new Refused('this sink is append-only: it releases nothing (the backup host prunes its copies with zback prune)');
       // zback holds nothing on an append-only sink; a hold would only keep zback prune from pruning.
       if (sub === 'hold' && o.appendOnly) throw new Refused('this sink is append-only: zback places no holds on it');
       for (const s of a.slice(3)) {
@@ -155,7 +158,8 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
     }
     case 'destroy': {
       if (a.length !== 3 || a[2]!.startsWith('-')) {
-        if (a.some((w) => /^-[a-zA-Z]*[rRdf]/.test(w))) throw new Refused(`zfs destroy with options (${a.filter((w) => w.startsWith('-')).join(' ')}) is never allowed: only named snapshots`);
+        if (a.some((w) => /^-[a-zA-Z]*[rRdf]/.test(w)))
+          throw new Refused(`zfs destroy with options (${a.filter((w) => w.startsWith('-')).join(' ')}) is never allowed: only named snapshots`);
         break;
       }
       const { dataset: d, names } = snapshotsOf(a[2], o);

@@ -82,16 +82,24 @@ export async function runSink(o: SinkRun): Promise<number> {
   if (allowed.op === 'version') process.stderr.write(helloLine({ roots: [...o.roots], appendOnly: o.appendOnly, keepDays: o.keepDays }));
   if (allowed.op === 'list') {
     const r = await local.run(allowed.argv);
-    process.stdout.write(visibleDatasets(r.stdout.split('\n').filter(Boolean), o.roots).map((n) => `${n}\n`).join(''));
+    process.stdout.write(
+      visibleDatasets(r.stdout.split('\n').filter(Boolean), o.roots)
+        .map((n) => `${n}\n`)
+        .join(''),
+    );
     process.stderr.write(r.stderr);
     return r.code ?? 1;
   }
   if (allowed.op === 'destroy' && o.keepDays > 0) {
     const r = await local.run(creationCommand(allowed.snapshots));
-    if (r.code !== 0) return refuse(`cannot read when ${allowed.snapshots.join(', ')} were made, so the ${o.keepDays}-day floor cannot be checked: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+      return refuse(`cannot read when ${allowed.snapshots.join(', ')} were made, so the ${o.keepDays}-day floor cannot be checked: ${r.stderr.trim()}`);
     const young = tooYoung(r.stdout, allowed.snapshots, o.keepDays, o.now);
     if (!Array.isArray(young)) return refuse(`cannot tell when ${young.unreadable.join(', ')} were made, so the ${o.keepDays}-day floor cannot be checked`);
-    if (young.length) return refuse(`${young.join(', ')} ${young.length === 1 ? 'is' : 'are'} younger than this sink's floor of ${o.keepDays} days (--keep-days); nothing was destroyed`);
+    if (young.length)
+      return refuse(
+        `${young.join(', ')} ${young.length === 1 ? 'is' : 'are'} younger than this sink's floor of ${o.keepDays} days (--keep-days); nothing was destroyed`,
+      );
   }
   if (allowed.op === 'destroy') log(o.logFile, o.client, `destroy ${allowed.snapshots.join(' ')}`);
   if (allowed.op === 'set' && o.appendOnly && /:replica-retention=/.test(allowed.argv[2]!)) {

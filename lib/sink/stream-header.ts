@@ -50,12 +50,16 @@ export function streamVerdict(head: Buffer): StreamVerdict {
   if (!first) return { ok: false, why: 'the stream does not start with a ZFS send stream header' };
   if (first.hdrtype === SUBSTREAM) {
     // A payload here is the raw-send (encryption) or resume information: part of what zback sends.
-    if (first.flags & FLAG_CLONE) return { ok: false, why: 'a clone stream (zback never sends one; it would tie the copy to a snapshot elsewhere in the pool)' };
+    if (first.flags & FLAG_CLONE)
+      return { ok: false, why: 'a clone stream (zback never sends one; it would tie the copy to a snapshot elsewhere in the pool)' };
     return { ok: true };
   }
   if (first.hdrtype !== COMPOUND) return { ok: false, why: `a stream of an unknown kind (header type ${first.hdrtype})` };
   if (first.payloadlen > 0) {
-    return { ok: false, why: 'a replication or properties stream (zfs send -R or -p): it would set properties such as mountpoint on the backup host; zback never sends one' };
+    return {
+      ok: false,
+      why: 'a replication or properties stream (zfs send -R or -p): it would set properties such as mountpoint on the backup host; zback never sends one',
+    };
   }
   // zfs send -I: DRR_END of the compound header, then the first substream.
   if (head.length < 3 * RECORD) return { need: 3 * RECORD };

@@ -27,7 +27,12 @@ const key = (r: HoldRecord) => JSON.stringify([r.role, r.host, r.dataset, r.snap
 
 function validRecord(r: unknown): r is HoldRecord {
   const x = r as Record<string, unknown> | null;
-  return x !== null && typeof x === 'object' && (x.role === 'source' || x.role === 'target') && ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof x[k] === 'string');
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    (x.role === 'source' || x.role === 'target') &&
+    ['host', 'dataset', 'snapshot', 'tag'].every((k) => typeof x[k] === 'string')
+  );
 }
 
 export class HoldLedger {

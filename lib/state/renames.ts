@@ -12,7 +12,11 @@ export interface Renamed {
 }
 
 /** The records with their dataset renamed where the old name is gone and the guid is found under a new one. */
-export function followRenames(holds: readonly HoldRecord[], inventory: Inventory, localDatasets: ReadonlySet<string>): { holds: HoldRecord[]; renamed: Renamed[] } {
+export function followRenames(
+  holds: readonly HoldRecord[],
+  inventory: Inventory,
+  localDatasets: ReadonlySet<string>,
+): { holds: HoldRecord[]; renamed: Renamed[] } {
   const byGuid = new Map<string, string>();
   for (const d of inventory.values()) if (d.guid) byGuid.set(d.guid, d.name);
   const renamed = new Map<string, string>();

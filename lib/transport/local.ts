@@ -1,6 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough, type Writable } from 'node:stream';
-import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink, type Source } from './host.js';
+import {
+  DEFAULT_LIMITS,
+  MAX_STDERR,
+  outputCapText,
+  timeoutText,
+  type CommandLimits,
+  type CommandObserver,
+  type Host,
+  type RunResult,
+  type Sink,
+  type Source,
+} from './host.js';
 
 /** After SIGTERM, a process that is still there after this long gets SIGKILL. */
 const KILL_GRACE_MS = 3000;
@@ -132,7 +143,11 @@ export class LocalHost implements Host {
       });
       child.on('exit', (code, signal) => resolve({ code, signal }));
     });
-    return { done, signal: (sig) => void (child.exitCode === null && child.signalCode === null && child.kill(sig)), ...(child.stdin ? { stdin: child.stdin } : {}) };
+    return {
+      done,
+      signal: (sig) => void (child.exitCode === null && child.signalCode === null && child.kill(sig)),
+      ...(child.stdin ? { stdin: child.stdin } : {}),
+    };
   }
 
   async close(): Promise<void> {}

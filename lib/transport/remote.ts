@@ -12,7 +12,18 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, printable, timeoutText, type CommandLimits, type CommandObserver, type Host, type RunResult, type Sink } from './host.js';
+import {
+  DEFAULT_LIMITS,
+  MAX_STDERR,
+  outputCapText,
+  printable,
+  timeoutText,
+  type CommandLimits,
+  type CommandObserver,
+  type Host,
+  type RunResult,
+  type Sink,
+} from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -68,7 +79,9 @@ export class RemoteHost implements Host {
     const auth = authMethods(s);
     if (auth.methods.length === 0) {
       return Promise.reject(
-        new Error(`no way to log in to ${label}: no usable key among ${s.identityFiles.join(', ') || 'the IdentityFile settings'} and no ssh-agent (SSH_AUTH_SOCK)${auth.notes.length ? ` (${auth.notes.join('; ')})` : ''}`),
+        new Error(
+          `no way to log in to ${label}: no usable key among ${s.identityFiles.join(', ') || 'the IdentityFile settings'} and no ssh-agent (SSH_AUTH_SOCK)${auth.notes.length ? ` (${auth.notes.join('; ')})` : ''}`,
+        ),
       );
     }
     const config: ConnectConfig = {
@@ -204,7 +217,10 @@ export class RemoteHost implements Host {
         if (pid > 0) void this.killRemote(pid).finally(close);
         else close();
         // A connection that is dead may never report the channel closed: do not wait for it.
-        setTimeout(() => resolve({ code: null, signal: null, stdout: '', stderr: `${printable(err)}${err && !err.endsWith('\n') ? '\n' : ''}${why}` }), 5000).unref();
+        setTimeout(
+          () => resolve({ code: null, signal: null, stdout: '', stderr: `${printable(err)}${err && !err.endsWith('\n') ? '\n' : ''}${why}` }),
+          5000,
+        ).unref();
       };
       const timer = setTimeout(() => stop(timeoutText(this.limits), true), this.limits.timeoutMs);
       ch.on('data', (d: Buffer) => {
@@ -269,7 +285,16 @@ export class RemoteHost implements Host {
       if (pid > 0) void this.killRemote(pid);
       ch.close(); // no EOF from us
       // A remote process that ignores all this must not hang the run (and keep its lock).
-      setTimeout(() => resolveDone({ code: null, signal: null, stdout: '', stderr: `${printable(err)}the remote process did not stop within ${ABORT_GRACE_MS / 1000} s after it was told to` }), ABORT_GRACE_MS).unref();
+      setTimeout(
+        () =>
+          resolveDone({
+            code: null,
+            signal: null,
+            stdout: '',
+            stderr: `${printable(err)}the remote process did not stop within ${ABORT_GRACE_MS / 1000} s after it was told to`,
+          }),
+        ABORT_GRACE_MS,
+      ).unref();
     };
     return { stdin: ch, done, abort };
   }

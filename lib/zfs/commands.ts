@@ -57,7 +57,19 @@ export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities
  */
 export function copyMarksCommand(root: string, properties: readonly string[], valueFirst = false): string[] {
   assertDataset(root);
-  return [ZFS, 'get', '-H', '-p', '-o', valueFirst ? 'value,source,property,name' : 'name,property,value,source', '-s', 'local', '-r', properties.join(','), root];
+  return [
+    ZFS,
+    'get',
+    '-H',
+    '-p',
+    '-o',
+    valueFirst ? 'value,source,property,name' : 'name,property,value,source',
+    '-s',
+    'local',
+    '-r',
+    properties.join(','),
+    root,
+  ];
 }
 
 /** A property's local value on one dataset (empty output: not set there). */

@@ -41,7 +41,7 @@ export function parsePropertyRows(text: string): PropertyRow[] {
   const rows: PropertyRow[] = [];
   const head = /([^\t\n]+)\t([^\t\n]+)\t/y;
   const tail = new RegExp(`\\t(${SOURCE})(?:\\n|$)`, 'g');
-  for (let pos = 0; pos < text.length; ) {
+  for (let pos = 0; pos < text.length;) {
     head.lastIndex = pos;
     const h = head.exec(text);
     tail.lastIndex = head.lastIndex;
@@ -57,7 +57,7 @@ export function parsePropertyRows(text: string): PropertyRow[] {
 export function parsePropertyRowsValueFirst(text: string): PropertyRow[] {
   const rows: PropertyRow[] = [];
   const tail = new RegExp(`\\t(${SOURCE})\\t([^\\t\\n]+)\\t([^\\t\\n]+)(?:\\n|$)`, 'g');
-  for (let pos = 0; pos < text.length; ) {
+  for (let pos = 0; pos < text.length;) {
     tail.lastIndex = pos;
     const t = tail.exec(text);
     if (!t) throw new Error(`unexpected zfs get output: ${JSON.stringify(text.slice(pos, pos + 200))}`);
@@ -147,7 +147,13 @@ export function parseInventory(text: string): Inventory {
   for (const s of snaps.values()) {
     let d = datasets.get(s.dataset);
     if (!d) datasets.set(s.dataset, (d = { name: s.dataset, guid: '', createtxg: 0, snapshots: [] }));
-    d.snapshots.push({ name: s.name!, guid: s.guid ?? '', createtxg: s.createtxg ?? 0, userrefs: s.userrefs ?? 0, ...(s.creation !== undefined ? { creation: s.creation } : {}) });
+    d.snapshots.push({
+      name: s.name!,
+      guid: s.guid ?? '',
+      createtxg: s.createtxg ?? 0,
+      userrefs: s.userrefs ?? 0,
+      ...(s.creation !== undefined ? { creation: s.creation } : {}),
+    });
   }
   for (const d of datasets.values()) d.snapshots.sort((a, b) => a.createtxg - b.createtxg || (a.name < b.name ? -1 : 1));
   return datasets;
@@ -176,7 +182,8 @@ export function parseZfsVersion(text: string): string | null {
  * generic "cannot resume send: <errno>" prefix: a broken pipe mid-stream prints that too, and then the
  * partial state is worth keeping.
  */
-const UNUSABLE_TOKEN = /resume token is corrupt|is no longer the same snapshot|used in the initial send no longer exists|incremental source \S+ no longer exists/i;
+const UNUSABLE_TOKEN =
+  /resume token is corrupt|is no longer the same snapshot|used in the initial send no longer exists|incremental source \S+ no longer exists/i;
 /** `zfs recv` refusing a resume stream outright, as opposed to a cut stream it saved the partial state of. */
 const RESUME_REFUSED = /cannot receive resume stream/i;
 const PARTIAL_SAVED = /partially received snapshot is saved|incomplete stream/i;
@@ -200,7 +207,7 @@ export function resumeTokenUnusable(r: { sendStderr: string; sendCode: number | 
 export function zfsUnavailableReason(code: number | null, stderr: string): string | null {
   if (code === 127 && /ENOENT|not found/.test(stderr)) return 'the zfs command is not installed, or not on PATH';
   if (code === null || code === 0) return null;
-  if (/modules are not loaded/i.test(stderr)) return "the ZFS kernel module is not loaded (load it with: modprobe zfs)";
+  if (/modules are not loaded/i.test(stderr)) return 'the ZFS kernel module is not loaded (load it with: modprobe zfs)';
   if (/zfs-fuse daemon is running/i.test(stderr)) return 'the zfs-fuse daemon is not running (start it with: systemctl start zfs-fuse)';
   if (/\/dev\/zfs and \/proc\/self\/mounts are required/.test(stderr)) return '/dev/zfs or /proc is missing here (a container without them?)';
   if (/must be run as root|\/dev\/zfs.*(permission denied|not permitted)/i.test(stderr)) return 'this user may not use /dev/zfs (run zback as root)';

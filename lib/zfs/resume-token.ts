@@ -185,7 +185,9 @@ export function checkResumeToken(info: ResumeTokenInfo, expected: ResumeTokenExp
   if (toGuidText === undefined) return refuse(`names ${info.toname}, a snapshot ${dataset} does not have`);
   const toGuid = decimalU64(toGuidText);
   if (toGuid === null || toGuid !== info.toguid) {
-    return refuse(`names ${info.toname} but carries guid ${hex(info.toguid)} (${info.toguid}), and ${info.toname} has guid ${toGuidText}: the token would send another snapshot`);
+    return refuse(
+      `names ${info.toname} but carries guid ${hex(info.toguid)} (${info.toguid}), and ${info.toname} has guid ${toGuidText}: the token would send another snapshot`,
+    );
   }
 
   let from: string | undefined;
