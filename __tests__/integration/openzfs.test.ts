@@ -184,7 +184,7 @@ test(
     const diverged = await vm.zback(['run', '--now', hour(13), ...state]);
     expect(diverged.code).toBe(1);
     expect(diverged.stderr).toContain(
-      "tank/data/x: replication to backup:bpool/copy/data/x: backup:bpool/copy/data/x has 1 snapshot newer than the last common one (@2026-11-26-120000): @local-change. zback does not destroy them. To continue replication, run on backup: zfs rollback -r 'bpool/copy/data/x@2026-11-26-120000'",
+      'tank/data/x: replication to backup:bpool/copy/data/x: backup:bpool/copy/data/x has 1 snapshot newer than the last common one (@2026-11-26-120000): @local-change. zback does not destroy them. To continue replication, run on backup: zfs rollback -r bpool/copy/data/x@2026-11-26-120000',
     );
     expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-120000', 'local-change']);
     expect(await snapshots('tank/data/x')).toEqual(expect.arrayContaining(['2026-11-26-120000', '2026-11-26-130000']));

@@ -155,7 +155,7 @@ test('a diverged or modified destination fails only its dataset, with the fix; t
   const r = await zback(['run', '--now', hour(11)]);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(
-    /tank\/div: replication to bak\d+:bpool\/div: bak\d+:bpool\/div has 1 snapshot newer than the last common one \(@2026-11-25-100000\): @local-change\. zback does not destroy them\. To continue replication, run on bak\d+: zfs rollback -r 'bpool\/div@2026-11-25-100000'/,
+    /tank\/div: replication to bak\d+:bpool\/div: bak\d+:bpool\/div has 1 snapshot newer than the last common one \(@2026-11-25-100000\): @local-change\. zback does not destroy them\. To continue replication, run on bak\d+: zfs rollback -r bpool\/div@2026-11-25-100000/,
   );
   expect(r.stderr).toMatch(/tank\/mod: replication to bak\d+:bpool\/mod failed: zfs recv failed \(exit 1: .*modified/);
   expect(r.stderr).not.toMatch(/tank\/ok:/);

@@ -143,7 +143,7 @@ test('status shows a failed destination and a diverged one; --remote asks the de
   expect(bak.acceptedConnections() - before).toBe(1);
   const div = live.datasets.find((d) => d.dataset === 'tank/div')!.destinations[0]!;
   expect(div.result).toBe('diverged');
-  expect(div.problems[0]!.message).toMatch(/diverged: .*@someone-was-here.*zfs rollback -r 'bpool\/div@2026-11-27-160000'/);
+  expect(div.problems[0]!.message).toMatch(/diverged: .*@someone-was-here.*zfs rollback -r bpool\/div@2026-11-27-160000/);
   // --verbose beside --json: the commands it ran go to stderr; stdout stays exactly the report.
   const traced = await zback(['status', '--json', '--verbose', '--remote', '--now', '2026-11-27T16:10:00Z', '--ssh-config', join(lab.dir, 'ssh-config')]);
   expect(traced.code).toBe(0);

@@ -79,7 +79,7 @@ describe('a restricted sink: the source plans only what it allows', () => {
 
   test('a missing parent at or above the root is not created (the sink would refuse): error with the command to run there', () => {
     const p = build({ destinations: 'bk:tank/off/copy|hourly', state: onSink({ tank: {} }, {}) });
-    expect(p.replications[0]!.message).toMatch(/tank\/off does not exist on bk.*zfs create -o canmount=off 'tank\/off'/);
+    expect(p.replications[0]!.message).toMatch(/tank\/off does not exist on bk.*zfs create -o canmount=off tank\/off\)/);
     expect(ops(p)).toEqual([]);
   });
 

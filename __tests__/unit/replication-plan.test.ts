@@ -335,7 +335,7 @@ describe('planReplication: the common snapshot is matched by guid', () => {
     expect(p.common).toBeUndefined();
     expect(p.sends).toEqual([]);
     expect(p.message).toContain('bk:tank/a has no snapshot in common with p/a (compared by guid). zback never overwrites it');
-    expect(p.message).toContain("zfs rename 'tank/a' 'tank/a.old'");
+    expect(p.message).toContain('zfs rename tank/a tank/a.old');
     expect(p.message).not.toMatch(/destroy -r|-F/);
   });
 
@@ -345,7 +345,7 @@ describe('planReplication: the common snapshot is matched by guid', () => {
     expect(p.common).toBe(s8);
     expect(p.sends).toEqual([]);
     expect(p.message).toContain(`1 snapshot newer than the last common one (@${s8}): @${s9}.`);
-    expect(p.message).toContain(`zfs rollback -r 'tank/a@${s8}'`);
+    expect(p.message).toContain(`zfs rollback -r tank/a@${s8}`);
   });
 });
 
@@ -366,7 +366,7 @@ describe('planReplication: divergence', () => {
     expect(p.sends).toEqual([]);
     expect(p.message).toBe(
       `bk:tank/a has 2 snapshots newer than the last common one (@${s7}): @manual-1, @manual-2. zback does not destroy them. ` +
-        `To continue replication, run on bk: zfs rollback -r 'tank/a@${s7}'  (this destroys the newer snapshots on the destination).`,
+        `To continue replication, run on bk: zfs rollback -r tank/a@${s7}  (this destroys the newer snapshots on the destination).`,
     );
   });
 
@@ -379,7 +379,7 @@ describe('planReplication: divergence', () => {
     expect(p.status).toBe('diverged');
     expect(p.common).toBe(s8);
     expect(p.message).toContain(`(@${s8}): @later.`);
-    expect(p.message).toContain("zfs rollback -r 'tank/a@kept-by-hand'");
+    expect(p.message).toContain('zfs rollback -r tank/a@kept-by-hand');
   });
 
   test('no snapshot in common at all', () => {
@@ -395,7 +395,7 @@ describe('planReplication: divergence', () => {
     expect(p.sends).toEqual([]);
     expect(p.createParents).toBeUndefined();
     expect(p.message).toContain('bk:tank/x/a exists but has no snapshot, so zback cannot tell it is a copy of p/a. zback never overwrites it');
-    expect(p.message).toContain("zfs rename 'tank/x/a' 'tank/x/a.old'");
+    expect(p.message).toContain('zfs rename tank/x/a tank/x/a.old');
     expect(p.message).not.toMatch(/destroy -r|-F/);
   });
 

@@ -6,6 +6,8 @@
 import { errorMessage } from '../errors.js';
 import { HoldLedger } from '../state/holds.js';
 import { LockBusy, RunLock } from '../state/lock.js';
+import { shellCommand } from '../transport/quote.js';
+import { releaseCommand } from '../zfs/commands.js';
 import { readRunState, writeRunState } from '../state/run-state.js';
 import { LocalHost } from '../transport/local.js';
 import { Zfs } from '../zfs/client.js';
@@ -47,7 +49,7 @@ export async function forgetCommand(ctx: Context, dataset: string, out: Output):
     out.print(`Forgot ${dataset}.\n`);
     for (const h of holds) {
       out.print(
-        `  No longer tracked: hold ${h.tag} on ${h.dataset}@${h.snapshot}. Should the dataset come back, release it with: zfs release '${h.tag}' '${h.dataset}@${h.snapshot}'\n`,
+        `  No longer tracked: hold ${h.tag} on ${h.dataset}@${h.snapshot}. Should the dataset come back, release it with: ${shellCommand(releaseCommand(h.tag, h.dataset, h.snapshot))}\n`,
       );
     }
     return EXIT.OK;

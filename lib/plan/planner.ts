@@ -10,7 +10,8 @@ import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
 import { decideRetention, type PruneCandidate } from '../policy/retention.js';
 import { isDue, TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import { destroyCommands } from '../zfs/commands.js';
+import { destroyCommands, renameCommand } from '../zfs/commands.js';
+import { shellCommand } from '../transport/quote.js';
 import { isSameOrBelow } from '../zfs/names.js';
 import type { DatasetInfo, Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
@@ -250,7 +251,7 @@ function planDataset(
     plan.problems = [
       `${config.dataset}: ${future.map((n) => `@${n}`).join(', ')} ${future.length === 1 ? 'is' : 'are'} dated after this run's clock (${new Date(input.now).toISOString()}): ` +
         `zback ignores ${future.length === 1 ? 'it' : 'them'} for due snapshots, retention and replication and never destroys ${future.length === 1 ? 'it' : 'them'}. ` +
-        `If the clock is right, rename ${future.length === 1 ? 'it' : 'them'} (zfs rename '${config.dataset}@${future[0]}' '${config.dataset}@manual-${future[0]}') or destroy ${future.length === 1 ? 'it' : 'them'} by hand; if the clock was wrong, fix it (NTP).`,
+        `If the clock is right, rename ${future.length === 1 ? 'it' : 'them'} (${shellCommand(renameCommand(`${config.dataset}@${future[0]}`, `${config.dataset}@manual-${future[0]}`))}) or destroy ${future.length === 1 ? 'it' : 'them'} by hand; if the clock was wrong, fix it (NTP).`,
     ];
   }
   const candidates = [...zback];

@@ -21,7 +21,17 @@ import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import { destroyCommands, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
+import {
+  createParentCommand,
+  destroyCommands,
+  receiveAbortCommand,
+  receiveCommand,
+  renameCommand,
+  sendFullCommand,
+  sendResumeCommand,
+  ZFS,
+} from '../zfs/commands.js';
+import { shellCommand, shellQuote } from '../transport/quote.js';
 import { parentOf } from '../zfs/names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
@@ -92,6 +102,11 @@ interface Snap {
 
 function candidatesOf(snaps: readonly Snap[]): PruneCandidate[] {
   return snaps.filter((s) => s.time !== null).map((s) => ({ name: s.name, time: s.time!, createtxg: s.createtxg }));
+}
+
+/** The command that starts a new full copy of a destination zback seeded before. */
+function reseedCommand(dataset: string, where: string): string {
+  return shellCommand(['zback', 'run', '--reseed', `${dataset}=${where}`]);
 }
 
 export function planReplication(input: ReplicationInput): ReplicationPlan {
@@ -200,7 +215,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     if (!check.ok) {
       plan.status = 'error';
       plan.discardReceive = true;
-      plan.message = `${where} has an interrupted receive whose resume token zback does not use: ${check.problem}. The partial receive is discarded (zfs receive -A '${target}'); the next run sends afresh from the last common snapshot.`;
+      plan.message = `${where} has an interrupted receive whose resume token zback does not use: ${check.problem}. The partial receive is discarded (${shellCommand(receiveAbortCommand(target))}); the next run sends afresh from the last common snapshot.`;
       return plan;
     }
     plan.status = 'resume';
@@ -225,8 +240,8 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     plan.conflict = 'target-missing';
     plan.message =
       `${where} is missing, but zback seeded it before${baseText}. If the copy was renamed or its dataset is on a disk that is away, ` +
-      `bring it back under its name (on ${hostLabel}: zfs rename <its new name> '${target}'); the next run then continues incrementally. ` +
-      `To start a new full copy on purpose, run: zback run --reseed '${dataset}=${where}'`;
+      `bring it back under its name (on ${hostLabel}: zfs rename <its new name> ${shellQuote(target)}); the next run then continues incrementally. ` +
+      `To start a new full copy on purpose, run: ${reseedCommand(dataset, where)}`;
     return plan;
   }
 
@@ -251,7 +266,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     const root = state.sink && missing.find((p) => !state.sink!.roots.some((r) => p.startsWith(`${r}/`)));
     if (root) {
       plan.status = 'error';
-      plan.message = `${root} does not exist on ${hostLabel}, and its restricted sink creates nothing at or above its root (${state.sink!.roots.join(', ')}); create it there (zfs create -o canmount=off '${root}')`;
+      plan.message = `${root} does not exist on ${hostLabel}, and its restricted sink creates nothing at or above its root (${state.sink!.roots.join(', ')}); create it there (${shellCommand(createParentCommand(root))})`;
       plan.sends = [];
       delete plan.createParents;
       return plan;
@@ -281,14 +296,14 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     plan.message =
       targetSnaps.length === 0
         ? `${where} exists but has no snapshot, so zback cannot tell it is a copy of ${dataset}. zback never overwrites it: ` +
-          `move it aside on ${hostLabel} with: zfs rename '${target}' '${target}.old' (or, if it holds nothing you need, zfs destroy '${target}') — the next run then seeds it.`
+          `move it aside on ${hostLabel} with: ${shellCommand(renameCommand(target, `${target}.old`))} (or, if it holds nothing you need, ${shellCommand([ZFS, 'destroy', target])}) — the next run then seeds it.`
         : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: move it aside on ` +
-          `${hostLabel} with: zfs rename '${target}' '${target}.old' — the next run then seeds a new copy.`;
+          `${hostLabel} with: ${shellCommand(renameCommand(target, `${target}.old`))} — the next run then seeds a new copy.`;
     if ((input.seededBefore ?? []).length > 0) {
       // zback seeded it before: a new copy is the operator's decision, not the next run's.
       plan.message = plan.message.replace(
         /the next run then seeds (it|a new copy)\.$/,
-        `then start a new copy on purpose with: zback run --reseed '${dataset}=${where}'.`,
+        `then start a new copy on purpose with: ${reseedCommand(dataset, where)}.`,
       );
       if (seeded.length) plan.message += ` Its base ${baseNames} stays held and kept here.`;
     }
@@ -305,7 +320,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     plan.message =
       `${where} has ${newer.length} snapshot${newer.length === 1 ? '' : 's'} newer than the last common one (@${common.name}): ` +
       `${newer.map((s) => '@' + s.name).join(', ')}. zback does not destroy them. To continue replication, run on ${hostLabel}: ` +
-      `zfs rollback -r '${target}@${commonOnTarget.name}'  (this destroys the newer snapshots on the destination).`;
+      `${shellCommand([ZFS, 'rollback', '-r', `${target}@${commonOnTarget.name}`])}  (this destroys the newer snapshots on the destination).`;
     return plan;
   }
   const after = source.filter((s) => s.createtxg > common.createtxg);

@@ -193,6 +193,16 @@ export function receiveCommand(target: string, caps: ZfsCapabilities, properties
   return [ZFS, 'receive', '-u', ...(caps.resumableReceive ? ['-s'] : []), ...set, target];
 }
 
+/** Rename a dataset or a snapshot (only ever advised to the operator: zback renames nothing). */
+export function renameCommand(from: string, to: string): string[] {
+  for (const n of [from, to]) {
+    const at = n.indexOf('@');
+    if (at < 0) assertDataset(n);
+    else assertSnapshot(n.slice(0, at), n.slice(at + 1));
+  }
+  return [ZFS, 'rename', from, to];
+}
+
 /** Discard the partial state of an interrupted resumable receive. */
 export function receiveAbortCommand(target: string): string[] {
   assertDataset(target);
