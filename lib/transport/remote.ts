@@ -27,6 +27,7 @@ import {
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
+import { withRetries } from '../util/retry.js';
 import type { SshSettings } from './ssh-config.js';
 
 const { Client, utils } = ssh2;
@@ -49,7 +50,6 @@ function algorithmsFor(keyType: string): string[] {
 const OPEN_RETRIES = 8;
 /** After an abort, how long a remote process may take to go before zback stops waiting for it. */
 const ABORT_GRACE_MS = 30_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RemoteHost implements Host {
   /** The algorithms the handshake settled on (cipher etc.), for diagnostics and benchmarks. */
@@ -141,41 +141,39 @@ export class RemoteHost implements Host {
   /** Open an exec channel within the channel cap, retrying "open failed" with backoff. */
   private async openChannel(command: string): Promise<{ ch: ClientChannel; release: () => void }> {
     const release = await this.slots.acquire();
-    for (let attempt = 0; ; attempt++) {
-      if (this.lost) {
-        release();
-        throw new Error(this.lost);
-      }
-      try {
-        const ch = await new Promise<ClientChannel>((resolve, reject) => {
-          // A host that does not open a channel in time is given up for the rest of the run.
-          const timer = setTimeout(() => {
-            this.giveUp(`${this.label} did not open an SSH channel within ${Math.round(this.limits.timeoutMs / 1000)} s (--command-timeout)`);
-            reject(new Error(this.lost!));
-          }, this.limits.timeoutMs);
-          try {
-            this.conn.exec(command, (err, channel) => {
-              clearTimeout(timer);
-              if (this.lost && channel) channel.close(); // it came too late
-              if (err) reject(err);
-              else resolve(channel);
-            });
-          } catch (e) {
-            clearTimeout(timer);
-            reject(e instanceof Error ? e : new Error(String(e))); // "Not connected" is thrown synchronously
-          }
-        });
-        ch.on('close', release);
-        return { ch, release };
-      } catch (e) {
-        const refused = /open failed/i.test((e as Error).message) || (e as { reason?: number }).reason === 2;
-        if (!refused || attempt >= OPEN_RETRIES) {
-          release();
-          throw new Error(`${this.label}: cannot open an SSH channel: ${(e as Error).message}`);
-        }
-        await sleep(10 * 2 ** attempt);
-      }
+    const refused = (e: unknown) => /open failed/i.test((e as Error).message) || (e as { reason?: number }).reason === 2;
+    try {
+      const ch = await withRetries(() => this.openOnce(command), { retries: OPEN_RETRIES, baseMs: 10, retryable: (e) => !this.lost && refused(e) });
+      ch.on('close', release);
+      return { ch, release };
+    } catch (e) {
+      release();
+      if (this.lost) throw new Error(this.lost);
+      throw new Error(`${this.label}: cannot open an SSH channel: ${(e as Error).message}`);
     }
+  }
+
+  /** One try at an exec channel, within the command deadline. */
+  private openOnce(command: string): Promise<ClientChannel> {
+    if (this.lost) return Promise.reject(new Error(this.lost));
+    return new Promise<ClientChannel>((resolve, reject) => {
+      // A host that does not open a channel in time is given up for the rest of the run.
+      const timer = setTimeout(() => {
+        this.giveUp(`${this.label} did not open an SSH channel within ${Math.round(this.limits.timeoutMs / 1000)} s (--command-timeout)`);
+        reject(new Error(this.lost!));
+      }, this.limits.timeoutMs);
+      try {
+        this.conn.exec(command, (err, channel) => {
+          clearTimeout(timer);
+          if (this.lost && channel) channel.close(); // it came too late
+          if (err) reject(err);
+          else resolve(channel);
+        });
+      } catch (e) {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e))); // "Not connected" is thrown synchronously
+      }
+    });
   }
 
   /**
@@ -305,22 +303,21 @@ export class RemoteHost implements Host {
    * refused channel is retried like any other.
    */
   private async killRemote(pid: number): Promise<void> {
-    for (let attempt = 0; attempt <= OPEN_RETRIES && !this.lost; attempt++) {
-      const opened = await new Promise<boolean>((resolve) => {
+    const once = () =>
+      new Promise<void>((resolve, reject) => {
         try {
           this.conn.exec(killCommand(pid), (e, k) => {
-            if (e) return resolve(false);
+            if (e) return reject(e);
             k.resume();
             k.stderr.resume();
-            resolve(true);
+            resolve();
           });
         } catch {
-          resolve(true); // not connected: sshd has closed the session, the process got EOF
+          resolve(); // not connected: sshd has closed the session, the process got EOF
         }
       });
-      if (opened) return;
-      await sleep(10 * 2 ** attempt);
-    }
+    // Refused every time: the connection is going anyway, and with it the process's session.
+    await withRetries(once, { retries: OPEN_RETRIES, baseMs: 10, retryable: () => !this.lost }).catch(() => {});
   }
 
   async close(): Promise<void> {
