@@ -1,0 +1,127 @@
+/**
+ * The small pure helpers: durations (status thresholds, ages), transfer progress lines, destination
+ * identities (the same copy under any spelling of its host), the copy's marks, the semaphore that
+ * caps SSH channels, and zback's JSON files (a corrupt one is kept aside, never lost).
+ */
+import { describe, expect, test } from '@jest/globals';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { copyMarkProperties, DEFAULT_COPY_MARK } from '../../lib/plan/copy-mark.js';
+import { destinationIdentity, destinationOfTag, holdIdentity, hostIdentity, keyIdentity, splitKey } from '../../lib/plan/identity.js';
+import { formatDuration, parseDuration } from '../../lib/policy/duration.js';
+import { formatBytes, progressReporter } from '../../lib/report/progress.js';
+import { keepAside, readJson } from '../../lib/state/files.js';
+import { Semaphore } from '../../lib/util/semaphore.js';
+
+describe('durations', () => {
+  test.each([
+    ['90m', 5_400_000],
+    ['2h', 7_200_000],
+    ['1d12h', 129_600_000],
+    ['1w', 604_800_000],
+    [' 30s ', 30_000],
+  ])('%j → %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  test.each(['', '2', 'h', '2x', '1.5h', '-1h', '2h 30m'])('%j is refused, with an example', (text) => {
+    expect(() => parseDuration(text)).toThrow(/is not a duration such as 90m, 2h or 1d/);
+  });
+  test.each([
+    [0, '0s'],
+    [4_000, '4s'],
+    [5_400_000, '1h30m'],
+    [90_061_000, '1d1h'],
+    [-61_000, '-1m1s'],
+  ])('%d ms → %j (two units at most)', (ms, text) => expect(formatDuration(ms)).toBe(text));
+});
+
+describe('transfer progress', () => {
+  test('bytes in binary units', () => {
+    expect([0, 1023, 1024, 1536, 5 * 1024 ** 3].map(formatBytes)).toEqual(['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '5.0 GiB']);
+  });
+  test('throttled lines with rate and, when the size is known, percent and ETA; null clears', () => {
+    let now = 1000;
+    const lines: Array<string | null> = [];
+    const report = progressReporter(
+      (l) => lines.push(l),
+      () => now,
+      250,
+    );
+    report('tank/a → bk:b/a', 0, 4 * 1024 ** 2);
+    now = 1100;
+    report('tank/a → bk:b/a', 512 * 1024, 4 * 1024 ** 2); // within 250 ms: not shown
+    now = 3000;
+    report('tank/a → bk:b/a', 2 * 1024 ** 2, 4 * 1024 ** 2);
+    report('tank/a → bk:b/a', null, null);
+    expect(lines).toEqual(['tank/a → bk:b/a: 0 B of 4.0 MiB (0%), 0 B/s', 'tank/a → bk:b/a: 2.0 MiB of 4.0 MiB (50%), 1.0 MiB/s, ETA 2s', null]);
+  });
+});
+
+describe('destination identity: one copy, any spelling of its host', () => {
+  test('user, case and port 22 do not matter; another port is another machine', () => {
+    expect(['bk', 'root@bk', 'BK', 'bk:22', 'root@BK:22'].map(hostIdentity)).toEqual(['bk', 'bk', 'bk', 'bk', 'bk']);
+    expect(hostIdentity('gw:2201')).not.toBe(hostIdentity('gw:2202'));
+    expect(hostIdentity('[fd00::5]:22')).toBe('[fd00::5]');
+    expect(destinationIdentity('root@BK:22', 'pool/x')).toBe(keyIdentity('bk:pool/x'));
+  });
+  test('keys and tags split at the host, even when the dataset has ":" in it', () => {
+    expect(splitKey('root@bk:2222:pool/x:y')).toEqual({ hostLabel: 'root@bk:2222', target: 'pool/x:y' });
+    expect(splitKey('pool/x')).toEqual({ hostLabel: 'local', target: 'pool/x' });
+    expect(destinationOfTag('zback:bk:pool/x')).toEqual({ hostLabel: 'bk', target: 'pool/x' });
+    expect(destinationOfTag('zback:0123456789abcdef0123456789abcdef')).toBeNull(); // hashed: cannot tell
+    expect(destinationOfTag('keep')).toBeNull();
+  });
+  test('a recorded hold names the destination whose base it protects', () => {
+    const source = { role: 'source' as const, host: 'local', dataset: 'p/a', snapshot: 's', tag: 'zback:BK:pool/x' };
+    expect(holdIdentity(source)).toBe('bk:pool/x');
+    expect(holdIdentity({ ...source, destination: { hostLabel: 'root@bk', target: 'pool/y' } })).toBe('bk:pool/y');
+    expect(holdIdentity({ role: 'target', host: 'bk:22', dataset: 'pool/x', snapshot: 's', tag: 'zback:replica' })).toBe('bk:pool/x');
+  });
+});
+
+test("a seeded copy's marks: replica-of names this machine and the source, canmount=noauto, the destination's retention", () => {
+  expect(copyMarkProperties({ ...DEFAULT_COPY_MARK, source: 'web1' }, 'tank/a', '24h30d')).toEqual([
+    ['org.wit:replica-of', 'web1:tank/a'],
+    ['canmount', 'noauto'],
+    ['org.wit:replica-retention', '24h30d'],
+  ]);
+  expect(copyMarkProperties({ property: 'x:replica-of', source: 'h' }, 'tank/a', '1d')).toEqual([
+    ['x:replica-of', 'h:tank/a'],
+    ['canmount', 'noauto'],
+  ]);
+});
+
+test('the semaphore: at most N holders, the others in order, a release given twice counts once', async () => {
+  const s = new Semaphore(2);
+  const order: string[] = [];
+  const a = await s.acquire();
+  const b = await s.acquire();
+  const c = s.acquire().then((r) => (order.push('c'), r));
+  const d = s.acquire().then((r) => (order.push('d'), r));
+  await new Promise((r) => setImmediate(r));
+  expect(order).toEqual([]);
+  a();
+  a(); // twice: harmless
+  await new Promise((r) => setImmediate(r));
+  expect(order).toEqual(['c']);
+  b();
+  await d;
+  expect(order).toEqual(['c', 'd']);
+  (await c)();
+});
+
+describe("zback's JSON files", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zback-files-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  test('missing, whole, or corrupt (with why); a corrupt one is kept aside under a new name', () => {
+    expect(readJson(join(dir, 'none.json'))).toEqual({ kind: 'missing' });
+    writeFileSync(join(dir, 'ok.json'), '{"a":1}');
+    expect(readJson(join(dir, 'ok.json'))).toEqual({ kind: 'ok', value: { a: 1 } });
+    const bad = join(dir, 'state.json');
+    writeFileSync(bad, '{"a":');
+    const read = readJson(bad);
+    expect(read.kind).toBe('error');
+    const aside = keepAside(bad);
+    expect(aside).toMatch(/state\.json\.corrupt-/);
+    expect([existsSync(bad), readFileSync(aside, 'utf8')]).toEqual([false, '{"a":']);
+  });
+});
