@@ -23,6 +23,7 @@ import fc from 'fast-check';
 import { historyOf } from '../../lib/execute/discover.js';
 import { executePlan, type ActionPorts, type ActionResult } from '../../lib/execute/executor.js';
 import { recordRun } from '../../lib/execute/record.js';
+import { failureText } from '../../lib/report/failures.js';
 import { buildPlan } from '../../lib/plan/planner.js';
 import type { DestinationState } from '../../lib/plan/replication.js';
 import type { Action } from '../../lib/plan/types.js';
@@ -340,7 +341,7 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
           const held = w.source.snaps.some((s) => [...s.holds].some((t) => !t.startsWith('zback:')));
           if (!['send', 'up-to-date', 'not-due'].includes(r.status) || !done?.ok) {
             w.violations.push(
-              `${tag}: the destination is back but the run did not replicate: ${r.status} ${r.message ?? done?.error ?? ''}${held ? ' (a user hold is set)' : ''}`,
+              `${tag}: the destination is back but the run did not replicate: ${r.status} ${r.message ?? (done?.failure ? failureText(done.failure) : '')}${held ? ' (a user hold is set)' : ''}`,
             );
           }
         }
@@ -437,7 +438,9 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
       const { outcome, plan } = await w.run();
       const r = plan.replications[0]!;
       if (w.seeded && (!['send', 'up-to-date', 'not-due'].includes(r.status) || !outcome.replications[0]?.ok)) {
-        w.violations.push(`after the destination returned: ${r.status} ${r.message ?? outcome.replications[0]?.error ?? ''}`);
+        w.violations.push(
+          `after the destination returned: ${r.status} ${r.message ?? (outcome.replications[0]?.failure ? failureText(outcome.replications[0].failure) : '')}`,
+        );
       }
       w.check('after the destination returned');
     }

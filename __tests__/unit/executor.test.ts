@@ -3,10 +3,13 @@
  * records every failure against its dataset. Tested with scripted ports (no ZFS).
  */
 import { describe, expect, test } from '@jest/globals';
-import { executePlan, type ActionResult } from '../../lib/execute/executor.js';
+import { executePlan, type ActionResult, type RunOutcome } from '../../lib/execute/executor.js';
+import { failureText } from '../../lib/report/failures.js';
 import type { Action, Plan, ReplicationPlan } from '../../lib/plan/types.js';
 
 let n = 0;
+/** A dataset's failures as the run says them (lib/report/failures.ts). */
+const lines = (o: RunOutcome, dataset: string) => o.datasets.get(dataset)!.failures.map(failureText);
 function act(a: Partial<Action> & Pick<Action, 'op'>): Action {
   const id = `a${++n}`;
   return {
@@ -66,7 +69,7 @@ describe('conditions', () => {
     const p = ports({ [send.id]: { ok: false, error: 'connection lost' } });
     const o = await executePlan(plan([send, hold, other]), p.ports);
     expect(p.ran).toEqual([send.id, other.id]);
-    expect(o.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: connection lost']);
+    expect(lines(o, 'p/a')).toEqual(['replication to bk:t failed: connection lost']);
     expect(o.ok).toBe(false);
     expect(o.results.has(hold.id)).toBe(false);
   });
@@ -75,7 +78,7 @@ describe('conditions', () => {
     const parent = act({ op: 'send', host: 'bk', dataset: 'p/a', replication: 'bk:t' });
     const child = act({ op: 'send', host: 'bk', dataset: 'p/a/b', replication: 'bk:t/b', after: [parent.id] });
     const o = await executePlan(plan([parent, child]), ports({ [parent.id]: { ok: false, error: 'boom' } }).ports);
-    expect(o.datasets.get('p/a/b')!.errors).toEqual([`replication to bk:t/b failed: not run: it waits for ${parent.why} (p/a), which did not succeed`]);
+    expect(lines(o, 'p/a/b')).toEqual([`replication to bk:t/b failed: not run: it waits for ${parent.why} (p/a), which did not succeed`]);
   });
 
   test('onFailure: runs only when that action failed for that reason', async () => {
@@ -88,14 +91,14 @@ describe('conditions', () => {
     const dead = ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' } });
     const o = await executePlan(plan([resume, abort]), dead.ports);
     expect(dead.ran).toEqual([resume.id, abort.id]);
-    expect(o.datasets.get('p/a')!.errors).toEqual([
+    expect(lines(o, 'p/a')).toEqual([
       'replication to bk:t failed: token unusable; its partial state was discarded: the next run starts again from the last common snapshot',
     ]);
     const stuck = await executePlan(
       plan([resume, abort]),
       ports({ [resume.id]: { ok: false, error: 'token unusable', because: 'resume-token-unusable' }, [abort.id]: { ok: false, error: 'pool busy' } }).ports,
     );
-    expect(stuck.datasets.get('p/a')!.errors).toEqual(['replication to bk:t failed: token unusable; discarding it failed too: pool busy']);
+    expect(lines(stuck, 'p/a')).toEqual(['replication to bk:t failed: token unusable; discarding it failed too: pool busy']);
   });
 
   test("a group snapshot that worked for one dataset and not another: only the first one's sends run", async () => {
@@ -106,14 +109,14 @@ describe('conditions', () => {
     const o = await executePlan(plan([snap, sa, sb]), p.ports);
     expect(p.ran).toEqual([snap.id, sa.id]);
     expect(o.datasets.get('p/a')!.snapshot).toBe('s');
-    expect(o.datasets.get('p/b')!.errors).toEqual(['snapshot failed: busy']);
+    expect(lines(o, 'p/b')).toEqual(['snapshot failed: busy']);
   });
 
   test('a port that throws is a failure of that action, not of the run', async () => {
     const a = act({ op: 'hold', replication: 'bk:t' });
     const b = act({ op: 'destroy', phase: 'prune' });
     const o = await executePlan(plan([a, b]), ports({ [a.id]: new Error('bk is not connected in this run') as unknown as ActionResult }).ports);
-    expect(o.datasets.get('p/a')!.errors).toEqual(['hold bookkeeping for bk:t: bk is not connected in this run']);
+    expect(lines(o, 'p/a')).toEqual(['hold bookkeeping for bk:t: bk is not connected in this run']);
     expect(o.results.get(b.id)!.ok).toBe(true);
   });
 });
@@ -143,7 +146,7 @@ describe('order and concurrency', () => {
     const d = o.datasets.get('p/a')!;
     expect(d.destroyed).toEqual(['x']);
     expect(d.notes).toEqual(['kept p/a@y: it has dependent clones (promote or destroy the clone to let it go)']);
-    expect(d.errors).toEqual(['prune of p/a failed: busy z']);
+    expect(d.failures.map(failureText)).toEqual(['prune of p/a failed: busy z']);
   });
 });
 
@@ -175,8 +178,8 @@ describe('replication outcomes', () => {
     );
     expect(o.replications[0]).toMatchObject({ ok: true, bytes: 15, sent: ['1', '2', '3'], targetDestroyed: ['0'] });
     const down = await executePlan(plan([], [r('unreachable')]), ports().ports);
-    expect(down.replications[0]).toMatchObject({ ok: false, error: 'why' });
-    expect(down.datasets.get('p/a')!.errors).toEqual(['replication to bk:t: unreachable: why']);
+    expect(down.replications[0]).toMatchObject({ ok: false, failure: { kind: 'broken', dataset: 'p/a', where: 'bk:t', unreachable: true, reason: 'why' } });
+    expect(lines(down, 'p/a')).toEqual(['replication to bk:t: unreachable: why']);
   });
 });
 
@@ -217,8 +220,8 @@ describe('batches (one zfs hold/release per host and tag)', () => {
     expect(p.ran.sort()).toEqual(sends.map((s) => s.id).sort());
     expect(o.results.has(holds[1]!.id)).toBe(false);
     expect(o.results.has(releases[1]!.id)).toBe(false);
-    expect(o.datasets.get('p/y')!.errors).toEqual(['replication to bk:t/y failed: cut']);
-    expect(o.datasets.get('p/x')!.errors).toEqual([]);
+    expect(lines(o, 'p/y')).toEqual(['replication to bk:t/y failed: cut']);
+    expect(lines(o, 'p/x')).toEqual([]);
   });
 
   test('each member has its own result: a member that failed fails only what waits for it', async () => {
@@ -230,7 +233,7 @@ describe('batches (one zfs hold/release per host and tag)', () => {
     const o = await executePlan(plan([h1, h2, r1, r2]), p.ports);
     expect(p.batches).toEqual([[h1.id, h2.id]]);
     expect(p.ran).toEqual([r1.id]); // one member left: its own command
-    expect(o.datasets.get('p/y')!.errors).toEqual(['hold bookkeeping for bk:t/y: out of space']);
+    expect(lines(o, 'p/y')).toEqual(['hold bookkeeping for bk:t/y: out of space']);
     expect(o.results.get(r1.id)!.ok).toBe(true);
   });
 
@@ -238,8 +241,8 @@ describe('batches (one zfs hold/release per host and tag)', () => {
     const h1 = act({ op: 'hold', dataset: 'p/x', replication: 'bk:t/x', batch: 'h' });
     const h2 = act({ op: 'hold', dataset: 'p/y', replication: 'bk:t/y', batch: 'h' });
     const broken = await executePlan(plan([h1, h2]), batchPorts({}, new Error('bk is not connected in this run')).ports);
-    expect(broken.datasets.get('p/x')!.errors).toEqual(['hold bookkeeping for bk:t/x: bk is not connected in this run']);
-    expect(broken.datasets.get('p/y')!.errors).toEqual(['hold bookkeeping for bk:t/y: bk is not connected in this run']);
+    expect(lines(broken, 'p/x')).toEqual(['hold bookkeeping for bk:t/x: bk is not connected in this run']);
+    expect(lines(broken, 'p/y')).toEqual(['hold bookkeeping for bk:t/y: bk is not connected in this run']);
     const plain = ports();
     const o = await executePlan(plan([h1, h2]), plain.ports);
     expect(plain.ran).toEqual([h1.id, h2.id]);

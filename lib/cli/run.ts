@@ -24,6 +24,7 @@ import { readRunState, readRunStateChecked, writeRunState } from '../state/run-s
 import { errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
+import { failureLine } from '../report/failures.js';
 import { renderPlan } from '../report/plan-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
@@ -65,9 +66,9 @@ function hasDestination(configs: readonly ConfigResult[], q: ReseedRequest): boo
 /** The snapshot phase ran before the rest of the plan: its results join the run's outcome. */
 function mergeSnapshots(outcome: RunOutcome, taken: RunOutcome): void {
   for (const [dataset, o] of taken.datasets) {
-    const into = outcome.datasets.get(dataset) ?? { dataset, errors: [], notes: [], destroyed: [] };
+    const into = outcome.datasets.get(dataset) ?? { dataset, failures: [], notes: [], destroyed: [] };
     if (o.snapshot) into.snapshot = o.snapshot;
-    into.errors.unshift(...o.errors);
+    into.failures.unshift(...o.failures);
     outcome.datasets.set(dataset, into);
   }
   outcome.ok &&= taken.ok;
@@ -77,7 +78,7 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, replications: Replicatio
   for (const d of plan.datasets) {
     const o = outcome.datasets.get(d.dataset);
     if (!o) continue;
-    for (const e of o.errors) out.error(e.startsWith(d.dataset) ? e : `${d.dataset}: ${e}`);
+    for (const f of o.failures) out.error(failureLine(f));
     for (const n of o.notes) out.info(style.warn(`${d.dataset}: ${n}`));
     const did: string[] = [];
     if (o.snapshot) did.push(`snapshot @${o.snapshot}`);
@@ -87,7 +88,7 @@ function reportOutcome(plan: Plan, outcome: RunOutcome, replications: Replicatio
     if (o.destroyed.length) did.push(`destroyed ${o.destroyed.length} (${o.destroyed.join(', ')})`);
     if (did.length) out.info(`${d.dataset}: ${did.join('; ')}`);
   }
-  const failed = [...outcome.datasets.values()].filter((o) => o.errors.length).length;
+  const failed = [...outcome.datasets.values()].filter((o) => o.failures.length).length;
   out.info(failed ? style.error(`${failed} of ${plan.datasets.length} datasets failed.`) : `All ${plan.datasets.length} datasets done.`);
 }
 
@@ -278,7 +279,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
           options,
         );
         mergeSnapshots(outcome, taken);
-      } else for (const [d, o] of taken.datasets) for (const e of o.errors) out.error(`${d}: ${e}`);
+      } else for (const o of taken.datasets.values()) for (const f of o.failures) out.error(failureLine(f));
     } finally {
       ledger.save();
     }

@@ -42,9 +42,30 @@ export interface ActionPorts {
   runBatch?(actions: readonly Action[]): Promise<Map<string, ActionResult>>;
 }
 
+/**
+ * One failure of a run, as data (lib/report/failures.ts says it in words). `where` is the
+ * replication key or the dataset (or host:dataset) acted on; `reason` zfs's or the stream's words.
+ */
+export type Failure =
+  /** What planning found wrong with the dataset (its configuration, a snapshot dated after the clock, an interlock refusal): the whole message. */
+  | { kind: 'planning'; dataset: string; reason: string }
+  /** A replication that cannot go on in this run: unreachable, diverged, or in error. */
+  | { kind: 'broken'; dataset: string; where: string; unreachable: boolean; reason: string }
+  | { kind: 'snapshot'; dataset: string; reason: string }
+  /** A send (or the creation of a missing parent) failed; `discarded`: what came of discarding the receive it left. */
+  | { kind: 'replication'; dataset: string; where: string; reason: string; discarded?: { ok: true } | { ok: false; reason: string } }
+  /** Discarding an unusable interrupted receive failed (its resume's failure was not this run's). */
+  | { kind: 'discard'; dataset: string; where: string; reason: string }
+  | { kind: 'mark'; dataset: string; where: string; property: string; reason: string }
+  | { kind: 'hold'; dataset: string; where: string; reason: string }
+  | { kind: 'stale-hold'; dataset: string; where: string; tag: string; snapshot: string; reason: string }
+  | { kind: 'prune'; dataset: string; where: string; reason: string }
+  /** A replication not attempted because what it waits for failed (its own failure is reported there). */
+  | { kind: 'not-run'; dataset: string; where: string; reason: string };
+
 export interface DatasetOutcome {
   dataset: string;
-  errors: string[];
+  failures: Failure[];
   /** Things worth knowing that are not failures (a snapshot kept because it has clones). */
   notes: string[];
   snapshot?: string;
@@ -58,7 +79,8 @@ export interface ReplicationOutcome {
   sent: string[];
   /** Snapshots destroyed on the destination by its retention. */
   targetDestroyed: string[];
-  error?: string;
+  /** Why it did not complete: its failure, or why it was not run. */
+  failure?: Failure;
 }
 
 export interface RunOutcome {
@@ -84,26 +106,26 @@ function where(a: Action): string {
   return a.replication ?? (a.host === 'local' ? a.target : `${a.host}:${a.target}`);
 }
 
-/** The line an action's failure adds to its dataset's errors. */
-function failureText(a: Action, error: string): string {
+/** The failure of action `a` for its dataset `dataset`, with zfs's (or the stream's) words. */
+function failureOf(a: Action, reason: string, dataset = a.dataset): Failure {
   const at = where(a);
   switch (a.op) {
     case 'snapshot':
-      return `snapshot failed: ${error}`;
+      return { kind: 'snapshot', dataset, reason };
     case 'create-parent':
     case 'send':
-      return `replication to ${at} failed: ${error}`;
+      return { kind: 'replication', dataset, where: at, reason };
     case 'mark-copy':
-      return `could not mark ${at} as a copy (${a.argv[2]}): ${error}`;
+      return { kind: 'mark', dataset, where: at, property: a.argv[2]!, reason };
     case 'abort-receive':
-      return `discarding it failed too: ${error}`;
+      return { kind: 'discard', dataset, where: at, reason };
     case 'hold':
     case 'release':
       return a.why.startsWith('stale hold')
-        ? `could not release stale hold ${a.tag} on ${at}@${a.snapshots[0]}: ${error}`
-        : `hold bookkeeping for ${at}: ${error}`;
+        ? { kind: 'stale-hold', dataset, where: at, tag: a.tag!, snapshot: a.snapshots[0]!, reason }
+        : { kind: 'hold', dataset, where: at, reason };
     case 'destroy':
-      return `prune of ${at} failed: ${error}`;
+      return { kind: 'prune', dataset, where: at, reason };
   }
 }
 
@@ -111,18 +133,23 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
   const datasets = new Map<string, DatasetOutcome>();
   const outcome = (d: string): DatasetOutcome => {
     let o = datasets.get(d);
-    if (!o) datasets.set(d, (o = { dataset: d, errors: [], notes: [], destroyed: [] }));
+    if (!o) datasets.set(d, (o = { dataset: d, failures: [], notes: [], destroyed: [] }));
     return o;
   };
   for (const d of plan.datasets) {
     const o = outcome(d.dataset);
-    if (d.error) o.errors.push(d.error);
-    o.errors.push(...(d.problems ?? []));
+    for (const reason of [...(d.error ? [d.error] : []), ...(d.problems ?? [])]) o.failures.push({ kind: 'planning', dataset: d.dataset, reason });
   }
-  for (const r of plan.refused ?? []) outcome(r.dataset).errors.push(r.message);
+  for (const r of plan.refused ?? []) outcome(r.dataset).failures.push({ kind: 'planning', dataset: r.dataset, reason: r.message });
   for (const r of plan.replications) {
     if (isBroken(r)) {
-      outcome(r.dataset).errors.push(`replication to ${replicationKey(r)}: ${r.status === 'unreachable' ? 'unreachable: ' : ''}${r.message}`);
+      outcome(r.dataset).failures.push({
+        kind: 'broken',
+        dataset: r.dataset,
+        where: replicationKey(r),
+        unreachable: r.status === 'unreachable',
+        reason: r.message ?? r.status,
+      });
     }
   }
 
@@ -150,7 +177,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
       if (!satisfied(a, dep, r)) {
         // The failure of a dataset's own action was reported; waiting on another's is news.
         const own = dep.dataset === a.dataset || (dep.datasets ?? []).includes(a.dataset);
-        if (!own) outcome(a.dataset).errors.push(`${failureText(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`)}`);
+        if (!own) outcome(a.dataset).failures.push(failureOf(a, `not run: it waits for ${dep.why} (${dep.dataset}), which did not succeed`));
         return false;
       }
     }
@@ -228,22 +255,22 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     return p;
   };
 
-  /** The error line each failed action added (an abort that follows a failed resume extends it). */
-  const reported = new Map<string, string>();
+  /** The failure each failed action added (an abort that follows a failed resume completes it). */
+  const reported = new Map<string, Failure>();
   const record = (a: Action, r: ActionResult) => {
     const o = outcome(a.dataset);
     if (a.op === 'snapshot') {
       for (const d of r.taken ?? []) outcome(d).snapshot = a.snapshots[0]!;
-      for (const [d, why] of r.failed ?? new Map<string, string>()) outcome(d).errors.push(failureText(a, why));
-      if (!r.ok && !r.failed?.size) for (const d of a.datasets ?? [a.dataset]) outcome(d).errors.push(failureText(a, r.error ?? 'unknown error'));
+      for (const [d, why] of r.failed ?? new Map<string, string>()) outcome(d).failures.push(failureOf(a, why, d));
+      if (!r.ok && !r.failed?.size) for (const d of a.datasets ?? [a.dataset]) outcome(d).failures.push(failureOf(a, r.error ?? 'unknown error', d));
       return;
     }
     if (a.op === 'destroy') {
       const remote = a.host !== 'local';
       if (!remote) o.destroyed.push(...(r.destroyed ?? []));
       for (const s of r.withClones ?? []) o.notes.push(`kept ${where(a)}@${s}: it has dependent clones (promote or destroy the clone to let it go)`);
-      for (const e of r.errors ?? []) o.errors.push(failureText(a, e));
-      if (!r.ok && r.error) o.errors.push(failureText(a, r.error));
+      for (const e of r.errors ?? []) o.failures.push(failureOf(a, e));
+      if (!r.ok && r.error) o.failures.push(failureOf(a, r.error));
       return;
     }
     if (a.op === 'send' && r.ok && a.send) {
@@ -252,21 +279,17 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     }
     if (a.op === 'release' && r.ok && a.why.startsWith('stale hold')) options.onEvent?.(`released ${a.tag} on ${where(a)}@${a.snapshots[0]} (${a.why})`);
     if (a.op === 'abort-receive' && a.onFailure) {
-      // Said on the line of the resume that failed, so the line tells the whole story.
-      const line = reported.get(a.onFailure.id);
-      const more = r.ok
-        ? 'its partial state was discarded: the next run starts again from the last common snapshot'
-        : failureText(a, r.error ?? 'unknown error');
-      const i = line === undefined ? -1 : o.errors.indexOf(line);
-      if (i >= 0) o.errors[i] = `${line}; ${more}`;
-      else if (r.ok) o.notes.push(`replication to ${where(a)}: ${more}`);
-      else o.errors.push(`replication to ${where(a)}: ${more}`);
+      // Said with the failure of the resume, so that one line tells the whole story.
+      const resume = reported.get(a.onFailure.id);
+      if (resume?.kind === 'replication') resume.discarded = r.ok ? { ok: true } : { ok: false, reason: r.error ?? 'unknown error' };
+      else if (r.ok) o.notes.push(`replication to ${where(a)}: its partial state was discarded: the next run starts again from the last common snapshot`);
+      else o.failures.push(failureOf(a, r.error ?? 'unknown error'));
       return;
     }
     if (!r.ok) {
-      const line = failureText(a, r.error ?? 'unknown error');
-      reported.set(a.id, line);
-      o.errors.push(line);
+      const failure = failureOf(a, r.error ?? 'unknown error');
+      reported.set(a.id, failure);
+      o.failures.push(failure);
     }
   };
 
@@ -277,7 +300,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     const mine = plan.actions.filter((a) => a.replication === key && a.dataset === r.dataset);
     const out: ReplicationOutcome = { plan: r, ok: false, bytes: 0, sent: [], targetDestroyed: [] };
     if (isBroken(r)) {
-      out.error = r.message ?? r.status;
+      out.failure = { kind: 'broken', dataset: r.dataset, where: key, unreachable: r.status === 'unreachable', reason: r.message ?? r.status };
       return out;
     }
     const sends = mine.filter((a) => a.op === 'send' || a.op === 'create-parent');
@@ -291,15 +314,16 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     out.ok = failed === undefined;
     if (failed) {
       const res = results.get(failed.id);
-      out.error = res
-        ? failureText(failed, res.error ?? 'unknown error')
+      const reason = res
+        ? (res.error ?? 'unknown error')
         : outcome(r.dataset).snapshot === undefined && plan.datasets.find((d) => d.dataset === r.dataset)?.newSnapshot
           ? 'not replicated: the snapshot of this run failed'
           : 'not run: what it waits for did not succeed';
+      out.failure = res ? failureOf(failed, reason) : { kind: 'not-run', dataset: r.dataset, where: key, reason };
     }
     return out;
   });
 
-  const ok = [...datasets.values()].every((o) => o.errors.length === 0);
+  const ok = [...datasets.values()].every((o) => o.failures.length === 0);
   return { datasets, replications, results, ok };
 }

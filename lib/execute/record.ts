@@ -10,6 +10,7 @@ import type { NameFormat } from '../policy/names.js';
 import type { DatasetState, DestinationResult, DestinationState, RunState } from '../state/run-state.js';
 import { STATE_VERSION } from '../state/run-state.js';
 import type { ReplicationOutcome, RunOutcome } from './executor.js';
+import { failureText, isReplicationFailure, recordedError } from '../report/failures.js';
 
 export function recordRun(
   previous: RunState,
@@ -40,7 +41,7 @@ export function recordRun(
       const lastReplicated = (ok ? r.newCommon : undefined) ?? r.common ?? prev?.lastReplicated;
       const time = lastReplicated !== undefined ? names.parse(lastReplicated) : null;
       const entry: DestinationState = { lastRun: at, result };
-      const error = done?.error ?? (result === 'failed' || isBroken(r) ? r.message : undefined);
+      const error = done?.failure ? recordedError(done.failure) : result === 'failed' || isBroken(r) ? r.message : undefined;
       if (error) entry.error = error;
       if (lastReplicated !== undefined) entry.lastReplicated = lastReplicated;
       if (time !== null) entry.lastReplicatedTime = new Date(time).toISOString();
@@ -58,8 +59,8 @@ export function recordRun(
       if (maybe.size) entry.mayHave = [...maybe];
       destinations[key] = entry;
     }
-    // Replication errors are recorded with their destination; the dataset keeps the others.
-    const own = (o?.errors ?? []).filter((e) => !/^replication to /.test(e));
+    // Replication failures are recorded with their destination; the dataset keeps the others.
+    const own = (o?.failures ?? []).filter((f) => !isReplicationFailure(f)).map(failureText);
     datasets[d.dataset] = { lastRun: at, ok: own.length === 0, errors: own, notes: o?.notes ?? [], destinations };
   }
   return {

@@ -83,8 +83,11 @@ export interface ReplicationInput {
 
 export { TARGET_HOLD_TAG, sourceHoldTag } from './hold-tags.js';
 
-/** The replication cannot go on in this run: its destination is unreachable, diverged or in error. */
-export function isBroken<T extends Pick<ReplicationPlan, 'status'>>(r: T): r is T & { status: 'unreachable' | 'diverged' | 'error' } {
+/**
+ * The replication cannot go on: its destination is unreachable, diverged or in error (a plan's
+ * status, or the result a run recorded: zback's one test of it).
+ */
+export function isBroken<T extends { status: string | null }>(r: T): r is T & { status: 'unreachable' | 'diverged' | 'error' } {
   return r.status === 'unreachable' || r.status === 'diverged' || r.status === 'error';
 }
 

@@ -11,6 +11,7 @@ import { TrustedNames, type NameFormat } from '../policy/names.js';
 import { formatRetention } from '../policy/retention.js';
 import { isDue, nextTick, type TickCache } from '../policy/schedule.js';
 import { replicationKey } from '../plan/planner.js';
+import { isBroken } from '../plan/replication.js';
 import type { ReplicationPlan } from '../plan/types.js';
 import type { RunState } from '../state/run-state.js';
 import type { Inventory } from '../zfs/parse.js';
@@ -198,7 +199,7 @@ export function buildStatus(input: StatusInput): StatusReport {
         }
       }
       if (ds.lastReplicatedTime) ds.lagSeconds = Math.round((now - Date.parse(ds.lastReplicatedTime)) / 1000);
-      if (ds.result === 'failed' || ds.result === 'unreachable' || ds.result === 'diverged' || ds.result === 'error') {
+      if (ds.result === 'failed' || isBroken({ status: ds.result })) {
         ds.problems.push({ level: 'critical', message: `${ds.result}: ${ds.error ?? 'see the log'}` });
       } else if (ds.result === 'resume') {
         ds.problems.push({ level: 'warning', message: 'an interrupted receive is pending; the next run resumes it' });
