@@ -4,6 +4,7 @@
  * itself contain commas (`0 0,12 * * *`), so a comma only starts a new destination when what
  * follows looks like a target (see `startsDestination`).
  */
+import { hostLabel } from '../transport/target.js';
 import { InvalidValue } from '../errors.js';
 import { datasetNameProblem } from '../zfs/names.js';
 import { parseRetention, type Retention } from './retention.js';
@@ -162,8 +163,7 @@ export function destinationPathFor(d: Destination, origin: string, dataset: stri
   return dataset === origin ? d.path : d.path + dataset.slice(origin.length);
 }
 
-/** "user@host:port" or "local", for messages and grouping. */
+/** "user@host:port" or "local", for messages and grouping (the transport's own label of the host). */
 export function destinationHostLabel(d: Destination): string {
-  if (d.host === undefined) return 'local';
-  return `${d.user ? d.user + '@' : ''}${d.host}${d.port ? ':' + d.port : ''}`;
+  return hostLabel(d);
 }

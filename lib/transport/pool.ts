@@ -3,8 +3,7 @@
  * (other datasets, other destinations on the same host) shares that connection. A host that
  * cannot be reached is tried once per run and reported; it never stops the others.
  */
-import type { Destination } from '../policy/destinations.js';
-import { destinationHostLabel } from '../policy/destinations.js';
+import { hostLabel, type HostTarget } from './target.js';
 import type { CommandLimits, CommandObserver, Host } from './host.js';
 import type { LocalHost } from './local.js';
 import { resolveSsh } from './ssh-config.js';
@@ -29,8 +28,8 @@ export class HostPool {
     private readonly options: PoolOptions,
   ) {}
 
-  get(d: Destination): Promise<Host> {
-    const label = destinationHostLabel(d);
+  get(d: HostTarget): Promise<Host> {
+    const label = hostLabel(d);
     let h = this.hosts.get(label);
     if (!h) {
       h = d.host === undefined ? Promise.resolve(this.local) : this.connect(label, d);
@@ -40,7 +39,7 @@ export class HostPool {
     return h;
   }
 
-  private async connect(label: string, d: Destination): Promise<Host> {
+  private async connect(label: string, d: HostTarget): Promise<Host> {
     const target = { alias: d.host!, ...(d.user !== undefined ? { user: d.user } : {}), ...(d.port !== undefined ? { port: d.port } : {}) };
     const settings = await resolveSsh(this.local, target, this.options.sshConfig, this.options.acceptNewHostKeys);
     this.connections++;
