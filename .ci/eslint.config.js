@@ -46,13 +46,13 @@ export default tseslint.config(
   },
   {
     // The functional core (SPEC: the planner is pure): no processes, files, SSH or shell modules.
-    files: ['lib/policy/**/*.ts', 'lib/plan/**/*.ts', 'lib/safety/**/*.ts', 'lib/report/**/*.ts', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/names.ts'],
+    files: ['lib/policy/**/*.ts', 'lib/plan/**/*.ts', 'lib/safety/**/*.ts', 'lib/report/**/*.ts', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/dataset-names.ts'],
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: WORLD, patterns: SHELL }] },
   },
   {
     // The rest of lib: processes and SSH only in lib/transport, and the run lock's flock.
     files: ['lib/**/*.ts'],
-    ignores: ['lib/transport/**', 'lib/state/lock.ts', 'lib/policy/**', 'lib/plan/**', 'lib/safety/**', 'lib/report/**', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/names.ts'],
+    ignores: ['lib/transport/**', 'lib/state/lock.ts', 'lib/policy/**', 'lib/plan/**', 'lib/safety/**', 'lib/report/**', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/dataset-names.ts'],
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: WORLD.filter((p) => p.name !== 'node:fs') }] },
   },
 );

@@ -110,7 +110,7 @@ function planScale() {
     import { propertyNames, resolveConfigs } from '${ROOT}/dist/lib/policy/properties.js';
     import { buildPlan } from '${ROOT}/dist/lib/plan/planner.js';
     import { Calendar } from '${ROOT}/dist/lib/policy/calendar.js';
-    import { NameFormat } from '${ROOT}/dist/lib/policy/names.js';
+    import { NameFormat } from '${ROOT}/dist/lib/policy/snapshot-names.js';
     import { LEGACY_CAPABILITIES } from '${ROOT}/dist/lib/zfs/capabilities.js';
     const D = Number(process.argv[1]); const S = 100; const names = new NameFormat(); const N = propertyNames('org.wit');
     let cfgA = 'pool/r\\torg.wit:snapshot\\tyes\\tlocal\\npool/r\\torg.wit:retention\\t24h30d8w12m\\tlocal\\n';

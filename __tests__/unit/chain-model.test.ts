@@ -28,7 +28,7 @@ import { buildPlan } from '../../lib/plan/planner.js';
 import type { DestinationState } from '../../lib/plan/replication.js';
 import type { Action } from '../../lib/plan/types.js';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { propertyNames, resolveConfigs } from '../../lib/policy/properties.js';
 import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
 import { HoldLedger } from '../../lib/state/holds.js';

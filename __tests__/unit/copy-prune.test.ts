@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { planCopyPrune, type CopyMarks } from '../../lib/plan/copy-prune.js';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
 import type { Inventory, SnapshotInfo } from '../../lib/zfs/parse.js';
 

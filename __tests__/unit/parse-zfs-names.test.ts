@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { datasetNameProblem, isSameOrBelow, parentOf, poolOf, snapshotNameProblem } from '../../lib/zfs/names.js';
+import { datasetNameProblem, isSameOrBelow, parentOf, poolOf, snapshotNameProblem } from '../../lib/zfs/dataset-names.js';
 
 describe('datasetNameProblem', () => {
   test.each(['tank', 'tank/data', 'tank/my data', 'Pool_1/a.b/c-d/e:f/g_h', 'tank/...', 'tank/.hidden', 'a/' + 'b'.repeat(253)])('valid: %j', (n) => {

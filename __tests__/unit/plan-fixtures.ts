@@ -3,7 +3,7 @@
  * prints them and parsed by zback's own parser.
  */
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import type { DestinationState } from '../../lib/plan/replication.js';
 import { propertyNames, resolveConfigs, type DatasetConfig } from '../../lib/policy/properties.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';

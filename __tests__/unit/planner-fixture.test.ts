@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { buildPlan } from '../../lib/plan/planner.js';
 import type { Plan } from '../../lib/plan/types.js';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { propertyNames, resolveConfigs } from '../../lib/policy/properties.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';
 import { parseInventory, parsePropertyRows, type PropertyRow } from '../../lib/zfs/parse.js';

@@ -3,7 +3,7 @@ import { buildPlan, topmost } from '../../lib/plan/planner.js';
 import { snapshotActions } from '../../lib/plan/snapshot-groups.js';
 import type { Plan } from '../../lib/plan/types.js';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { propertyNames, resolveConfigs } from '../../lib/policy/properties.js';
 import { TickCache } from '../../lib/policy/schedule.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';

@@ -10,7 +10,7 @@
  *         and 2028, month ends, 2028-02-29, the survivors at its end.
  */
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { decideRetention, type PruneCandidate, type PruneDecision, type Retention } from '../../lib/policy/retention.js';
 import { DAY_MS, HOUR_MS, oracleDecide, oracleMemo, retentionOf, ymd } from './retention-oracle.js';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { Calendar } from '../../lib/policy/calendar.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { decideRetention, finestUnit, UNITS, unitName, type PruneCandidate, type PruneDecision, type Retention } from '../../lib/policy/retention.js';
 import { DAY_MS, HOUR_MS, oracleDecide, oracleOffsetChanges, retentionOf } from './retention-oracle.js';
 

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { InvalidValue } from '../../lib/errors.js';
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { Calendar } from '../../lib/policy/calendar.js';
 import { isDue, mostRecentTick, nextTick, parseSchedule, presetForUnit } from '../../lib/policy/schedule.js';
 import { simulate } from './schedule-simulation.js';

@@ -5,7 +5,7 @@
  * with an hourly schedule, one per local calendar day with a daily one; after the machine was off,
  * exactly one catch-up snapshot. Local wall time for the checks comes from the oracle (Intl).
  */
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { isDue, mostRecentTick, nextTick, parseSchedule } from '../../lib/policy/schedule.js';
 import { simulate } from './schedule-simulation.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, oracleLocal, ymd } from './retention-oracle.js';

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { InvalidValue } from '../../lib/errors.js';
-import { DEFAULT_NAME_FORMAT, NameFormat } from '../../lib/policy/names.js';
+import { DEFAULT_NAME_FORMAT, NameFormat } from '../../lib/policy/snapshot-names.js';
 
 const fmt = new NameFormat();
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');

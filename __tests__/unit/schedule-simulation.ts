@@ -4,7 +4,7 @@
  * so. Shared by the schedule tests; `problems` lists every broken invariant (tick after now, next
  * not after now, isDue throwing).
  */
-import { NameFormat } from '../../lib/policy/names.js';
+import { NameFormat } from '../../lib/policy/snapshot-names.js';
 import { isDue, mostRecentTick, nextTick, type Schedule } from '../../lib/policy/schedule.js';
 import { MINUTE_MS } from './retention-oracle.js';
 

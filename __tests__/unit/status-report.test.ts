@@ -9,7 +9,7 @@ import type { ReplicationPlan } from '../../lib/plan/types.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
 import { buildStatus, type StatusInput } from '../../lib/report/status.js';
 import { CHECK_EXIT, renderCheck, renderStatus } from '../../lib/report/status-text.js';
-import type { DatasetState, DestinationState as RecordedDestination, RunState } from '../../lib/state/run-state.js';
+import type { RecordedDataset, RecordedDestination, RunState } from '../../lib/state/run-state.js';
 import { at, cal, hourly, inventoryOf, N, names, NOW, rows } from './plan-fixtures.js';
 
 const HOUR = 3_600_000;
@@ -41,8 +41,10 @@ function report(opts: {
     ...opts.extra,
   });
 }
-const recorded = (d: Omit<Partial<DatasetState>, 'destinations'> & { destinations?: Record<string, Partial<RecordedDestination>> }): RunState['datasets'] => ({
-  'p/a': { lastRun: '2026-11-25T12:00:00Z', ok: true, errors: [], destinations: {}, ...d } as DatasetState,
+const recorded = (
+  d: Omit<Partial<RecordedDataset>, 'destinations'> & { destinations?: Record<string, Partial<RecordedDestination>> },
+): RunState['datasets'] => ({
+  'p/a': { lastRun: '2026-11-25T12:00:00Z', ok: true, errors: [], destinations: {}, ...d } as RecordedDataset,
 });
 
 describe('levels', () => {

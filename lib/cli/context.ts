@@ -3,7 +3,7 @@
  */
 import { InvalidValue, UsageError } from '../errors.js';
 import { Calendar, systemTimeZone } from '../policy/calendar.js';
-import { NameFormat } from '../policy/names.js';
+import { NameFormat } from '../policy/snapshot-names.js';
 import { propertyNames, type PropertyNames } from '../policy/properties.js';
 
 export interface GlobalArgs {

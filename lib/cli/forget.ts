@@ -11,7 +11,7 @@ import { releaseCommand } from '../zfs/commands.js';
 import { readRunState, writeRunState } from '../state/run-state.js';
 import { LocalHost } from '../transport/local.js';
 import { Zfs } from '../zfs/client.js';
-import { datasetNameProblem } from '../zfs/names.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { Output } from './output.js';

@@ -5,14 +5,14 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { UsageError } from '../errors.js';
-import { DEFAULT_NAME_FORMAT } from '../policy/names.js';
+import { DEFAULT_NAME_FORMAT } from '../policy/snapshot-names.js';
 import { DEFAULT_PREFIX } from '../policy/properties.js';
 import { buildContext, type Context, type GlobalArgs } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { parseDuration } from '../policy/duration.js';
 import type { Field } from './set.js';
-import { datasetNameProblem } from '../zfs/names.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
 
 /** zback's version from its package.json: the first one up from this file (dist/lib/cli or dist/bundle). */

@@ -11,7 +11,7 @@ import { LocalHost } from '../transport/local.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
 import { inheritPropertyCommand, setPropertyCommand } from '../zfs/commands.js';
-import { datasetNameProblem, isSameOrBelow, poolOf } from '../zfs/names.js';
+import { datasetNameProblem, isSameOrBelow, poolOf } from '../zfs/dataset-names.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { Output } from './output.js';

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { defaultSinkLog, runSink } from '../sink/sink.js';
-import { datasetNameProblem } from '../zfs/names.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 
 export interface SinkArgs {
   roots: string[];

@@ -8,7 +8,7 @@ import { buildPlan, topmost, type PlanHistory, type ReseedRequest } from '../pla
 import type { CopyMark } from '../plan/actions.js';
 import { readRunState, type RunState } from '../state/run-state.js';
 import type { Calendar } from '../policy/calendar.js';
-import type { NameFormat } from '../policy/names.js';
+import type { NameFormat } from '../policy/snapshot-names.js';
 import type { TickCache } from '../policy/schedule.js';
 import { HoldLedger, type HoldRecord } from '../state/holds.js';
 import type { DestinationState } from '../plan/replication.js';

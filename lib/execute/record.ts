@@ -6,8 +6,8 @@ import { replicationKey } from '../plan/planner.js';
 import { keyIdentity } from '../plan/identity.js';
 import { isBroken } from '../plan/replication.js';
 import type { Plan } from '../plan/types.js';
-import type { NameFormat } from '../policy/names.js';
-import type { DatasetState, DestinationResult, DestinationState, RunState } from '../state/run-state.js';
+import type { NameFormat } from '../policy/snapshot-names.js';
+import type { RecordedDataset, DestinationResult, RecordedDestination, RunState } from '../state/run-state.js';
 import { STATE_VERSION } from '../state/run-state.js';
 import type { ReplicationOutcome, RunOutcome } from './executor.js';
 import { failureText, isReplicationFailure, recordedError } from '../report/failures.js';
@@ -21,11 +21,11 @@ export function recordRun(
   times: { started: number; finished: number; exitCode: number; host: string; interrupted?: string },
 ): RunState {
   const at = new Date(times.finished).toISOString();
-  const datasets: Record<string, DatasetState> = {};
+  const datasets: Record<string, RecordedDataset> = {};
   for (const d of plan.datasets) {
     const o = outcome.datasets.get(d.dataset);
     const before = previous.datasets[d.dataset]?.destinations ?? {};
-    const destinations: Record<string, DestinationState> = {};
+    const destinations: Record<string, RecordedDestination> = {};
     for (const r of plan.replications.filter((x) => x.dataset === d.dataset)) {
       const key = replicationKey(r);
       // The same destination under another spelling of its host keeps its history.
@@ -40,7 +40,7 @@ export function recordRun(
       else result = r.sends.length ? 'sent' : r.status === 'not-due' ? 'not-due' : 'up-to-date';
       const lastReplicated = (ok ? r.newCommon : undefined) ?? r.common ?? prev?.lastReplicated;
       const time = lastReplicated !== undefined ? names.parse(lastReplicated) : null;
-      const entry: DestinationState = { lastRun: at, result };
+      const entry: RecordedDestination = { lastRun: at, result };
       const error = done?.failure ? recordedError(done.failure) : result === 'failed' || isBroken(r) ? r.message : undefined;
       if (error) entry.error = error;
       if (lastReplicated !== undefined) entry.lastReplicated = lastReplicated;

@@ -9,7 +9,7 @@
  * retention is missing or unreadable.
  */
 import type { Calendar } from '../policy/calendar.js';
-import type { NameFormat } from '../policy/names.js';
+import type { NameFormat } from '../policy/snapshot-names.js';
 import { decideRetention, parseRetention, type PruneDecision, type Retention } from '../policy/retention.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands } from '../zfs/commands.js';

@@ -3,7 +3,7 @@
  * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
  */
 import type { Calendar } from '../policy/calendar.js';
-import { TrustedNames, type NameFormat } from '../policy/names.js';
+import { TrustedNames, type NameFormat } from '../policy/snapshot-names.js';
 import { errorMessage } from '../errors.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult, DatasetConfig } from '../policy/properties.js';
@@ -12,7 +12,7 @@ import { isDue, TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands, renameCommand } from '../zfs/commands.js';
 import { shellCommand } from '../transport/quote.js';
-import { isSameOrBelow } from '../zfs/names.js';
+import { isSameOrBelow } from '../zfs/dataset-names.js';
 import type { DatasetInfo, Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';

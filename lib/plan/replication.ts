@@ -13,7 +13,7 @@ import { sourceHoldTag, TARGET_HOLD_TAG } from './hold-tags.js';
 import { copyMarkProperties, DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
 import type { Calendar } from '../policy/calendar.js';
 import { destinationHostLabel } from '../policy/destinations.js';
-import type { NameFormat } from '../policy/names.js';
+import type { NameFormat } from '../policy/snapshot-names.js';
 import type { DatasetConfig, DestinationConfig } from '../policy/properties.js';
 import { decideRetention, formatRetention, type PruneCandidate } from '../policy/retention.js';
 import type { SinkInfo } from '../sink/hello.js';
@@ -32,7 +32,7 @@ import {
   ZFS,
 } from '../zfs/commands.js';
 import { shellCommand, shellQuote } from '../transport/quote.js';
-import { parentOf } from '../zfs/names.js';
+import { parentOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
 import type { ReplicationPlan } from './types.js';

@@ -9,7 +9,7 @@
  */
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { snapshotCommand, snapshotRecursiveCommand } from '../zfs/commands.js';
-import { isSameOrBelow } from '../zfs/names.js';
+import { isSameOrBelow } from '../zfs/dataset-names.js';
 import type { SnapshotAction } from './types.js';
 
 export function snapshotActions(

@@ -4,7 +4,7 @@
  * `zback set` validates that result, so an operator cannot store a value zback would reject.
  */
 import type { PropertyRow } from '../zfs/parse.js';
-import { isSameOrBelow, parentOf } from '../zfs/names.js';
+import { isSameOrBelow, parentOf } from '../zfs/dataset-names.js';
 
 /** value null = clear the local value (`zfs inherit`). */
 export type PropertyChanges = ReadonlyMap<string, string | null>;

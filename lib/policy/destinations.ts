@@ -6,7 +6,7 @@
  */
 import { hostLabel } from '../transport/target.js';
 import { InvalidValue } from '../errors.js';
-import { datasetNameProblem } from '../zfs/names.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { parseRetention, type Retention } from './retention.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 

@@ -10,7 +10,7 @@
  */
 import { ConfigError, InvalidValue } from '../errors.js';
 import type { PropertyRow } from '../zfs/parse.js';
-import { isSameOrBelow } from '../zfs/names.js';
+import { isSameOrBelow } from '../zfs/dataset-names.js';
 import { destinationPathFor, parseDestinations, type Destination } from './destinations.js';
 import { finestUnit, parseRetention, type Retention } from './retention.js';
 import { parseSchedule, presetForUnit, type Schedule } from './schedule.js';

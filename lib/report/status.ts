@@ -7,7 +7,7 @@
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { ConfigResult } from '../policy/properties.js';
 import type { Calendar } from '../policy/calendar.js';
-import { TrustedNames, type NameFormat } from '../policy/names.js';
+import { TrustedNames, type NameFormat } from '../policy/snapshot-names.js';
 import { formatRetention } from '../policy/retention.js';
 import { isDue, nextTick, type TickCache } from '../policy/schedule.js';
 import { replicationKey } from '../plan/planner.js';

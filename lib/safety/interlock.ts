@@ -21,7 +21,7 @@
  * The planner is not trusted here: nothing of lib/plan's decisions is read, only its actions.
  */
 import { destinationHostLabel } from '../policy/destinations.js';
-import type { NameFormat } from '../policy/names.js';
+import type { NameFormat } from '../policy/snapshot-names.js';
 import type { ConfigResult, DestinationConfig } from '../policy/properties.js';
 import { destinationIdentity, destinationOfTag, holdIdentity, holdTargetPath, hostIdentity, keyIdentity } from '../plan/identity.js';
 import type { DestinationState } from '../plan/replication.js';

@@ -5,7 +5,7 @@
  * snapshot younger than its floor). A host that is not a sink never prints the line; one that
  * lies can only make the source do less on it.
  */
-import { datasetNameProblem } from '../zfs/names.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 
 export const SINK_HELLO = 'ZBACK_SINK';
 

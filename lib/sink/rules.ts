@@ -7,7 +7,7 @@
  */
 import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
-import { datasetNameProblem, snapshotNameProblem } from '../zfs/names.js';
+import { datasetNameProblem, snapshotNameProblem } from '../zfs/dataset-names.js';
 
 export interface SinkOptions {
   /** Datasets under which the source may receive, hold, release and prune. */

@@ -11,7 +11,7 @@ export const STATE_VERSION = 1;
 
 export type DestinationResult = 'sent' | 'up-to-date' | 'not-due' | 'failed' | 'diverged' | 'unreachable' | 'error' | 'resume';
 
-export interface DestinationState {
+export interface RecordedDestination {
   /** When a run last looked at this destination. */
   lastRun: string;
   result: DestinationResult;
@@ -31,18 +31,18 @@ export interface DestinationState {
   bytes?: number;
 }
 
-export interface DatasetState {
+export interface RecordedDataset {
   lastRun: string;
   ok: boolean;
   errors: string[];
   notes: string[];
-  destinations: Record<string, DestinationState>;
+  destinations: Record<string, RecordedDestination>;
 }
 
 export interface RunState {
   version: number;
   run?: { started: string; finished: string; exitCode: number; host: string; interrupted?: string };
-  datasets: Record<string, DatasetState>;
+  datasets: Record<string, RecordedDataset>;
 }
 
 export function statePath(stateDir: string): string {

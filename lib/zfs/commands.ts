@@ -3,7 +3,7 @@
  * command; the executor and the dry run both print what these functions return.
  */
 import type { ZfsCapabilities } from './capabilities.js';
-import { MAX_NAME_LENGTH, datasetNameProblem, snapshotNameProblem } from './names.js';
+import { MAX_NAME_LENGTH, datasetNameProblem, snapshotNameProblem } from './dataset-names.js';
 
 export const ZFS = 'zfs';
 
