@@ -41,6 +41,11 @@ function abortReceive(r: ReplicationPlan, why: string): Omit<Action, 'id'> {
   };
 }
 
+/** A destroy on this machine, in the prune phase. */
+function localDestroy(dataset: string, argv: string[], after: string[], why: string): Omit<Action, 'id'> {
+  return { phase: 'prune', op: 'destroy', host: 'local', dataset, argv, target: dataset, snapshots: namesOf(dataset, argv), after, why };
+}
+
 /** Replications that send or bookkeep in this run (the others are only reported). */
 export function active(r: ReplicationPlan): boolean {
   return !isBroken(r);
@@ -265,19 +270,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
     const snap = snapshotOf.get(d.dataset);
     const first = snap ? [snap] : [];
     for (const a of plan.destroys.filter((x) => x.dataset === d.dataset)) {
-      for (const argv of a.argvs) {
-        push({
-          phase: 'prune',
-          op: 'destroy',
-          host: 'local',
-          dataset: d.dataset,
-          argv,
-          target: d.dataset,
-          snapshots: namesOf(d.dataset, argv),
-          after: first,
-          why: 'kept by no rule',
-        });
-      }
+      for (const argv of a.argvs) push(localDestroy(d.dataset, argv, first, 'kept by no rule'));
     }
     const groups = new Map<string, string[]>();
     for (const x of d.destroyAfterSend) {
@@ -292,19 +285,8 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       });
       // A condition that can never hold (the send it waits for is not planned): keep them.
       if (keys.length === 0 || sends.some((s) => s === undefined)) continue;
-      for (const argv of destroyCommands(d.dataset, names, caps)) {
-        push({
-          phase: 'prune',
-          op: 'destroy',
-          host: 'local',
-          dataset: d.dataset,
-          argv,
-          target: d.dataset,
-          snapshots: namesOf(d.dataset, argv),
-          after: [...first, ...(sends as string[])],
-          why: `no longer a base once the send to ${keys.join(', ')} succeeded`,
-        });
-      }
+      const why = `no longer a base once the send to ${keys.join(', ')} succeeded`;
+      for (const argv of destroyCommands(d.dataset, names, caps)) push(localDestroy(d.dataset, argv, [...first, ...(sends as string[])], why));
     }
   }
 

@@ -1,17 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough, type Writable } from 'node:stream';
-import {
-  DEFAULT_LIMITS,
-  MAX_STDERR,
-  outputCapText,
-  timeoutText,
-  type CommandLimits,
-  type CommandObserver,
-  type Host,
-  type RunResult,
-  type Sink,
-  type Source,
-} from './host.js';
+import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, timeoutText } from './host.js';
+import type { CommandLimits, CommandObserver, Host, RunResult, Sink, Source } from './host.js';
 
 /** After SIGTERM, a process that is still there after this long gets SIGKILL. */
 const KILL_GRACE_MS = 3000;

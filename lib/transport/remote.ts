@@ -12,18 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import {
-  DEFAULT_LIMITS,
-  MAX_STDERR,
-  outputCapText,
-  printable,
-  timeoutText,
-  type CommandLimits,
-  type CommandObserver,
-  type Host,
-  type RunResult,
-  type Sink,
-} from './host.js';
+import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, printable, timeoutText } from './host.js';
+import type { CommandLimits, CommandObserver, Host, RunResult, Sink } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
