@@ -69,7 +69,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
   test('the pool is not imported (host up): error that names the pool and the fix; base kept and held, the rest pruned', () => {
     const { plan, check } = world({ states: withPool({ other: {} }), holds: [sourceHold(old)] });
     const r = plan.replications[0]!;
-    expect([r.status, r.conflict]).toEqual(['error', 'pool-missing']);
+    expect([r.status, r.conflict?.kind]).toEqual(['error', 'pool-missing']);
     expect(r.message).toMatch(
       /^the pool tank is not imported on bk \(or does not exist there\), so bk:tank\/copy cannot be reached; its base p\/a@2026-11-23-050000 stays held/,
     );
@@ -82,7 +82,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
 
   test('a pool that never existed (never seeded): the same error, not "zfs create -p coldpool"', () => {
     const { plan } = world({ destinations: 'bk:coldpool/copy|hourly', states: withPool({ tank: {} }), holds: [] });
-    expect(plan.replications[0]!.conflict).toBe('pool-missing');
+    expect(plan.replications[0]!.conflict?.kind).toBe('pool-missing');
     expect(plan.actions.some((a) => a.op === 'create-parent' || a.op === 'send')).toBe(false);
   });
 
@@ -93,7 +93,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
   ])('target missing after an earlier seed (known from %s): no re-seed; the fix and --reseed named', (_what, extra) => {
     const { plan, check } = world({ states: withPool({ tank: {} }), ...extra });
     const r = plan.replications[0]!;
-    expect([r.status, r.conflict]).toEqual(['error', 'target-missing']);
+    expect([r.status, r.conflict?.kind]).toEqual(['error', 'target-missing']);
     expect(r.message).toMatch(/^bk:tank\/copy is missing, but zback seeded it before; its base p\/a@2026-11-23-050000 stays held/);
     expect(r.message).toContain('zback run --reseed p/a=bk:tank/copy');
     expect(r.sends).toEqual([]);
@@ -128,7 +128,7 @@ describe('a destination whose pool or target is missing is a failure, and its ba
       holds: [sourceHold(old), targetHold(old)],
     });
     const r = plan.replications[0]!;
-    expect([r.status, r.conflict]).toEqual(['diverged', 'no-common']);
+    expect([r.status, r.conflict?.kind]).toEqual(['diverged', 'no-common']);
     expect(r.message).toContain('zback run --reseed p/a=bk:tank/copy');
     expect(plan.staleHolds).toEqual([]);
     expect(destroyed(plan)).not.toContain(old);

@@ -364,6 +364,8 @@ describe('planReplication: divergence', () => {
     expect(p.common).toBe(s7);
     expect(p.newCommon).toBeUndefined();
     expect(p.sends).toEqual([]);
+    // The conflict as data (the newer snapshots as a list); its words come from lib/report/conflicts.ts.
+    expect(p.conflict).toEqual({ kind: 'newer-on-target', common: s7, rollbackTo: s7, newer: ['manual-1', 'manual-2'], seededBase: [] });
     expect(p.message).toBe(
       `bk:tank/a has 2 snapshots newer than the last common one (@${s7}): @manual-1, @manual-2. zback does not destroy them. ` +
         `To continue replication, run on bk: zfs rollback -r tank/a@${s7}  (this destroys the newer snapshots on the destination).`,

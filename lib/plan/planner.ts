@@ -332,7 +332,7 @@ function planDataset(
     // (whether the destination is unreachable, its pool away, its target missing or diverged).
     const bases = established(r) ? [r.common!] : [...(holds.bases.get(r) ?? []), ...(evidence.get(r) ?? []), ...(r.common && !seeding ? [r.common] : [])];
     const moving = r.newCommon !== undefined;
-    const note = established(r) || seeding ? '' : ` (${r.conflict ?? r.status} now)`;
+    const note = established(r) || seeding ? '' : ` (${r.conflict?.kind ?? r.status} now)`;
     for (const b of new Set(bases)) {
       if (!present.has(b)) continue;
       if (moving && b !== r.newCommon) {

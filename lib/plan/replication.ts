@@ -21,21 +21,13 @@ import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import {
-  createParentCommand,
-  destroyCommands,
-  receiveAbortCommand,
-  receiveCommand,
-  renameCommand,
-  sendFullCommand,
-  sendResumeCommand,
-  ZFS,
-} from '../zfs/commands.js';
-import { shellCommand, shellQuote } from '../transport/quote.js';
+import { createParentCommand, destroyCommands, receiveAbortCommand, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
+import { shellCommand } from '../transport/quote.js';
 import { parentOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
-import type { ReplicationPlan } from './types.js';
+import type { Conflict, ReplicationPlan } from './types.js';
+import { conflictText } from '../report/conflicts.js';
 
 /** What discovery found on one destination host. */
 export type DestinationState =
@@ -105,11 +97,6 @@ interface Snap {
 
 function candidatesOf(snaps: readonly Snap[]): PruneCandidate[] {
   return snaps.filter((s) => s.time !== null).map((s) => ({ name: s.name, time: s.time!, createtxg: s.createtxg }));
-}
-
-/** The command that starts a new full copy of a destination zback seeded before. */
-function reseedCommand(dataset: string, where: string): string {
-  return shellCommand(['zback', 'run', '--reseed', `${dataset}=${where}`]);
 }
 
 export function planReplication(input: ReplicationInput): ReplicationPlan {
@@ -190,17 +177,17 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const exists = state.datasets.has(target);
   const pool = target.split('/')[0]!;
   const seeded = (input.seededBefore ?? []).filter((n) => input.snapshots.some((s) => s.name === n));
-  const baseNames = seeded.map((n) => `${dataset}@${n}`).join(', ');
-  const baseText = seeded.length ? `; its base ${baseNames} stays held and kept here until then` : '';
 
+  const place = { where, hostLabel, target, dataset };
+  const conflict = (c: Conflict) => {
+    plan.conflict = c;
+    plan.message = conflictText(c, place);
+  };
   if (!state.datasets.has(pool)) {
     // With no pool, `zfs create -p` would fail with "missing dataset name"; and a pool that was
     // exported (a rotated disk) must not look like a destination to seed afresh.
     plan.status = 'error';
-    plan.conflict = 'pool-missing';
-    plan.message =
-      `the pool ${pool} is not imported on ${hostLabel} (or does not exist there), so ${where} cannot be reached` +
-      `${baseText}. Import it on ${hostLabel} (zpool import ${pool}), or correct the destination in ${config.dataset}'s destinations property.`;
+    conflict({ kind: 'pool-missing', pool, seededBase: seeded });
     return plan;
   }
 
@@ -240,11 +227,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
 
   if (!exists && (input.seededBefore ?? []).length > 0 && !input.reseed) {
     plan.status = 'error';
-    plan.conflict = 'target-missing';
-    plan.message =
-      `${where} is missing, but zback seeded it before${baseText}. If the copy was renamed or its dataset is on a disk that is away, ` +
-      `bring it back under its name (on ${hostLabel}: zfs rename <its new name> ${shellQuote(target)}); the next run then continues incrementally. ` +
-      `To start a new full copy on purpose, run: ${reseedCommand(dataset, where)}`;
+    conflict({ kind: 'target-missing', seededBase: seeded });
     return plan;
   }
 
@@ -295,21 +278,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const common = [...source].reverse().find((s) => s.guid !== null && targetGuids.has(s.guid));
   if (!common) {
     plan.status = 'diverged';
-    plan.conflict = 'no-common';
-    plan.message =
-      targetSnaps.length === 0
-        ? `${where} exists but has no snapshot, so zback cannot tell it is a copy of ${dataset}. zback never overwrites it: ` +
-          `move it aside on ${hostLabel} with: ${shellCommand(renameCommand(target, `${target}.old`))} (or, if it holds nothing you need, ${shellCommand([ZFS, 'destroy', target])}) — the next run then seeds it.`
-        : `${where} has no snapshot in common with ${dataset} (compared by guid). zback never overwrites it: move it aside on ` +
-          `${hostLabel} with: ${shellCommand(renameCommand(target, `${target}.old`))} — the next run then seeds a new copy.`;
-    if ((input.seededBefore ?? []).length > 0) {
-      // zback seeded it before: a new copy is the operator's decision, not the next run's.
-      plan.message = plan.message.replace(
-        /the next run then seeds (it|a new copy)\.$/,
-        `then start a new copy on purpose with: ${reseedCommand(dataset, where)}.`,
-      );
-      if (seeded.length) plan.message += ` Its base ${baseNames} stays held and kept here.`;
-    }
+    conflict({ kind: 'no-common', targetEmpty: targetSnaps.length === 0, seededBefore: (input.seededBefore ?? []).length > 0, seededBase: seeded });
     return plan;
   }
   plan.common = common.name;
@@ -319,11 +288,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
   if (newer.length > 0) {
     plan.status = 'diverged';
-    plan.conflict = 'newer-on-target';
-    plan.message =
-      `${where} has ${newer.length} snapshot${newer.length === 1 ? '' : 's'} newer than the last common one (@${common.name}): ` +
-      `${newer.map((s) => '@' + s.name).join(', ')}. zback does not destroy them. To continue replication, run on ${hostLabel}: ` +
-      `${shellCommand([ZFS, 'rollback', '-r', `${target}@${commonOnTarget.name}`])}  (this destroys the newer snapshots on the destination).`;
+    conflict({ kind: 'newer-on-target', common: common.name, rollbackTo: commonOnTarget.name, newer: newer.map((s) => s.name), seededBase: seeded });
     return plan;
   }
   const after = source.filter((s) => s.createtxg > common.createtxg);

@@ -90,6 +90,20 @@ export type ReplicationStatus =
   | 'unreachable'
   | 'error';
 
+/**
+ * Why a replication cannot go on, as data. `seededBase`: the base snapshots zback seeded this
+ * destination with before, which stay held and kept until the conflict is resolved.
+ */
+export type Conflict =
+  /** The destination's pool is not imported there (a rotated disk, or a typo). */
+  | { kind: 'pool-missing'; pool: string; seededBase: string[] }
+  /** zback seeded the copy before and it is gone now: never re-seeded without the operator. */
+  | { kind: 'target-missing'; seededBase: string[] }
+  /** The target shares no snapshot with the source (by guid); `targetEmpty`: it has none at all. */
+  | { kind: 'no-common'; targetEmpty: boolean; seededBefore: boolean; seededBase: string[] }
+  /** The target has snapshots newer than the last common one (as the target names it: `rollbackTo`). */
+  | { kind: 'newer-on-target'; common: string; rollbackTo: string; newer: string[]; seededBase: string[] };
+
 /** What one run does for one dataset and one of its destinations. */
 export interface ReplicationPlan {
   dataset: string;
@@ -101,8 +115,8 @@ export interface ReplicationPlan {
   status: ReplicationStatus;
   /** For diverged/unreachable/error: what is wrong and how to fix it. */
   message?: string;
-  /** What kind of conflict a diverged or error status is, where it is one of these. */
-  conflict?: 'pool-missing' | 'target-missing' | 'no-common' | 'newer-on-target';
+  /** The conflict a diverged or error status is, where it is one of these (lib/report/conflicts.ts says it in words, in `message`). */
+  conflict?: Conflict;
   /** Last snapshot both sides have (matched by guid), before this run. */
   common?: string;
   /** The common snapshot's name on the target, where it differs (renamed there). */

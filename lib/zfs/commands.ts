@@ -193,7 +193,12 @@ export function receiveCommand(target: string, caps: ZfsCapabilities, properties
   return [ZFS, 'receive', '-u', ...(caps.resumableReceive ? ['-s'] : []), ...set, target];
 }
 
-/** Rename a dataset or a snapshot (only ever advised to the operator: zback renames nothing). */
+/**
+ * The commands below are only ever advised to the operator, in the fix of a conflict
+ * (lib/report/conflicts.ts): zback itself never renames, rolls back or destroys a filesystem.
+ */
+
+/** Rename a dataset or a snapshot. */
 export function renameCommand(from: string, to: string): string[] {
   for (const n of [from, to]) {
     const at = n.indexOf('@');
@@ -201,6 +206,18 @@ export function renameCommand(from: string, to: string): string[] {
     else assertSnapshot(n.slice(0, at), n.slice(at + 1));
   }
   return [ZFS, 'rename', from, to];
+}
+
+/** Roll a copy back to its last common snapshot (destroys what is newer there). */
+export function rollbackCommand(dataset: string, snapshot: string): string[] {
+  assertSnapshot(dataset, snapshot);
+  return [ZFS, 'rollback', '-r', `${dataset}@${snapshot}`];
+}
+
+/** Destroy an empty dataset in the way of a seed. */
+export function destroyDatasetCommand(dataset: string): string[] {
+  assertDataset(dataset);
+  return [ZFS, 'destroy', dataset];
 }
 
 /** Discard the partial state of an interrupted resumable receive. */
