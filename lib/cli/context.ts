@@ -18,7 +18,7 @@ export interface GlobalArgs {
 }
 
 export interface Context {
-  names: PropertyNames;
+  properties: PropertyNames;
   calendar: Calendar;
   format: NameFormat;
   now: number;
@@ -49,7 +49,7 @@ export function buildContext(args: GlobalArgs): Context {
     }
   };
   return {
-    names: wrap('prefix', () => propertyNames(args.prefix)),
+    properties: wrap('prefix', () => propertyNames(args.prefix)),
     calendar: wrap('timezone', () => new Calendar(args.timezone || systemTimeZone())),
     format: wrap('snapshot-format', () => new NameFormat(args['snapshot-format'])),
     now: args.now ? parseNow(args.now) : Date.now(),

@@ -38,18 +38,18 @@ export async function pruneCommand(ctx: Context, args: PruneArgs, out: Output): 
   const plans: CopyPrune[] = [];
   for (const root of args.roots) {
     try {
-      const marks = await zfs.copyMarks(root, [ctx.names.replicaOf, ctx.names.replicaRetention]);
+      const marks = await zfs.copyMarks(root, [ctx.properties.replicaOf, ctx.properties.replicaRetention]);
       for (const d of [...marks.unreadable].sort())
         fail(
-          `${d}: its ${ctx.names.replicaOf} / ${ctx.names.replicaRetention} values contain a line break, so zback cannot read them unambiguously; nothing of it is pruned`,
+          `${d}: its ${ctx.properties.replicaOf} / ${ctx.properties.replicaRetention} values contain a line break, so zback cannot read them unambiguously; nothing of it is pruned`,
         );
       const copies = new Map<string, CopyMarks>();
       for (const r of marks.rows) {
-        if (r.property === ctx.names.replicaOf) copies.set(r.name, { ...copies.get(r.name), replicaOf: r.value });
+        if (r.property === ctx.properties.replicaOf) copies.set(r.name, { ...copies.get(r.name), replicaOf: r.value });
       }
       for (const r of marks.rows) {
         const c = copies.get(r.name);
-        if (c && r.property === ctx.names.replicaRetention) c.retention = r.value;
+        if (c && r.property === ctx.properties.replicaRetention) c.retention = r.value;
       }
       const inventory = await zfs.inventory([root], true);
       plans.push(...planCopyPrune({ inventory, copies, names: ctx.format, calendar: ctx.calendar, now: ctx.now, keepDays: args.keepDays, caps: zfs.caps }));

@@ -130,7 +130,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     for (const p of fileProblems) out.error(p);
     let holds = ledger.all();
     let history = historyOf(stateRead.state);
-    const local0 = await discoverLocal(zfs, ctx.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
+    const local0 = await discoverLocal(zfs, ctx.properties, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
     // A renamed dataset's holds went with it: the ledger follows (by the dataset's guid).
     const followed = followRenames(holds, local0.inventory, local0.datasets);
     if (followed.renamed.length) {
@@ -173,7 +173,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       history,
       localDatasets: local0.datasets,
       reseed: args.reseed ?? [],
-      copyMark: { property: ctx.names.replicaOf, source: hostname(), retentionProperty: ctx.names.replicaRetention },
+      copyMark: { property: ctx.properties.replicaOf, source: hostname(), retentionProperty: ctx.properties.replicaRetention },
     };
     const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>
       // The interlock checks the plan against the inventories and zback's records, not the planner.

@@ -25,7 +25,7 @@ export async function editCommand(ctx: Context, dataset: string, values: Partial
     out.error(`${JSON.stringify(dataset)}: ${problem}`);
     return EXIT.USAGE;
   }
-  const names: PropertyNames = ctx.names;
+  const names: PropertyNames = ctx.properties;
   const changes = new Map<string, string | null>();
   for (const f of FIELDS) {
     const v = values[f];

@@ -132,7 +132,7 @@ export async function decodeResumeTokens(zfs: Zfs, states: Map<string, Destinati
 }
 
 export interface DiscoverAndPlanOptions {
-  names: PropertyNames;
+  properties: PropertyNames;
   now: number;
   calendar: Calendar;
   format: NameFormat;
@@ -149,7 +149,7 @@ export interface DiscoverAndPlanOptions {
 /** Discovery on this machine (and the destinations), then the plan: what run and status share. */
 export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPlanOptions) {
   const { holds, history } = readHistory(o.stateDir);
-  const local = await discoverLocal(zfs, o.names, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
+  const local = await discoverLocal(zfs, o.properties, new Set(holds.filter((h) => h.role === 'source').map((h) => h.dataset)), history.managed);
   const remote = o.destinations ? await discoverDestinations(local.configs, pool) : null;
   if (remote) await decodeResumeTokens(zfs, remote.states);
   const plan = buildPlan({
