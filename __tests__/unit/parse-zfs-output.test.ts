@@ -2,7 +2,15 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crossCheckRows, parseInventory, parseNameList, parsePropertyRows, parsePropertyRowsValueFirst, parseZfsVersion } from '../../lib/zfs/parse.js';
+import {
+  crossCheckRows,
+  parseInventory,
+  parseNameList,
+  parsePropertyRows,
+  parsePropertyRowsValueFirst,
+  parseZfsVersion,
+  zfsUnavailableReason,
+} from '../../lib/zfs/parse.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'zfs-fuse');
 
@@ -211,5 +219,36 @@ describe('crossCheckRows: forged rows are caught by reading the output twice', (
     const checked = crossCheckRows(rows, parsePropertyRowsValueFirst(swapped));
     expect(checked.unreadable.size).toBe(0);
     expect(checked.rows).toHaveLength(rows.length);
+  });
+});
+
+describe('zfsUnavailableReason on the errors zfs-fuse really prints (fixtures/zfs-fuse/errors.txt)', () => {
+  /** The recorded failures: "=== argv" (one word per line), "=== rc", "=== stderr". */
+  const recorded = readFileSync(join(FIX, 'errors.txt'), 'utf8')
+    .split('=== argv\n')
+    .slice(1)
+    .map((block) => {
+      const [argv, rest] = block.split('=== rc\n') as [string, string];
+      const [rc, stderr] = rest.split('=== stderr\n') as [string, string];
+      return { argv: argv.trim().split('\n').join(' '), code: Number(rc.trim()), stderr };
+    });
+
+  test('seven failures recorded, none of them taken for "ZFS is not available" (they are about the command)', () => {
+    expect(recorded.map((r) => r.argv.split(' ').slice(0, 2).join(' '))).toEqual([
+      'zfs version',
+      'zfs snapshot',
+      'zfs destroy',
+      'zfs get',
+      'zfs list',
+      'zfs get',
+      'zfs get',
+    ]);
+    for (const r of recorded) expect([r.argv, zfsUnavailableReason(r.code, r.stderr)]).toEqual([r.argv, null]);
+  });
+
+  test('what zfs-fuse prints when its daemon is not running is recognised', () => {
+    const noDaemon =
+      'connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running.\ninternal error: failed to initialize ZFS library\n';
+    expect(zfsUnavailableReason(1, noDaemon)).toMatch(/zfs-fuse daemon is not running/);
   });
 });
