@@ -5,8 +5,21 @@
  * (npm test builds it first).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,17 +87,56 @@ describe('the code cache', () => {
     expect(caches(d)).toHaveLength(1);
   });
 
-  test('a cache folder others may write to is neither read nor written', () => {
+  test('a cache folder others may write to is neither read nor written (an intact cache there included)', () => {
     const d = fresh('shared');
     zback(d);
     const path = join(d, caches(d)[0]!);
+    const intact = readFileSync(path);
     chmodSync(d, 0o777);
-    const bytes = readFileSync(path);
-    bytes[bytes.length - 100]! ^= 0xff;
-    writeFileSync(path, bytes);
-    expect(zback(d)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
-    // Not rewritten either: zback does not write code it will run into a folder others can change.
-    expect(readFileSync(path).equals(bytes)).toBe(true);
+    const r = zback(d, ['--version'], { ZBACK_CODE_CACHE_DEBUG: '1' });
+    expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
+    expect(r.stderr).toBe(
+      `zback: code cache: not read: ${d} is not a folder of this user's alone\nzback: code cache: not written: ${d} is not a folder of this user's alone\n`,
+    );
+    expect(readFileSync(path).equals(intact)).toBe(true);
+  });
+
+  test('a folder that is a symlink, a second link to the cache file, or a FIFO in its place: not read', () => {
+    const real = fresh('real');
+    zback(real);
+    const file = caches(real)[0]!;
+    const link = fresh('link');
+    symlinkSync(real, link);
+    expect(zback(link, ['--version'], { ZBACK_CODE_CACHE_DEBUG: '1' }).stderr).toMatch(
+      /^zback: code cache: not read: .*link is not a folder of this user's alone$/m,
+    );
+
+    const hard = fresh('hard');
+    mkdirSync(hard, { mode: 0o700 });
+    linkSync(join(real, file), join(hard, file));
+    expect(zback(hard, ['--version'], { ZBACK_CODE_CACHE_DEBUG: '1' }).stderr).toMatch(/not read: .* is not a plain file of this user's alone/);
+
+    const fifo = fresh('fifo');
+    mkdirSync(fifo, { mode: 0o700 });
+    execFileSync('mkfifo', [join(fifo, file)]);
+    const r = spawnSync(process.execPath, [BIN, '--version'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, ZBACK_CODE_CACHE_DIR: fifo, ZBACK_CODE_CACHE_DEBUG: '1' },
+    });
+    expect([r.status, r.stdout]).toEqual([0, `${VERSION}\n`]); // no hang on the FIFO
+    expect(r.stderr).toMatch(/not read: .* is not a plain file of this user's alone/);
+  });
+
+  test('the debug line says when the cache is used', () => {
+    const d = fresh('debug');
+    expect(zback(d, ['--version'], { ZBACK_CODE_CACHE_DEBUG: '1' }).stderr).toMatch(
+      /^zback: code cache: not read: ENOENT\nzback: code cache: written .*-other\.cache\n$/,
+    );
+    expect(zback(d, ['--version'], { ZBACK_CODE_CACHE_DEBUG: '1' }).stderr).toMatch(/^zback: code cache: used .*-other\.cache\n$/);
+    // A mistyped command shares the cache of the others (it does not leave one of its own).
+    expect(zback(d, ['frobnicate']).code).toBe(2);
+    expect(caches(d)).toHaveLength(1);
   });
 
   test('a cache file others may write to is not used', () => {
@@ -99,6 +151,37 @@ describe('the code cache', () => {
     const replaced = readFileSync(path);
     expect(zback(d).code).toBe(0);
     expect(readFileSync(path).equals(replaced)).toBe(true);
+  });
+
+  test('no home at all (a uid without a passwd entry, HOME unset), or a relative folder: zback works without a cache', () => {
+    const env = { ...process.env };
+    delete env.HOME;
+    delete env.ZBACK_CODE_CACHE_DIR;
+    delete env.XDG_CACHE_HOME;
+    // A copy of zback that any user can read (this checkout may be under a private home).
+    const copy = mkdtempSync(join(tmpdir(), 'zback-anyone-'));
+    for (const f of ['bin/zback', 'bin/package.json', 'dist/bundle/zback.cjs', 'package.json']) {
+      mkdirSync(dirname(join(copy, f)), { recursive: true });
+      copyFileSync(join(ROOT, f), join(copy, f));
+    }
+    execFileSync('chmod', ['-R', 'a+rX', copy]);
+    try {
+      const r = spawnSync('setpriv', ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, join(copy, 'bin', 'zback'), '--version'], {
+        encoding: 'utf8',
+        env,
+        cwd: '/',
+      });
+      expect([r.status, r.stdout, r.stderr]).toEqual([0, `${VERSION}\n`, '']);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+    const relative = spawnSync(process.execPath, [BIN, '--version'], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { ...process.env, ZBACK_CODE_CACHE_DIR: 'cache-here', ZBACK_CODE_CACHE_DEBUG: '1' },
+    });
+    expect(relative.stderr).toBe('zback: code cache: not used: cache-here is not an absolute path\n');
+    expect(existsSync(join(dir, 'cache-here'))).toBe(false);
   });
 
   test('no usable place for it (a file where the folder would be), or turned off: zback works and writes nothing', () => {
