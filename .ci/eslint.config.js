@@ -18,6 +18,9 @@ const SHELL = [
   { group: ['**/execute/*.js', '**/cli/*.js', '**/zfs/client.js', '**/state/*.js'], message: 'the functional core must not depend on the shell', allowTypeImports: true },
 ];
 
+/** The functional core (SPEC: the planner is pure). */
+const CORE = ['lib/policy/**', 'lib/plan/**', 'lib/safety/**', 'lib/report/**', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/dataset-names.ts'];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.ci/**', '__tests__/bench/**', '__tests__/helpers/*.cjs', 'bin/**'] },
   js.configs.recommended,
@@ -46,13 +49,13 @@ export default tseslint.config(
   },
   {
     // The functional core (SPEC: the planner is pure): no processes, files, SSH or shell modules.
-    files: ['lib/policy/**/*.ts', 'lib/plan/**/*.ts', 'lib/safety/**/*.ts', 'lib/report/**/*.ts', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/dataset-names.ts'],
+    files: CORE,
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: WORLD, patterns: SHELL }] },
   },
   {
     // The rest of lib: processes and SSH only in lib/transport, and the run lock's flock.
     files: ['lib/**/*.ts'],
-    ignores: ['lib/transport/**', 'lib/state/lock.ts', 'lib/policy/**', 'lib/plan/**', 'lib/safety/**', 'lib/report/**', 'lib/sink/rules.ts', 'lib/zfs/commands.ts', 'lib/zfs/parse.ts', 'lib/zfs/dataset-names.ts'],
+    ignores: ['lib/transport/**', 'lib/state/lock.ts', ...CORE],
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: WORLD.filter((p) => p.name !== 'node:fs') }] },
   },
 );

@@ -38,6 +38,7 @@ describe('capabilities', () => {
       resumableReceive: false,
       sendEstimate: false,
       encryption: false,
+      receiveProperties: false,
     });
     expect(OZ).toMatchObject({
       openzfs: true,
@@ -47,6 +48,7 @@ describe('capabilities', () => {
       resumableReceive: true,
       sendEstimate: true,
       encryption: true,
+      receiveProperties: true,
     });
     expect(OZ.description).toBe('OpenZFS 2.3.2');
     expect(Object.isFrozen(LEG)).toBe(true);

@@ -6,7 +6,7 @@
 import { errorMessage } from '../errors.js';
 import { simulateEdit, type PropertyChanges } from '../policy/config-edit.js';
 import { propertyList, resolveConfigs, type PropertyNames } from '../policy/properties.js';
-import { describeRetention, formatRetention } from '../policy/retention.js';
+import { retentionSentence } from '../policy/retention.js';
 import { LocalHost } from '../transport/local.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
@@ -63,8 +63,7 @@ export async function editCommand(ctx: Context, dataset: string, values: Partial
     out.info(`${dataset}: written. ${managed} dataset${managed === 1 ? '' : 's'} at and below it ${managed === 1 ? 'is' : 'are'} managed by zback.`);
     const mine = after.find((c) => c.dataset === dataset);
     if (mine?.kind === 'managed') {
-      const r = mine.config.retention.value;
-      out.info(`${dataset}: retention ${formatRetention(r)} ${describeRetention(r, ctx.calendar.zone)}.`);
+      out.info(`${dataset}: ${retentionSentence(mine.config.retention.value, ctx.calendar.zone)}.`);
     }
     return EXIT.OK;
   } catch (e) {

@@ -75,6 +75,11 @@ export function describeRetention(r: Retention, zone?: string): string {
   return `keeps the oldest snapshot ${which}${notes.length ? ` (${notes.join('; ')})` : ''}, the newest snapshot and every held one; destroys zback's other snapshots (never a foreign one)`;
 }
 
+/** "retention 24h keeps …": the retention as written, then in words. */
+export function retentionSentence(r: Retention, zone?: string): string {
+  return `retention ${formatRetention(r)} ${describeRetention(r, zone)}`;
+}
+
 /** The finest unit with a count > 0: the default snapshot schedule (`24h…` means hourly). */
 export function finestUnit(r: Retention): Unit {
   return UNITS.find((u) => r[u] > 0)!;

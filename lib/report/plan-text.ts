@@ -4,7 +4,7 @@
  * `zback run --dry-run` prints this; it is the truth about what a run would do.
  */
 import type { Calendar } from '../policy/calendar.js';
-import { describeRetention, formatRetention } from '../policy/retention.js';
+import { formatRetention, retentionSentence } from '../policy/retention.js';
 import { isBroken, replicationKey } from '../plan/replication.js';
 import type { Action, DatasetPlan, Plan, ReplicationPlan, SendStep } from '../plan/types.js';
 import { style } from './style.js';
@@ -33,8 +33,7 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
     return out;
   }
   out.push(`  ${style.dim(policyLine(d))}`);
-  if (opts.verbose)
-    out.push(`  ${style.dim(`retention ${formatRetention(d.config!.retention.value)} ${describeRetention(d.config!.retention.value, cal.zone)}`)}`);
+  if (opts.verbose) out.push(`  ${style.dim(retentionSentence(d.config!.retention.value, cal.zone))}`);
   for (const p of d.problems ?? []) out.push(`  ${style.error('✗')} ${p}`);
   const due = d.due!;
   if (d.newSnapshot) {

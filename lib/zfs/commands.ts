@@ -21,6 +21,13 @@ function assertSnapshot(dataset: string, snap: string): void {
   if (problem) throw new Error(`refusing to build a zfs command for ${JSON.stringify(`${dataset}@${snap}`)}: ${problem}`);
 }
 
+/** A snapshot given as "dataset@name". */
+function assertFullSnapshot(full: string): void {
+  const at = full.indexOf('@');
+  if (at < 0) throw new Error(`not a snapshot: ${JSON.stringify(full)}`);
+  assertSnapshot(full.slice(0, at), full.slice(at + 1));
+}
+
 export function versionCommand(): string[] {
   return [ZFS, 'version'];
 }
@@ -201,9 +208,8 @@ export function receiveCommand(target: string, caps: ZfsCapabilities, properties
 /** Rename a dataset or a snapshot. */
 export function renameCommand(from: string, to: string): string[] {
   for (const n of [from, to]) {
-    const at = n.indexOf('@');
-    if (at < 0) assertDataset(n);
-    else assertSnapshot(n.slice(0, at), n.slice(at + 1));
+    if (n.includes('@')) assertFullSnapshot(n);
+    else assertDataset(n);
   }
   return [ZFS, 'rename', from, to];
 }
@@ -239,11 +245,7 @@ export function createParentCommand(parent: string): string[] {
 /** When each snapshot was made, as ZFS records it (seconds since the epoch). */
 export function creationCommand(snapshots: readonly string[]): string[] {
   if (snapshots.length === 0) throw new Error('refusing to build a zfs get command without a snapshot');
-  for (const s of snapshots) {
-    const at = s.indexOf('@');
-    if (at < 0) throw new Error(`not a snapshot: ${JSON.stringify(s)}`);
-    assertSnapshot(s.slice(0, at), s.slice(at + 1));
-  }
+  for (const s of snapshots) assertFullSnapshot(s);
   return [ZFS, 'get', '-H', '-p', '-o', 'name,value', 'creation', ...snapshots];
 }
 
