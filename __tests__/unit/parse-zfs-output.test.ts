@@ -155,6 +155,17 @@ describe('parseInventory', () => {
     const inv = parseInventory('p/my data\tguid\t1\np/my data@snap 1\tguid\t2\np/my data@snap 1\tcreatetxg\t3\n');
     expect(inv.get('p/my data')!.snapshots.map((s) => s.name)).toEqual(['snap 1']);
     expect(() => parseInventory('p/a guid 1\n')).toThrow(/unexpected zfs get output/);
+    // A line with one tab, even when a later line has more: the fields stop at the line's end.
+    expect(() => parseInventory('p/a\tguid\np/b\tguid\t2\n')).toThrow(/unexpected zfs get output line: "p\/a\\tguid"/);
+    expect(() => parseInventory('p/a\tguid\t1\n\np/b\tguid\t2\n')).toThrow(/unexpected zfs get output line: ""/);
+    // The last line may lack its newline.
+    expect(inv.get('p/my data')!.guid).toBe('1');
+    expect(parseInventory('p/a\tguid\t7').get('p/a')!.guid).toBe('7');
+    expect(parseInventory('').size).toBe(0);
+  });
+  test("an object's properties need not be on consecutive lines", () => {
+    const inv = parseInventory('p/a\tguid\t1\np/a@s\tguid\t2\np/a\tcreatetxg\t5\np/a@s\tcreatetxg\t6\np/a@s\tuserrefs\t1\np/a@s\tguid\t2\n');
+    expect(inv.get('p/a')).toEqual({ name: 'p/a', guid: '1', createtxg: 5, snapshots: [{ name: 's', guid: '2', createtxg: 6, userrefs: 1 }] });
   });
 });
 

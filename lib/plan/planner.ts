@@ -314,10 +314,11 @@ function planDataset(
   // is being resumed (its target snapshot is not known here).
   const sure = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, name: string, why: string) => m.set(name, [...(m.get(name) ?? []), why]);
+  // zback's own holds: those it recorded placing (a tag it would place but has not is no hold).
+  const ownTags = new Map<string, Set<string>>();
+  for (const h of records) if (h.role === 'source' && h.dataset === config.dataset) ownTags.set(h.snapshot, (ownTags.get(h.snapshot) ?? new Set()).add(h.tag));
   for (const s of info.snapshots) {
-    // zback's own: the holds it recorded placing (a tag it would place but has not is no hold).
-    const tags = new Set(records.filter((h) => h.role === 'source' && h.dataset === config.dataset && h.snapshot === s.name).map((h) => h.tag));
-    const others = s.userrefs - tags.size;
+    const others = s.userrefs - (ownTags.get(s.name)?.size ?? 0);
     if (others > 0) add(sure, s.name, `held (${others} user hold${others === 1 ? '' : 's'})`);
   }
   // A base that this run's send replaces, and every snapshot the send delivers, are kept until

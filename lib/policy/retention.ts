@@ -110,7 +110,18 @@ export interface PruneDecision {
   reasons: string[];
 }
 
+/** Labels already made, per calendar and unit: the same instants recur on every dataset of a tree. */
+const labels = new WeakMap<Calendar, Record<Unit, Map<number, string>>>();
+
 function bucketLabel(cal: Calendar, unit: Unit, t: number): string {
+  let made = labels.get(cal);
+  if (!made) labels.set(cal, (made = { h: new Map(), d: new Map(), w: new Map(), m: new Map(), y: new Map() }));
+  let label = made[unit].get(t);
+  if (label === undefined) made[unit].set(t, (label = makeBucketLabel(cal, unit, t)));
+  return label;
+}
+
+function makeBucketLabel(cal: Calendar, unit: Unit, t: number): string {
   const f = cal.fields(t);
   const ymd = `${f.year}-${String(f.month).padStart(2, '0')}-${String(f.day).padStart(2, '0')}`;
   switch (unit) {

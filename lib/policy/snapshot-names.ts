@@ -24,6 +24,11 @@ export class NameFormat {
   private readonly parts: Array<{ token: string } | { literal: string }> = [];
   private readonly re: RegExp;
   private readonly order: string[] = [];
+  /**
+   * Names already parsed. A run sees the same few names on every dataset (one snapshot of a tree
+   * is one name on each of its datasets), so with 1,000 datasets this saves ~99% of the parsing.
+   */
+  private readonly parsed = new Map<string, number | null>();
 
   constructor(format: string = DEFAULT_NAME_FORMAT) {
     this.format = format;
@@ -68,6 +73,12 @@ export class NameFormat {
 
   /** The UTC instant a zback name encodes, or null when the name is not zback's (foreign). */
   parse(name: string): number | null {
+    let t = this.parsed.get(name);
+    if (t === undefined) this.parsed.set(name, (t = this.parseUncached(name)));
+    return t;
+  }
+
+  private parseUncached(name: string): number | null {
     const m = this.re.exec(name);
     if (!m) return null;
     const v: Record<string, number> = {};
