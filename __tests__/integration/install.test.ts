@@ -53,7 +53,7 @@ test("npm install -g from a clone (the README's first command): zback on PATH", 
   installedWorks(prefix);
 });
 
-test('cron.d/zback: every 5 minutes as root, a PATH that finds a global install, zback run', () => {
+test('cron.d/zback: every 5 minutes as root, a PATH that finds a global install, zback run with a splay well inside the 5 minutes', () => {
   const lines = readFileSync(join(ROOT, 'cron.d', 'zback'), 'utf8')
     .split('\n')
     .filter((l) => l.trim() && !l.startsWith('#'));
@@ -62,7 +62,7 @@ test('cron.d/zback: every 5 minutes as root, a PATH that finds a global install,
   const jobs = lines.filter((l) => !/^[A-Z_]+=/.test(l));
   expect(jobs).toHaveLength(1);
   const fields = jobs[0]!.trim().split(/\s+/);
-  expect(fields.slice(5)).toEqual(['root', 'zback', 'run']);
+  expect(fields.slice(5)).toEqual(['root', 'zback', 'run', '--splay', '60']);
   const schedule = fields.slice(0, 5).join(' ');
   const it = CronExpressionParser.parse(schedule, { currentDate: new Date('2026-11-25T10:00:00Z'), tz: 'UTC' });
   expect([1, 2, 3].map(() => it.next().toDate().toISOString())).toEqual(['2026-11-25T10:05:00.000Z', '2026-11-25T10:10:00.000Z', '2026-11-25T10:15:00.000Z']);

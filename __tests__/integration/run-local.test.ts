@@ -3,9 +3,11 @@
  * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Lab, lockIsFree, run, ZBACK, type LabHost } from '../helpers/lab.js';
+import { splayDelayMs } from '../../lib/cli/splay.js';
 
 let lab: Lab;
 let host: LabHost;
@@ -252,6 +254,54 @@ test('from cron a successful run prints nothing; --verbose shows the commands', 
   expect(loud.stdout).toContain('[local] zfs snapshot tank/q@2026-11-25-110000');
   expect(loud.stdout).toContain('tank/q: snapshot @2026-11-25-110000');
 });
+
+test("--splay: a run waits its host's fixed share first and is dated when it starts; a signal in the wait ends it with nothing done; --dry-run and --now do not wait", async () => {
+  await host.zfs('create', 'tank/sp');
+  await host.zback(['set', 'tank/sp', '--snapshot', 'yes', '--retention', '24h']);
+  // The lab's hosts share this machine's name (only their mounts are private), as zback sees it.
+  const share = splayDelayMs(hostname(), 1) / 1000; // this host's fraction of any --splay
+  expect(share).toBeGreaterThan(0.0005); // else no --splay up to 3600 s could be seen to wait
+  const splay = Math.min(3600, Math.ceil(2.5 / share));
+  const expected = splayDelayMs(hostname(), splay);
+  const started = Date.now();
+  const r = await host.zback(['run', '--verbose', '--splay', String(splay), ...state()]);
+  const waited = Date.now() - started;
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(r.stdout).toContain(`waiting ${(expected / 1000).toFixed(1)} s before the run (--splay ${splay}: the share of ${hostname()})`);
+  expect(waited).toBeGreaterThanOrEqual(expected);
+  // The snapshot carries the time the run started, after the wait (names have whole seconds).
+  const [name] = await host.snapshots('tank/sp');
+  const m = /^(\d{4})-(\d\d)-(\d\d)-(\d\d)(\d\d)(\d\d)$/.exec(name!)!;
+  const dated = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  expect(dated).toBeGreaterThanOrEqual(Math.floor((started + expected) / 1000) * 1000);
+
+  // The dry run and a run at a given --now do not wait, whatever --splay says.
+  const inAnHour = new Date(Date.now() + 3600_000).toISOString();
+  for (const args of [['--dry-run'], ['--now', inAnHour]]) {
+    const t = Date.now();
+    const q = await host.zback(['run', '--splay', '3600', ...args, ...state()]);
+    expect([q.code, q.stderr]).toEqual([0, '']);
+    expect(Date.now() - t).toBeLessThan(splayDelayMs(hostname(), 3600));
+  }
+
+  // SIGTERM while waiting (a shutdown, a cron timeout): exit 1 with a line, no snapshot, no run recorded.
+  const before = await host.snapshots('tank/sp');
+  const stateFile = join(lab.dir, `state-${hostCount}`, 'state.json');
+  const recorded = readFileSync(stateFile, 'utf8');
+  const waiting = host.zback(['run', '--splay', '3600', ...state()]);
+  await new Promise((res) => setTimeout(res, 1500));
+  expect((await host.exec(['pkill', '-TERM', '-f', `bin/zback run --splay 3600 --state-dir ${join(lab.dir, `state-${hostCount}`)}`])).code).toBe(0);
+  const stopped = await waiting;
+  expect(stopped).toMatchObject({ code: 1, stdout: '', stderr: 'zback: stopped by SIGTERM while waiting (--splay) before the run; nothing was done\n' });
+  expect(await host.snapshots('tank/sp')).toEqual(before);
+  expect(readFileSync(stateFile, 'utf8')).toBe(recorded);
+  expect(lockIsFree(join(lab.dir, `state-${hostCount}`, 'run.lock'))).toBe(true);
+
+  for (const bad of ['-5', 'soon', '3601']) {
+    const u = await host.zback(['run', '--splay', bad, ...state()]);
+    expect(u).toMatchObject({ code: 2, stderr: `zback: --splay ${JSON.stringify(bad)}: give a number of seconds from 0 to 3600\n` });
+  }
+}, 180_000);
 
 test('zback set validates before writing; unset clears', async () => {
   await host.zfs('create', 'tank/s');

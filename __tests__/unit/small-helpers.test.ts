@@ -3,6 +3,7 @@
  * identities (the same copy under any spelling of its host), the copy's marks, the semaphore that
  * caps SSH channels, and zback's JSON files (a corrupt one is kept aside, never lost).
  */
+import { splayDelayMs } from '../../lib/cli/splay.js';
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,5 +124,24 @@ describe("zback's JSON files", () => {
     const aside = keepAside(bad);
     expect(aside).toMatch(/state\.json\.corrupt-/);
     expect([existsSync(bad), readFileSync(aside, 'utf8')]).toEqual([false, '{"a":']);
+  });
+});
+
+describe('splayDelayMs (run --splay)', () => {
+  test('the same host waits the same time every run, within [0, splay)', () => {
+    expect(splayDelayMs('fs1.example.org', 60)).toBe(splayDelayMs('fs1.example.org', 60));
+    for (const s of [1, 60, 3600]) {
+      const d = splayDelayMs('fs1.example.org', s);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(s * 1000);
+    }
+    expect(splayDelayMs('fs1.example.org', 0)).toBe(0);
+    // A host keeps its place in the window when the window changes.
+    expect(splayDelayMs('fs1', 120) / 120).toBeCloseTo(splayDelayMs('fs1', 60) / 60, 3);
+  });
+  test('a fleet of 1,000 hosts is spread evenly: each tenth of the window gets 10% ± 3%', () => {
+    const tenths = new Array<number>(10).fill(0);
+    for (let i = 0; i < 1000; i++) tenths[Math.floor(splayDelayMs(`fs${i}.example.org`, 60) / 6000)]!++;
+    for (const n of tenths) (expect(n).toBeGreaterThanOrEqual(70), expect(n).toBeLessThanOrEqual(130));
   });
 });

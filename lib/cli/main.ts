@@ -3,6 +3,7 @@
  * lives in its own module.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { DEFAULT_NAME_FORMAT } from '../policy/snapshot-names.js';
@@ -14,6 +15,7 @@ import { parseDuration } from '../policy/duration.js';
 import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
+import { MAX_SPLAY_S, splayDelayMs, waitForSplay } from './splay.js';
 
 /** zback's version from its package.json: the first one up from this file (dist/lib/cli or dist/bundle). */
 function packageVersion(): string {
@@ -67,6 +69,12 @@ const builders = {
         default: 300,
         describe:
           'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)',
+      })
+      .option('splay', {
+        type: 'string',
+        default: '0',
+        describe:
+          "Wait up to this many seconds before the run, a fixed share of it for each host (from its name), so a fleet's runs do not all reach a backup host at once; ignored by --dry-run and --now",
       })
       .option('reseed', {
         type: 'string',
@@ -165,10 +173,24 @@ export async function main(argv: string[]): Promise<number> {
             throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
           return { dataset, destination };
         });
+        const splay = /^\d+(\.\d+)?$/.test(args.splay.trim()) ? Number(args.splay) : NaN;
+        if (!(splay <= MAX_SPLAY_S)) throw new UsageError(`--splay ${JSON.stringify(args.splay)}: give a number of seconds from 0 to ${MAX_SPLAY_S}`);
+        let clock = ctx;
+        if (splay > 0 && !args['dry-run'] && args.now === undefined) {
+          const out = output(ctx);
+          const ms = splayDelayMs(hostname(), splay);
+          if (ctx.verbose) out.info(`waiting ${(ms / 1000).toFixed(1)} s before the run (--splay ${splay}: the share of ${hostname()})`);
+          const stoppedBy = await waitForSplay(ms);
+          if (stoppedBy) {
+            out.error(`stopped by ${stoppedBy} while waiting (--splay) before the run; nothing was done`);
+            return EXIT.FAILED;
+          }
+          clock = { ...ctx, now: Date.now() }; // the run's time is when it starts, not when cron fired
+        }
         // Each command's code is loaded when it runs (start-up time: only what the command needs).
         const { runCommand } = await import('./run.js');
         return runCommand(
-          ctx,
+          clock,
           {
             dryRun: args['dry-run'],
             ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
