@@ -142,6 +142,9 @@ describe('splayDelayMs (run --splay)', () => {
   test('a fleet of 1,000 hosts is spread evenly: each tenth of the window gets 10% ± 3%', () => {
     const tenths = new Array<number>(10).fill(0);
     for (let i = 0; i < 1000; i++) tenths[Math.floor(splayDelayMs(`fs${i}.example.org`, 60) / 6000)]!++;
-    for (const n of tenths) (expect(n).toBeGreaterThanOrEqual(70), expect(n).toBeLessThanOrEqual(130));
+    for (const n of tenths) {
+      expect(n).toBeGreaterThanOrEqual(70);
+      expect(n).toBeLessThanOrEqual(130);
+    }
   });
 });
