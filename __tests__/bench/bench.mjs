@@ -69,7 +69,7 @@ async function main() {
   lab('pool', 'bak', 'bpool', '4G');
   lab('sshd', 'bak', String(24000 + (process.pid % 1000)));
   try {
-    const measurements = { discovery, planScale, connections, catchUp, sinkOverhead, sideBySide, scale, throughput };
+    const measurements = { discovery, planScale, connections, catchUp, sinkOverhead, sideBySide, scale, throughput, bandwidth };
     for (const name of ONLY ?? []) if (!(name in measurements)) throw new Error(`--only: no measurement ${name} (there are ${Object.keys(measurements).join(', ')})`);
     for (const [name, measure] of Object.entries(measurements)) {
       if (ONLY && !ONLY.includes(name)) continue;
@@ -438,6 +438,46 @@ async function throughput() {
   results.plainStream = plainStream(QUICK ? 256 : 2048, ssh);
 }
 
+/**
+ * 9. Bandwidth limits (--bwlimit, bwlimit=): a random stream through zback's transfer over its ssh2
+ * connection to the backup host, throttled at several rates, each for about 6 s; the achieved rate
+ * is bytes / time from the first byte to the receiver's exit. An unlimited run is shown beside.
+ */
+function bandwidth() {
+  const file = join(dir, 'bw.bin');
+  const script = `
+    import { LocalHost } from '${ROOT}/dist/lib/transport/local.js';
+    import { RemoteHost } from '${ROOT}/dist/lib/transport/remote.js';
+    import { resolveSsh } from '${ROOT}/dist/lib/transport/ssh-config.js';
+    import { transfer } from '${ROOT}/dist/lib/transport/pipe.js';
+    import { TokenBucket } from '${ROOT}/dist/lib/transport/rate-limit.js';
+    const local = new LocalHost();
+    const settings = await resolveSsh(local, { alias: 'bak' }, process.argv[1], false);
+    const host = await RemoteHost.connect('bak', settings, {});
+    const rate = Number(process.argv[3]);
+    const t = performance.now();
+    const r = await transfer(local.startSource(['cat', process.argv[2]]), await host.startSink(['sh', '-c', 'cat > /dev/null']), { idleTimeoutMs: 60000, ...(rate ? { limits: [new TokenBucket(rate)] } : {}) });
+    console.log(JSON.stringify({ ok: r.ok, bytes: r.bytes, ms: performance.now() - t }));
+    await host.close();
+  `;
+  const MiB = 1024 * 1024;
+  const rates = QUICK ? [4, 16] : [2, 8, 32, 64];
+  const maxMiB = Math.max(...rates) * 6;
+  execFileSync('sh', ['-c', `head -c ${maxMiB}M /dev/urandom > ${file}`]);
+  const out = [];
+  for (const r of [0, ...rates]) {
+    const mib = (r || Math.max(...rates)) * 6;
+    const part = join(dir, `bw-${mib}.bin`);
+    execFileSync('sh', ['-c', `head -c ${mib}M ${file} > ${part}`]);
+    const x = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, join(dir, 'bak', 'ssh', 'config'), part, String(r * MiB)], { encoding: 'utf8' }));
+    if (!x.ok || x.bytes !== mib * MiB) throw new Error(`bandwidth: the stream at ${r} MiB/s failed`);
+    const achieved = x.bytes / MiB / (x.ms / 1000);
+    out.push({ limitMiBps: r || null, mib, seconds: x.ms / 1000, achievedMiBps: achieved, error: r ? achieved / r - 1 : null });
+    log(`bandwidth: limit ${r ? `${r} MiB/s` : 'none'}: ${achieved.toFixed(2)} MiB/s over ${(x.ms / 1000).toFixed(1)} s`);
+  }
+  results.bandwidth = out;
+}
+
 function plainStream(mib, ssh) {
   const file = join(dir, 'stream.bin');
   execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
@@ -499,6 +539,12 @@ function report() {
   if (z) rows.push([`zfs send ${z.mib} MiB`, `zback ${z.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH (${z.opensshCipher}) ${z.opensshMiBps.toFixed(0)} MiB/s = ${z.ratio.toFixed(2)}; peak RSS ${z.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat < 150 MB']);
   const s = results.plainStream;
   if (s) rows.push([`plain stream ${s.mib} MiB`, `zback (${s.zbackCipher}) ${s.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH ${s.opensshMiBps.toFixed(0)} MiB/s = ${s.ratio.toFixed(2)}; peak RSS ${s.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat']);
+  for (const x of results.bandwidth ?? [])
+    rows.push([
+      x.limitMiBps ? `--bwlimit ${x.limitMiBps}M, ${x.mib} MiB over ssh2` : `no limit, ${x.mib} MiB over ssh2`,
+      `${x.achievedMiBps.toFixed(2)} MiB/s in ${x.seconds.toFixed(1)} s${x.error !== null ? ` (${x.error >= 0 ? '+' : ''}${(x.error * 100).toFixed(1)} %)` : ''}`,
+      x.limitMiBps ? 'within 5 % of the limit' : 'reference',
+    ]);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
   const line = (r) => `| ${r.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
   console.log(`zback benchmarks, ${results.date}, ${results.machine}${QUICK ? ' (quick)' : ''}\n`);

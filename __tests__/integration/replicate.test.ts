@@ -338,3 +338,35 @@ test('a copy made before zback (by hand or by ZnapZend, same snapshot names) is 
   expect(r.stdout).not.toMatch(/: full @/);
   expect(await bak.snapshots('bpool/z')).toEqual(['2026-11-21-000000', '2026-11-22-000000']);
 });
+
+test("bandwidth limits: a destination's bwlimit= and the run's --bwlimit hold the stream to their rate over sshd; data identical; the dry run says so", async () => {
+  const MiB = 1024 * 1024;
+  await dataset('tank/slow', 3 * 1024); // 3 MiB of random data: the seed's stream is a little more
+  const set = await src.zback(['set', 'tank/slow', '--snapshot', 'yes', '--retention', '24h', '--destinations', `bak${n}:bpool/slow|hourly|bwlimit=1M`]);
+  expect([set.code, set.stderr]).toEqual([0, '']);
+
+  const dry = await zback(['run', '--dry-run', '--now', hour(10), '--bwlimit', '64M']);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toContain(`→ send     to bak${n}:bpool/slow: full @2026-11-25-100000 (at most 1 MiB/s to bak${n}, bwlimit=)`);
+  expect(dry.stdout).toContain("Bandwidth: the run's streams together at most 64 MiB/s (--bwlimit).");
+
+  const t0 = Date.now();
+  const seed = await zback(['run', '--now', hour(10)]);
+  const seedS = (Date.now() - t0) / 1000;
+  expect([seed.code, seed.stderr]).toEqual([0, '']);
+  expect(seedS).toBeGreaterThanOrEqual(3); // 3 MiB and more at 1 MiB/s
+  expect(await bak.snapshotChecksums('bpool/slow@2026-11-25-100000')).toBe(await src.checksums('tank/slow'));
+
+  // The run's own limit, tighter than the destination's: 2 MiB more at 512 KiB/s take 4 s.
+  await write('tank/slow', 'more.bin', 2 * 1024);
+  const t1 = Date.now();
+  const inc = await zback(['run', '--now', hour(11), '--bwlimit', '512K']);
+  const incS = (Date.now() - t1) / 1000;
+  expect([inc.code, inc.stderr]).toEqual([0, '']);
+  expect(incS).toBeGreaterThanOrEqual((2 * MiB) / (512 * 1024));
+  expect(await bak.snapshotChecksums('bpool/slow@2026-11-25-110000')).toBe(await src.checksums('tank/slow'));
+  console.log(`bwlimit: a 3 MiB seed at 1 MiB/s took ${seedS.toFixed(1)} s; 2 MiB more at 512 KiB/s ${incS.toFixed(1)} s`);
+
+  const bad = await zback(['run', '--now', hour(12), '--bwlimit', '20 Mbit']);
+  expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/^zback: --bwlimit: "20 Mbit" is not a rate: give bytes per second with K, M, G or T/) });
+}, 180_000);

@@ -83,6 +83,16 @@ describe('parseDestinations: valid forms', () => {
     expect(parseDestinations('a:p/x|0 0 * * MON-FRI,SUN|7d')[0]!.schedule.cron).toBe('0 0 * * MON-FRI,SUN');
   });
 
+  test('bwlimit=RATE after the schedule or the retention; 0 is no limit; K M G T are powers of 1024', () => {
+    expect(parseDestinations('a:p/x|daily|bwlimit=20M')[0]).toMatchObject({ host: 'a', path: 'p/x', bwlimit: 20 * 1024 ** 2 });
+    expect(parseDestinations('a:p/x|daily|7d|bwlimit=1.5g')[0]).toMatchObject({ bwlimit: 1.5 * 1024 ** 3, retention: { d: 7 } });
+    expect(parseDestinations('a:p/x|daily|7d|bwlimit=0')[0]!.bwlimit).toBeUndefined();
+    expect(parseDestinations('a:p/x|daily|bwlimit=2048')[0]!.bwlimit).toBe(2048);
+    // A cron schedule with commas, then options: the comma still belongs to the schedule.
+    const [d] = parseDestinations('a:p/x|0 0,12 * * *|bwlimit=512K');
+    expect([d!.schedule.cron, d!.bwlimit]).toEqual(['0 0,12 * * *', 512 * 1024]);
+  });
+
   test('the same path on different hosts, users or ports is not a duplicate', () => {
     expect(parseDestinations('a:p/x|daily,b:p/x|daily,p/x|daily,u@a:p/x|daily,a:2222:p/x|daily')).toHaveLength(5);
   });
@@ -93,7 +103,15 @@ describe('parseDestinations: malformed values are rejected with what is wrong', 
     ['host:pool/x', /has no schedule/],
     ['host:pool/x|', /empty schedule/],
     ['|daily', /has no target before "\|"/],
-    ['host:pool/x|daily|7d|extra', /more than three "\|"-separated parts/],
+    ['host:pool/x|daily|7d|extra', /after the schedule come a retention and options/],
+    ['host:pool/x|daily|bwlimit=1M|7d', /after the schedule come a retention and options \(bwlimit=RATE\), each at most once and in that order/],
+    ['host:pool/x|daily|7d|bwlimit=1M|bwlimit=2M', /each at most once and in that order/],
+    ['host:pool/x|daily|7d|', /after the schedule come a retention and options/],
+    ['host:pool/x|daily|bwlimit=20M fast', /unknown option "fast"/],
+    ['host:pool/x|daily|bwlimit=20mbit', /destination "host:pool\/x": bwlimit: "20mbit" is not a rate: give bytes per second with K, M, G or T/],
+    ['host:pool/x|daily|bwlimit=100', /bwlimit: "100" is below 1K \(1 KiB\/s\); write 0 for no limit/],
+    ['host:pool/x|daily|bwlimit=', /bwlimit: "" is not a rate/],
+    ['host:pool/x|daily|speed=1M', /unknown option "speed=1M" \(the only option is bwlimit=RATE\)/],
     ['host:pool/x|sometimes', /unknown schedule "sometimes"/],
     ['host:pool/x|0 0 * *', /got 4 fields/],
     ['host:pool/x|61 * * * *', /bad cron expression/],

@@ -4,6 +4,9 @@
  * caps SSH channels, and zback's JSON files (a corrupt one is kept aside, never lost).
  */
 import { splayDelayMs } from '../../lib/cli/splay.js';
+import { bandwidthLimits } from '../../lib/execute/bandwidth.js';
+import type { Action } from '../../lib/plan/types.js';
+import { formatRate, parseRate } from '../../lib/policy/rate.js';
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,5 +149,59 @@ describe('splayDelayMs (run --splay)', () => {
       expect(n).toBeGreaterThanOrEqual(70);
       expect(n).toBeLessThanOrEqual(130);
     }
+  });
+});
+
+describe('rates (--bwlimit, bwlimit=)', () => {
+  test.each<[string, number | null]>([
+    ['20M', 20 * 1024 ** 2],
+    ['20m', 20 * 1024 ** 2],
+    ['512K', 512 * 1024],
+    ['1.5G', 1.5 * 1024 ** 3],
+    ['1T', 1024 ** 4],
+    ['1024', 1024],
+    [' 8M ', 8 * 1024 ** 2],
+    ['0', null],
+    ['0.0M', null],
+  ])('parseRate(%j) = %p', (text, bytes) => expect(parseRate(text)).toBe(bytes));
+  test.each(['', '20MB', '20 M', '-1M', 'fast', '1e6', '1023', '0.5K'])('parseRate(%j) is refused', (text) =>
+    expect(() => parseRate(text)).toThrow(/not a rate|below 1K/),
+  );
+  test('formatRate', () => {
+    expect([formatRate(20 * 1024 ** 2), formatRate(1536), formatRate(1000), formatRate(1.5 * 1024 ** 3)]).toEqual([
+      '20 MiB/s',
+      '1.5 KiB/s',
+      '1000 B/s',
+      '1.5 GiB/s',
+    ]);
+  });
+});
+
+describe('bandwidthLimits', () => {
+  const send = (id: string, host: string, bwlimit?: number) =>
+    ({
+      id,
+      phase: 'replicate',
+      op: 'send',
+      host,
+      dataset: 'tank/a',
+      argv: [],
+      target: 'p/a',
+      snapshots: [],
+      after: [],
+      why: '',
+      ...(bwlimit ? { bwlimit } : {}),
+    }) as Action;
+  test("one bucket for the run; one per host at the lowest of its destinations' rates; none where nothing is limited", () => {
+    const actions = [send('a1', 'bak', 4096), send('a2', 'bak', 2048), send('a3', 'bak'), send('a4', 'far', 8192), send('a5', 'near')];
+    const limits = bandwidthLimits(actions, null);
+    expect(limits(actions[0]!).map((b) => b.bytesPerSecond)).toEqual([2048]);
+    expect(limits(actions[2]!)).toEqual([limits(actions[1]!)[0]]); // the same bucket: one link
+    expect(limits(actions[3]!).map((b) => b.bytesPerSecond)).toEqual([8192]);
+    expect(limits(actions[4]!)).toEqual([]);
+    const withRun = bandwidthLimits(actions, 1024 ** 2);
+    expect(withRun(actions[4]!).map((b) => b.bytesPerSecond)).toEqual([1024 ** 2]);
+    expect(withRun(actions[0]!)[0]).toBe(withRun(actions[3]!)[0]); // one bucket for every stream of the run
+    expect(withRun(actions[0]!).map((b) => b.bytesPerSecond)).toEqual([1024 ** 2, 2048]);
   });
 });

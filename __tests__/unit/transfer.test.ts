@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost } from '../../lib/transport/local.js';
 import { transfer, type TransferOptions, type TransferResult } from '../../lib/transport/pipe.js';
+import { TokenBucket } from '../../lib/transport/rate-limit.js';
 
 let dir: string;
 let B: string; // bin directory with symlinks: B/cat, B/head, …
@@ -232,5 +233,80 @@ describe('transfer: stalls', () => {
     expect(r.reason).toBeUndefined();
     expect(r.ok).toBe(true);
     expect(r.bytes).toBe(12);
+  });
+});
+
+describe('transfer: bandwidth limits (token buckets)', () => {
+  const MiB = 1024 * 1024;
+
+  test('4 MiB at 2 MiB/s: intact, and it takes the 2 s the limit allows (the throttle holds the sender back)', async () => {
+    const copy = join(dir, 'limited-sent.bin');
+    const out = join(dir, 'limited-received.bin');
+    const r = await run(sh(`${B}/head -c ${4 * MiB} /dev/urandom | ${B}/tee ${copy}`), sh(`${B}/cat > ${out}`), { limits: [new TokenBucket(2 * MiB)] });
+    expect([r.ok, r.reason, r.bytes]).toEqual([true, undefined, 4 * MiB]);
+    expect(readFileSync(out).equals(readFileSync(copy))).toBe(true);
+    expect(r.ms).toBeGreaterThanOrEqual(1900);
+    expect(r.ms).toBeLessThan(3500);
+  });
+
+  test('two streams share one bucket: 2 × 2 MiB at 2 MiB/s together take 2 s', async () => {
+    const shared = new TokenBucket(2 * MiB);
+    const t0 = Date.now();
+    // Not through run(): each of the two would see the other's processes as left over.
+    const one = async () =>
+      transfer(local.startSource([`${B}/head`, '-c', String(2 * MiB), '/dev/zero']), await local.startSink(sh(`${B}/cat >/dev/null`)), { limits: [shared] });
+    const both = await Promise.all([one(), one()]);
+    expect(both.map((r) => [r.ok, r.bytes])).toEqual([
+      [true, 2 * MiB],
+      [true, 2 * MiB],
+    ]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+  });
+
+  test('the slower of two buckets sets the pace (a run limit and a host limit)', async () => {
+    const r = await run([`${B}/head`, '-c', String(MiB), '/dev/zero'], sh(`${B}/cat >/dev/null`), {
+      limits: [new TokenBucket(50 * MiB), new TokenBucket(MiB)],
+    });
+    expect(r.ok).toBe(true);
+    expect(r.ms).toBeGreaterThanOrEqual(950);
+  });
+
+  test('a receiver that exits 0 before the throttle passed everything on → not ok, nothing hangs', async () => {
+    const r = await run([`${B}/head`, '-c', String(2 * MiB), '/dev/zero'], sh(`${B}/head -c 100000 >/dev/null`), { limits: [new TokenBucket(MiB)] });
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/zfs recv ended before the stream did/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  test('a receiver that stops reading behind a throttle: the idle timeout still ends both', async () => {
+    const r = await run([`${B}/cat`, '/dev/zero'], [`${B}/sleep`, '30'], { idleTimeoutMs: 500, limits: [new TokenBucket(64 * MiB)] });
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/^no progress for /);
+    expect(r.bytes).toBeLessThan(16 * MiB);
+    expect(r.ms).toBeLessThan(3000);
+  });
+
+  test('a receiver that stops reading after the sender exited, with bytes still in the throttle: ended by the idle timeout', async () => {
+    // The sender writes 1 MiB and exits at once; the throttle holds most of it; the receiver sleeps.
+    const r = await run([`${B}/head`, '-c', String(MiB), '/dev/zero'], [`${B}/sleep`, '30'], { idleTimeoutMs: 700, limits: [new TokenBucket(MiB)] });
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/^no progress for /);
+    expect(r.sink.signal).toBe('SIGTERM');
+    expect(r.ms).toBeLessThan(4000);
+  });
+});
+
+describe('TokenBucket', () => {
+  test('the rate is kept within 2% over a second of 64 KiB chunks, starting empty (no burst)', async () => {
+    const b = new TokenBucket(8 * 1024 * 1024);
+    const t0 = performance.now();
+    for (let i = 0; i < 128; i++) await b.take(64 * 1024); // 8 MiB
+    const s = (performance.now() - t0) / 1000;
+    expect(s).toBeGreaterThan(0.98 - 64 / 8192); // the first chunk is paid for after it passes
+    expect(s).toBeLessThan(1.06);
+  });
+  test('refuses a rate of 0 or below', () => {
+    expect(() => new TokenBucket(0)).toThrow(/above 0/);
+    expect(() => new TokenBucket(-5)).toThrow(/above 0/);
   });
 });

@@ -12,6 +12,7 @@ import { buildContext, type Context, type GlobalArgs } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { parseDuration } from '../policy/duration.js';
+import { parseRate } from '../policy/rate.js';
 import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
@@ -69,6 +70,11 @@ const builders = {
         default: 300,
         describe:
           'Stop any other zfs command or SSH channel open that takes longer than this many seconds (its host is then unreachable for the rest of the run)',
+      })
+      .option('bwlimit', {
+        type: 'string',
+        describe:
+          "At most this many bytes per second for all the run's streams together, e.g. 20M (K M G T: powers of 1024); a destination's bwlimit= limits its host's link",
       })
       .option('splay', {
         type: 'string',
@@ -173,6 +179,14 @@ export async function main(argv: string[]): Promise<number> {
             throw new UsageError(`--reseed ${JSON.stringify(text)}: give DATASET=DESTINATION, as in --reseed 'tank/home=backup:bpool/home' (${problem})`);
           return { dataset, destination };
         });
+        let bwlimit: number | null = null;
+        if (args.bwlimit !== undefined) {
+          try {
+            bwlimit = parseRate(String(args.bwlimit));
+          } catch (e) {
+            throw new UsageError(`--bwlimit: ${(e as Error).message}`);
+          }
+        }
         const splay = /^\d+(\.\d+)?$/.test(args.splay.trim()) ? Number(args.splay) : NaN;
         if (!(splay <= MAX_SPLAY_S)) throw new UsageError(`--splay ${JSON.stringify(args.splay)}: give a number of seconds from 0 to ${MAX_SPLAY_S}`);
         let clock = ctx;
@@ -199,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
             idleTimeoutS: idle,
             commandTimeoutS: commandTimeout,
             reseed,
+            bwlimit,
           },
           output(ctx),
         );

@@ -8,6 +8,7 @@ import { isBroken } from '../plan/replication.js';
 import { handleStopSignals, type StopHandling } from './signals.js';
 import { decodeResumeTokens, discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
 import { rebuildHolds } from '../execute/rebuild-holds.js';
+import { bandwidthLimits } from '../execute/bandwidth.js';
 import { followRenames } from '../state/renames.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
@@ -47,6 +48,8 @@ export interface RunArgs {
   commandTimeoutS: number;
   /** Destinations to seed afresh although they were seeded before. */
   reseed?: ReseedRequest[];
+  /** --bwlimit: bytes per second for all the run's streams together (null: no limit). */
+  bwlimit: number | null;
 }
 
 /** A --reseed destination names this replication: the same key, or the same destination spelled otherwise. */
@@ -193,7 +196,11 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     if (args.dryRun) {
       const remote = await remoteSoon;
       const plan = check(buildPlan({ ...planInput, inventory: local0.inventory, destinations: remote.states }), local0.inventory, remote);
-      out.print(ctx.json ? JSON.stringify({ type: 'plan', plan }) + '\n' : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true }));
+      out.print(
+        ctx.json
+          ? JSON.stringify({ type: 'plan', plan }) + '\n'
+          : renderPlan(plan, ctx.calendar, { verbose: ctx.verbose, dryRun: true, ...(args.bwlimit ? { bwlimit: args.bwlimit } : {}) }),
+      );
       for (const d of plan.datasets) for (const e of [...(d.error ? [d.error] : []), ...(d.problems ?? [])]) out.error(e);
       for (const r of plan.refused ?? []) out.error(r.message);
       const broken = plan.replications.filter(isBroken);
@@ -272,10 +279,15 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
           out.error(`the hold ledger was rebuilt from ZFS: ${holds.length} zback hold${holds.length === 1 ? '' : 's'} found`);
         }
         plan = check(buildPlan({ ...planInput, inventory, destinations: remote.states, noSnapshots: true }), inventory, remote);
-        if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false }));
+        if (ctx.verbose) out.info(renderPlan(plan, ctx.calendar, { verbose: true, dryRun: false, ...(args.bwlimit ? { bwlimit: args.bwlimit } : {}) }));
         outcome = await executePlan(
           plan,
-          zfsPorts({ ...portsContext, destinations: remote.zfs, resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false }),
+          zfsPorts({
+            ...portsContext,
+            destinations: remote.zfs,
+            resumable: (h) => remote.zfs.get(h)?.caps.resumableReceive ?? false,
+            limits: bandwidthLimits(plan.actions, args.bwlimit),
+          }),
           options,
         );
         mergeSnapshots(outcome, taken);

@@ -6,6 +6,7 @@ import type { Action } from '../plan/types.js';
 import type { HoldLedger } from '../state/holds.js';
 import type { LocalHost } from '../transport/local.js';
 import { transfer } from '../transport/pipe.js';
+import type { TokenBucket } from '../transport/rate-limit.js';
 import type { Zfs } from '../zfs/client.js';
 import { createParent, destroySnapshots, hold, holdOrReleaseMany, release, snapshotGroup } from '../zfs/operations.js';
 import { resumeTokenUnusable } from '../zfs/parse.js';
@@ -24,6 +25,8 @@ export interface PortsContext {
   signal?: AbortSignal;
   /** Whether a destination host keeps partial receives (OpenZFS `recv -s`). */
   resumable?: (host: string) => boolean;
+  /** The bandwidth limits a send's stream passes through (lib/execute/bandwidth.ts). */
+  limits?: (a: Action) => readonly TokenBucket[];
 }
 
 export function zfsPorts(ctx: PortsContext): ActionPorts {
@@ -105,6 +108,7 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
     if (ctx.signal?.aborted) stop();
     const t = await transfer(source, sink, {
       idleTimeoutMs: ctx.idleTimeoutMs,
+      ...(ctx.limits ? { limits: ctx.limits(a) } : {}),
       ...(ctx.onProgress ? { onProgress: (bytes: number) => ctx.onProgress!(label, bytes, total) } : {}),
     }).finally(() => ctx.signal?.removeEventListener('abort', stop));
     if (ctx.signal?.aborted && !t.ok)

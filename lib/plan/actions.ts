@@ -129,6 +129,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
         target: r.target,
         snapshots: step.delivers,
         send: step,
+        ...(r.bwlimit ? { bwlimit: r.bwlimit } : {}),
         after: prev,
         why: sendWhy(r, i),
       });

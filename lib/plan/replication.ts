@@ -127,6 +127,7 @@ function emptyPlan(input: ReplicationInput): ReplicationPlan {
     targetDestroy: [],
     targetDestroyArgvs: [],
     copyRetention: formatRetention(input.destination.retention ?? input.config.retention.value),
+    ...(input.destination.bwlimit ? { bwlimit: input.destination.bwlimit } : {}),
   };
 }
 

@@ -145,6 +145,8 @@ export interface ReplicationPlan {
   targetDestroyArgvs: string[][];
   /** The destination's retention as text: recorded on a copy when it is seeded (zback prune reads it). */
   copyRetention: string;
+  /** The destination's `bwlimit=`: bytes per second at most on the link to its host (SPEC §11). */
+  bwlimit?: number;
   /**
    * The destination is a restricted sink (zback sink) that is append-only: no hold, release or
    * destroy there (the backup host prunes its copies itself, and keeps the newest).
@@ -207,6 +209,8 @@ export interface Action {
   record?: HoldRecord;
   /** send: full, incremental (with `from`) or resume. */
   send?: SendStep;
+  /** send: the destination's bandwidth limit (bytes/s); every stream to the host shares the lowest. */
+  bwlimit?: number;
   /** Runs only when every one of these actions succeeded. */
   after: string[];
   /**

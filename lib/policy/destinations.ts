@@ -1,5 +1,6 @@
 /**
- * `org.wit:destinations`: a comma list of `[user@]host[:port]:pool/path|schedule[|retention]`.
+ * `org.wit:destinations`: a comma list of `[user@]host[:port]:pool/path|schedule[|retention][|options]`,
+ * where options are `key=value` words (today only `bwlimit=RATE`).
  * No `host:` part means a pool on this machine. The schedule may be a cron expression, which can
  * itself contain commas (`0 0,12 * * *`), so a comma only starts a new destination when what
  * follows looks like a target (see `startsDestination`).
@@ -7,6 +8,7 @@
 import { hostLabel } from '../transport/target.js';
 import { InvalidValue } from '../errors.js';
 import { datasetNameProblem } from '../zfs/dataset-names.js';
+import { parseRate } from './rate.js';
 import { parseRetention, type Retention } from './retention.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 
@@ -22,6 +24,8 @@ export interface Destination {
   schedule: Schedule;
   /** Retention on the destination; undefined means the source's. */
   retention?: Retention;
+  /** `bwlimit=RATE`: bytes per second at most on the link to this destination's host. */
+  bwlimit?: number;
 }
 
 /** Host names (and ssh_config aliases): letters, digits, dots, dashes, underscores; or [IPv6]. */
@@ -118,15 +122,42 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
   return out;
 }
 
+/** The options part of an entry: `bwlimit=20M` (words separated by spaces). */
+function parseOptions(target: string, text: string): Pick<Destination, 'bwlimit'> {
+  const out: Pick<Destination, 'bwlimit'> = {};
+  for (const word of text.trim().split(/\s+/)) {
+    const eq = word.indexOf('=');
+    const key = word.slice(0, eq);
+    const value = word.slice(eq + 1);
+    if (key === 'bwlimit') {
+      try {
+        const rate = parseRate(value);
+        if (rate !== null) out.bwlimit = rate;
+      } catch (e) {
+        throw new InvalidValue(`destination ${JSON.stringify(target)}: bwlimit: ${(e as Error).message}`);
+      }
+    } else throw new InvalidValue(`destination ${JSON.stringify(target)}: unknown option ${JSON.stringify(word)} (the only option is bwlimit=RATE)`);
+  }
+  return out;
+}
+
 export function parseDestination(entry: string): Destination {
   if (entry.trim() === '') throw new InvalidValue('an empty destination between commas (a stray ","?)');
   const parts = entry.split('|');
   if (parts.length < 2) {
-    throw new InvalidValue(`destination ${JSON.stringify(entry)} has no schedule: write [user@]host[:port]:pool/path|schedule[|retention]`);
+    throw new InvalidValue(`destination ${JSON.stringify(entry)} has no schedule: write [user@]host[:port]:pool/path|schedule[|retention][|bwlimit=RATE]`);
   }
-  if (parts.length > 3) throw new InvalidValue(`destination ${JSON.stringify(entry)} has more than three "|"-separated parts`);
   const target = parts[0]!.trim();
   if (target === '') throw new InvalidValue(`destination ${JSON.stringify(entry)} has no target before "|"`);
+  // After the schedule: a retention, options (key=value words), or both in that order.
+  const rest = parts.slice(2);
+  const optionsAt = rest.findIndex((p) => p.includes('='));
+  const retentionText = optionsAt === 0 ? undefined : rest[0];
+  if (parts.length > 4 || (optionsAt >= 0 && optionsAt !== rest.length - 1) || (optionsAt < 0 && rest.length > 1)) {
+    throw new InvalidValue(
+      `destination ${JSON.stringify(entry)}: after the schedule come a retention and options (bwlimit=RATE), each at most once and in that order`,
+    );
+  }
   let schedule: Schedule;
   let retention: Retention | undefined;
   try {
@@ -134,14 +165,14 @@ export function parseDestination(entry: string): Destination {
   } catch (e) {
     throw new InvalidValue(`destination ${JSON.stringify(target)}: ${(e as Error).message}`);
   }
-  if (parts.length === 3) {
+  if (retentionText !== undefined) {
     try {
-      retention = parseRetention(parts[2]!);
+      retention = parseRetention(retentionText);
     } catch (e) {
-      throw new InvalidValue(`destination ${JSON.stringify(target)}: retention ${JSON.stringify(parts[2])}: ${(e as Error).message}`);
+      throw new InvalidValue(`destination ${JSON.stringify(target)}: retention ${JSON.stringify(retentionText)}: ${(e as Error).message}`);
     }
   }
-  const d: Destination = { text: entry, ...parseTarget(target), schedule };
+  const d: Destination = { text: entry, ...parseTarget(target), schedule, ...(optionsAt >= 0 ? parseOptions(target, rest[optionsAt]!) : {}) };
   if (retention) d.retention = retention;
   return d;
 }

@@ -3,6 +3,7 @@
  * verbose) why every other snapshot is kept; then the exact commands, then one summary line.
  * `zback run --dry-run` prints this; it is the truth about what a run would do.
  */
+import { formatRate } from '../policy/rate.js';
 import type { Calendar } from '../policy/calendar.js';
 import { formatRetention, retentionSentence } from '../policy/retention.js';
 import { isBroken, replicationKey } from '../plan/replication.js';
@@ -12,6 +13,8 @@ import { style } from './style.js';
 export interface PlanTextOptions {
   verbose: boolean;
   dryRun: boolean;
+  /** run --bwlimit: bytes per second for all the run's streams together. */
+  bwlimit?: number;
 }
 
 function plural(n: number, word: string): string {
@@ -71,7 +74,8 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
     case 'send':
     case 'resume': {
       const parents = r.createParents?.length ? ` (creates ${r.createParents.join(', ')})` : '';
-      out.push(`  ${style.add('→ send    ')} to ${dest}: ${r.sends.map(stepText).join(', then ')}${parents}`);
+      const limit = r.bwlimit ? ` (at most ${formatRate(r.bwlimit)} to ${r.hostLabel}, bwlimit=)` : '';
+      out.push(`  ${style.add('→ send    ')} to ${dest}: ${r.sends.map(stepText).join(', then ')}${parents}${limit}`);
       break;
     }
     case 'up-to-date':
@@ -154,6 +158,7 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
     }
   }
   lines.push('', summaryLine(plan));
+  if (opts.bwlimit) lines.push(`Bandwidth: the run's streams together at most ${formatRate(opts.bwlimit)} (--bwlimit).`);
   return lines.join('\n') + '\n';
 }
 

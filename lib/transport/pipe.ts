@@ -9,7 +9,9 @@
  * - A stream that makes no progress for `idleTimeoutMs` is aborted on both sides.
  * - Success means: source exit 0 AND sink exit 0.
  */
+import type { Readable } from 'node:stream';
 import type { RunResult, Sink, Source } from './host.js';
+import { throttle, type TokenBucket } from './rate-limit.js';
 
 export interface TransferResult {
   ok: boolean;
@@ -23,6 +25,8 @@ export interface TransferResult {
 export interface TransferOptions {
   idleTimeoutMs?: number;
   onProgress?: (bytes: number) => void;
+  /** Bandwidth limits the stream passes through (none: as fast as both ends go). */
+  limits?: readonly TokenBucket[];
 }
 
 function describe(r: RunResult): string {
@@ -37,6 +41,9 @@ const FINISH_GRACE_MS = 300_000;
 export async function transfer(source: Source, sink: Sink, options: TransferOptions = {}): Promise<TransferResult> {
   let bytes = 0;
   let reason: string | undefined;
+  /** zfs send exited. */
+  let sourceExited = false;
+  /** zfs send exited and every byte it wrote was passed on (a throttle may still hold some after it exited). */
   let sourceDone = false;
   let sinkDone = false;
   /** Bytes the source produced after the sink had ended (they reached nobody). */
@@ -45,17 +52,25 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
     reason ??= why;
   };
 
+  // With a bandwidth limit the bytes pass through a throttle, which holds zfs send back.
+  const limiter = options.limits?.length ? throttle(options.limits) : null;
+  const stream: Readable = limiter ? source.stdout.pipe(limiter) : source.stdout;
+  // Progress is what went on towards the receiver (through the throttle, where there is one).
+  stream.on('data', (d: Buffer) => {
+    if (sinkDone) return;
+    bytes += d.length;
+    options.onProgress?.(bytes);
+  });
   source.stdout.on('data', (d: Buffer) => {
-    if (!sinkDone) {
-      bytes += d.length;
-      options.onProgress?.(bytes);
-    } else if ((unread += d.length) === d.length) {
+    if (sinkDone && (unread += d.length) === d.length) {
       // The receiver already ended, and more of the stream comes: it was cut short.
       fail('zfs recv ended before the stream did');
       source.abort();
     }
   });
-  source.stdout.pipe(sink.stdin, { end: false });
+  stream.pipe(sink.stdin, { end: false });
+  /** Resolves once the throttle passed on all it holds (or was destroyed). */
+  const flushed = limiter ? new Promise<void>((resolve) => (limiter.once('end', resolve), limiter.once('close', resolve))) : Promise.resolve();
 
   let idle: NodeJS.Timeout | undefined;
   if (options.idleTimeoutMs) {
@@ -72,7 +87,11 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   }
 
   let finishing: NodeJS.Timeout | undefined;
-  const sourceResult = source.done.then((r) => {
+  const sourceResult = source.done.then(async (r) => {
+    sourceExited = true;
+    // What the throttle still holds goes on at the limit (the idle timeout still watches it),
+    // unless the receiver ends first.
+    if (!sinkDone && r.code === 0 && reason === undefined) await Promise.race([flushed, sink.done]);
     sourceDone = true;
     if (sinkDone) return r;
     if (r.code === 0 && reason === undefined) {
@@ -94,8 +113,14 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   let grace: NodeJS.Timeout | undefined;
   const sinkResult = sink.done.then((r) => {
     sinkDone = true;
-    if (!sourceDone) {
-      source.stdout.unpipe(sink.stdin);
+    if (!sourceExited) {
+      stream.unpipe(sink.stdin);
+      if (limiter) {
+        source.stdout.unpipe(limiter);
+        // What the throttle still held never reached the receiver.
+        const held = limiter.readableLength + limiter.writableLength;
+        if (held && (unread += held) === held && r.code === 0) fail('zfs recv ended before the stream did');
+      }
       source.stdout.resume(); // drain, so the sender is not stuck on a full pipe
       if (r.code === 0) {
         // zfs recv exits as soon as it has read the stream's end record, which can be before the
