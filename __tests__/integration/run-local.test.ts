@@ -3,7 +3,7 @@
  * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Lab, lockIsFree, run, ZBACK, type LabHost } from '../helpers/lab.js';
@@ -300,6 +300,110 @@ test("--splay: a run waits its host's fixed share first and is dated when it sta
   for (const bad of ['-5', 'soon', '3601']) {
     const u = await host.zback(['run', '--splay', bad, ...state()]);
     expect(u).toMatchObject({ code: 2, stderr: `zback: --splay ${JSON.stringify(bad)}: give a number of seconds from 0 to 3600\n` });
+  }
+}, 180_000);
+
+test('snapshot hooks: run around the one atomic snapshot with the names in the environment; a failing or hung pre hook skips only its dataset; post always runs; a file others can write is refused', async () => {
+  // Root's hooks, under /var/lib (every folder above root's and not writable by others; /tmp is).
+  mkdirSync('/var/lib/zback-tests', { recursive: true, mode: 0o755 });
+  const root = mkdtempSync('/var/lib/zback-tests/hooks-');
+  chmodSync(root, 0o755);
+  const hooksDir = join(root, 'hooks.d');
+  const log = join(root, 'log');
+  mkdirSync(hooksDir, { mode: 0o755 });
+  try {
+    const script = join(root, 'hook');
+    // Logs its environment; fails or hangs (with a child of its own) when a flag file says so.
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "$ZBACK_HOOK $ZBACK_HOOK_FILE $ZBACK_DATASET $ZBACK_SNAPSHOT $ZBACK_SNAPSHOT_NAME \${ZBACK_SNAPSHOT_RESULT:-} $1" >> ${log}\n` +
+        `[ -e ${root}/fail-$ZBACK_HOOK-$1 ] && { echo "refused by the database" >&2; exit 3; }\n` +
+        `[ -e ${root}/hang-$1 ] && { sleep 300 & wait; }\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const conf = (name: string, text: string) => writeFileSync(join(hooksDir, name), text, { mode: 0o644 });
+    conf('db.conf', `dataset = tank/h/db\npre = ${script} db\npost = ${script} db\ntimeout = 2\n`);
+    conf('vm.conf', `dataset = tank/h/vm\nchildren = yes\npre = ${script} vm\npost = ${script} vm\n`);
+    await host.zfs('create', 'tank/h');
+    for (const d of ['db', 'vm', 'vm/disk', 'web']) await host.zfs('create', `tank/h/${d}`);
+    await host.zback(['set', 'tank/h', '--snapshot', 'yes', '--retention', '48h']);
+    const run = (at: string, extra: string[] = []) => host.zback(['run', '--hooks-dir', hooksDir, '--now', at, ...extra, ...state()]);
+    const lines = () => readFileSync(log, 'utf8').trim().split('\n');
+
+    const dry = await run('2026-11-25T10:00:00Z', ['--dry-run']);
+    expect([dry.code, dry.stderr]).toEqual([0, '']);
+    expect(dry.stdout).toContain(`zfs snapshot -r tank/h@2026-11-25-100000`);
+    expect(dry.stdout).toContain(`hook db.conf for tank/h/db (timeout 2 s): before: ${script} db; after: ${script} db`);
+    expect(dry.stdout).toContain(`hook vm.conf for tank/h/vm/disk (timeout 60 s)`);
+    expect(existsSync(log)).toBe(false); // the dry run runs no hook
+
+    // All well: pre hooks in file order, one atomic snapshot of the whole tree, post hooks in reverse.
+    const ok = await run('2026-11-25T10:00:00Z');
+    expect([ok.code, ok.stderr]).toEqual([0, '']);
+    const n1 = '2026-11-25-100000';
+    expect(lines()).toEqual([
+      `pre-snapshot db.conf tank/h/db tank/h/db@${n1} ${n1}  db`,
+      `pre-snapshot vm.conf tank/h/vm tank/h/vm@${n1} ${n1}  vm`,
+      `pre-snapshot vm.conf tank/h/vm/disk tank/h/vm/disk@${n1} ${n1}  vm`,
+      `post-snapshot vm.conf tank/h/vm/disk tank/h/vm/disk@${n1} ${n1} taken vm`,
+      `post-snapshot vm.conf tank/h/vm tank/h/vm@${n1} ${n1} taken vm`,
+      `post-snapshot db.conf tank/h/db tank/h/db@${n1} ${n1} taken db`,
+    ]);
+    for (const d of ['h', 'h/db', 'h/vm', 'h/vm/disk', 'h/web']) expect(await host.snapshots(`tank/${d}`)).toEqual([n1]);
+
+    // The database refuses: no snapshot of tank/h/db, an error naming the hook; the rest get theirs.
+    writeFileSync(join(root, 'fail-pre-snapshot-db'), '');
+    rmSync(log);
+    const refused = await run('2026-11-25T11:00:00Z');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('zback: tank/h/db: no snapshot: its pre-snapshot hook db.conf failed (exit 3: refused by the database)\n');
+    expect(await host.snapshots('tank/h/db')).toEqual([n1]);
+    for (const d of ['h', 'h/vm', 'h/vm/disk', 'h/web']) expect(await host.snapshots(`tank/${d}`)).toEqual([n1, '2026-11-25-110000']);
+    // Its post hook still ran, told that the snapshot was skipped (to undo what pre began).
+    expect(lines().filter((l) => l.startsWith('post-snapshot db.conf'))).toEqual([
+      `post-snapshot db.conf tank/h/db tank/h/db@2026-11-25-110000 2026-11-25-110000 skipped db`,
+    ]);
+    rmSync(join(root, 'fail-pre-snapshot-db'));
+
+    // A pre hook that hangs: stopped at its timeout with what it started; the others are not held up for ever.
+    writeFileSync(join(root, 'hang-db'), '');
+    const t = Date.now();
+    const hung = await run('2026-11-25T12:00:00Z');
+    expect(Date.now() - t).toBeLessThan(20_000);
+    expect(hung.code).toBe(1);
+    expect(hung.stderr).toContain('zback: tank/h/db: no snapshot: its pre-snapshot hook db.conf failed (did not finish within 2 s (its timeout))');
+    expect(await host.snapshots('tank/h/web')).toContain('2026-11-25-120000');
+    expect((await host.exec(['pgrep', '-f', 'sleep 300'])).stdout).toBe('');
+    rmSync(join(root, 'hang-db'));
+
+    // A post hook that fails: its error, and the snapshot is kept.
+    writeFileSync(join(root, 'fail-post-snapshot-vm'), '');
+    const post = await run('2026-11-25T13:00:00Z');
+    expect(post.code).toBe(1);
+    expect(post.stderr).toContain(
+      'zback: tank/h/vm: its post-snapshot hook vm.conf failed (exit 3: refused by the database); the snapshot was taken and is kept',
+    );
+    expect(await host.snapshots('tank/h/vm')).toContain('2026-11-25-130000');
+    rmSync(join(root, 'fail-post-snapshot-vm'));
+
+    // A hook file others can write to is not run: its datasets wait, with the fix; the rest go on.
+    chmodSync(join(hooksDir, 'db.conf'), 0o646);
+    rmSync(log);
+    const open = await run('2026-11-25T14:00:00Z');
+    expect(open.code).toBe(1);
+    const fix = `${hooksDir}/db.conf is writable by others (mode 646); run chmod go-w ${hooksDir}/db.conf`;
+    expect(open.stderr).toContain(`zback: hook file db.conf is not used: ${fix}`);
+    expect(open.stderr).toContain(`zback: tank/h/db: the snapshot that is due was not taken: its hook file db.conf cannot be used (${fix})`);
+    expect(await host.snapshots('tank/h/db')).not.toContain('2026-11-25-140000');
+    expect(await host.snapshots('tank/h/web')).toContain('2026-11-25-140000');
+    expect(lines().some((l) => l.includes('db.conf'))).toBe(false);
+
+    // A mistyped --hooks-dir is an error (and no hook is run), not a quiet run without them.
+    const typo = await host.zback(['run', '--hooks-dir', `${hooksDir}-typo`, '--now', '2026-11-25T15:00:00Z', ...state()]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain(`zback: hooks folder ${hooksDir}-typo (--hooks-dir) does not exist: no hook was run`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 }, 180_000);
 

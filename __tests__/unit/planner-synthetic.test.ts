@@ -399,3 +399,39 @@ describe('planning evaluates each schedule once (SPEC §7: cost independent of t
     expect(ticks.evaluations).toBe(1);
   });
 });
+
+describe('snapshot hooks in the plan', () => {
+  const spec: Spec = { p: {}, 'p/a': { s: 'yes', r: '24h' }, 'p/a/db': {}, 'p/a/web': {} };
+  const plan = (extra: Partial<Parameters<typeof buildPlan>[0]>) =>
+    buildPlan({ configs: resolveConfigs(rowsOf(spec), N), inventory: inventoryOf(spec), caps: OZ, now: Date.parse(NOW), calendar: cal, names, ...extra });
+  const hook = { file: 'db.conf', datasets: ['p/a/db'], children: false, pre: ['/usr/sbin/freeze'], post: ['/usr/sbin/thaw'], timeoutS: 30 };
+
+  test("the one atomic snapshot carries each member's hooks (the dry run shows them)", () => {
+    const p = plan({ hooks: [hook, { ...hook, file: 'all.conf', datasets: ['p/a'], children: true, pre: undefined! }] });
+    const [snap] = p.actions.filter((a) => a.op === 'snapshot');
+    expect(snap!.argv).toEqual(['zfs', 'snapshot', '-r', `p/a@${NEW}`]);
+    expect(snap!.hooks!.map((h) => `${h.dataset} ${h.hook.file}`)).toEqual(['p/a all.conf', 'p/a/db db.conf', 'p/a/db all.conf', 'p/a/web all.conf']);
+  });
+
+  test('a dataset named by an unusable hook file gets no snapshot and a problem that says why; the others do', () => {
+    const p = plan({
+      unusableHooks: [{ file: 'db.conf', datasets: ['p/a/db'], problems: ['db.conf line 2: pre = "freeze": the command must be an absolute path'] }],
+    });
+    expect(p.snapshots.flatMap((s) => s.datasets)).toEqual(['p/a', 'p/a/web']);
+    expect(ds(p, 'p/a/db').newSnapshot).toBeUndefined();
+    expect(ds(p, 'p/a/db').problems).toEqual([
+      `p/a/db: the snapshot that is due was not taken: its hook file db.conf cannot be used (db.conf line 2: pre = "freeze": the command must be an absolute path)`,
+    ]);
+    // Not due: nothing to block, no problem.
+    const later = buildPlan({
+      configs: resolveConfigs(rowsOf(spec), N),
+      inventory: inventoryOf({ ...spec, 'p/a/db': { snaps: [NEW] } }),
+      caps: OZ,
+      now: Date.parse(NOW),
+      calendar: cal,
+      names,
+      unusableHooks: [{ file: 'db.conf', datasets: ['p/a/db'], problems: ['x'] }],
+    });
+    expect(ds(later, 'p/a/db').problems).toBeUndefined();
+  });
+});

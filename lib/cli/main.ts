@@ -13,6 +13,7 @@ import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { parseDuration } from '../policy/duration.js';
 import { parseRate } from '../policy/rate.js';
+import { DEFAULT_HOOKS_DIR } from '../execute/hook-files.js';
 import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';
@@ -75,6 +76,10 @@ const builders = {
         type: 'string',
         describe:
           "At most this many bytes per second for all the run's streams together, e.g. 20M (K M G T: powers of 1024); a destination's bwlimit= limits its host's link",
+      })
+      .option('hooks-dir', {
+        type: 'string',
+        describe: `Root's snapshot hooks: *.conf files naming a dataset and the commands to run before and after its snapshot (default ${DEFAULT_HOOKS_DIR})`,
       })
       .option('splay', {
         type: 'string',
@@ -214,6 +219,7 @@ export async function main(argv: string[]): Promise<number> {
             commandTimeoutS: commandTimeout,
             reseed,
             bwlimit,
+            hooksDir: { path: args['hooks-dir'] ?? DEFAULT_HOOKS_DIR, given: args['hooks-dir'] !== undefined },
           },
           output(ctx),
         );

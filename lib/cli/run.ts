@@ -9,6 +9,7 @@ import { handleStopSignals, type StopHandling } from './signals.js';
 import { decodeResumeTokens, discoverDestinations, discoverLocal, historyOf, type DestinationDiscovery } from '../execute/discover.js';
 import { rebuildHolds } from '../execute/rebuild-holds.js';
 import { bandwidthLimits } from '../execute/bandwidth.js';
+import { loadHookFiles } from '../execute/hook-files.js';
 import { followRenames } from '../state/renames.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
@@ -50,6 +51,8 @@ export interface RunArgs {
   reseed?: ReseedRequest[];
   /** --bwlimit: bytes per second for all the run's streams together (null: no limit). */
   bwlimit: number | null;
+  /** Root's snapshot hooks (--hooks-dir); `given`: named on the command line, so it must exist. */
+  hooksDir: { path: string; given: boolean };
 }
 
 /** A --reseed destination names this replication: the same key, or the same destination spelled otherwise. */
@@ -129,7 +132,13 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     // ledger rebuilt from ZFS once the destinations are known.
     const ledger = HoldLedger.load(ctx.stateDir, { keepAside: !args.dryRun });
     const stateRead = readRunStateChecked(ctx.stateDir, { keepAside: !args.dryRun });
-    const fileProblems = [ledger.problem, stateRead.problem].filter((p): p is string => p !== undefined);
+    const hookFiles = loadHookFiles(args.hooksDir.path, args.hooksDir.given);
+    const fileProblems = [
+      ledger.problem,
+      stateRead.problem,
+      ...hookFiles.problems,
+      ...hookFiles.unusable.map((u) => `hook file ${u.file} is not used: ${u.problems.join('; ')}`),
+    ].filter((p): p is string => p !== undefined);
     for (const p of fileProblems) out.error(p);
     let holds = ledger.all();
     let history = historyOf(stateRead.state);
@@ -176,6 +185,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       history,
       localDatasets: local0.datasets,
       reseed: args.reseed ?? [],
+      hooks: hookFiles.hooks,
+      unusableHooks: hookFiles.unusable,
       copyMark: { property: ctx.properties.replicaOf, source: hostname(), retentionProperty: ctx.properties.replicaRetention },
     };
     const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>

@@ -12,6 +12,15 @@ import { isBroken, replicationKey } from '../plan/replication.js';
 import type { Action, Phase, Plan, ReplicationPlan } from '../plan/types.js';
 import { Semaphore } from '../util/semaphore.js';
 
+export interface HookFailure {
+  dataset: string;
+  file: string;
+  when: 'pre' | 'post';
+  /** Whether the dataset's snapshot was taken. */
+  taken: boolean;
+  reason: string;
+}
+
 export interface ActionResult {
   ok: boolean;
   /** Why it failed (zfs's words, or the stream's), without the action's description. */
@@ -22,6 +31,8 @@ export interface ActionResult {
   taken?: string[];
   /** snapshot: the datasets that did not, and why. */
   failed?: ReadonlyMap<string, string>;
+  /** snapshot: the hooks that failed around it (lib/execute/hooked-snapshot.ts). */
+  hookFailures?: ReadonlyArray<HookFailure>;
   /** destroy: what is gone now. */
   destroyed?: string[];
   /** destroy: kept because they have dependent clones (reported, not a failure). */
@@ -52,6 +63,8 @@ export type Failure =
   /** A replication that cannot go on in this run: unreachable, diverged, or in error. */
   | { kind: 'broken'; dataset: string; where: string; unreachable: boolean; reason: string }
   | { kind: 'snapshot'; dataset: string; reason: string }
+  /** A snapshot hook failed: `pre`, so no snapshot was taken; `post`, after the snapshot (`taken`: it was). */
+  | { kind: 'hook'; dataset: string; file: string; when: 'pre' | 'post'; taken: boolean; reason: string }
   /** A send (or the creation of a missing parent) failed; `discarded`: what came of discarding the receive it left. */
   | { kind: 'replication'; dataset: string; where: string; reason: string; discarded?: { ok: true } | { ok: false; reason: string } }
   /** Discarding an unusable interrupted receive failed (its resume's failure was not this run's). */
@@ -262,7 +275,9 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     if (a.op === 'snapshot') {
       for (const d of r.taken ?? []) outcome(d).snapshot = a.snapshots[0]!;
       for (const [d, why] of r.failed ?? new Map<string, string>()) outcome(d).failures.push(failureOf(a, why, d));
-      if (!r.ok && !r.failed?.size) for (const d of a.datasets ?? [a.dataset]) outcome(d).failures.push(failureOf(a, r.error ?? 'unknown error', d));
+      for (const h of r.hookFailures ?? []) outcome(h.dataset).failures.push({ kind: 'hook', ...h });
+      if (!r.ok && !r.failed?.size && !r.hookFailures?.length)
+        for (const d of a.datasets ?? [a.dataset]) outcome(d).failures.push(failureOf(a, r.error ?? 'unknown error', d));
       return;
     }
     if (a.op === 'destroy') {

@@ -8,7 +8,8 @@ import type { LocalHost } from '../transport/local.js';
 import { transfer } from '../transport/pipe.js';
 import type { TokenBucket } from '../transport/rate-limit.js';
 import type { Zfs } from '../zfs/client.js';
-import { createParent, destroySnapshots, hold, holdOrReleaseMany, release, snapshotGroup } from '../zfs/operations.js';
+import { createParent, destroySnapshots, hold, holdOrReleaseMany, release } from '../zfs/operations.js';
+import { hookedSnapshot } from './hooked-snapshot.js';
 import { resumeTokenUnusable } from '../zfs/parse.js';
 import type { ActionPorts, ActionResult } from './executor.js';
 
@@ -43,8 +44,8 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
     async run(a: Action): Promise<ActionResult> {
       switch (a.op) {
         case 'snapshot': {
-          const r = await snapshotGroup(ctx.localZfs, a.argv, a.datasets ?? [a.target], a.snapshots[0]!);
-          return { ok: r.failed.size === 0, taken: r.taken, failed: r.failed };
+          const r = await hookedSnapshot(ctx.localZfs, ctx.local, a, ctx.signal);
+          return { ok: r.failed.size === 0 && r.hookFailures.length === 0, taken: r.taken, failed: r.failed, hookFailures: r.hookFailures };
         }
         case 'create-parent':
           await createParent(zfsOn(a.host), a.argv);

@@ -15,6 +15,7 @@
  *   every member whose condition held, so a run of N datasets costs one hold and one release
  *   command per host and tag, not N of each; all holds of a run come before its releases.
  */
+import { hooksFor, type SnapshotHook } from '../policy/hooks.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentCommand } from '../zfs/commands.js';
 import { isBroken, replicationKey } from './replication.js';
@@ -59,7 +60,12 @@ function sendWhy(r: ReplicationPlan, i: number): string {
   return `${s.delivers.length > 1 ? '-I' : '-i'} @${s.from} → @${s.to} to ${key}`;
 }
 
-export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities, mark: CopyMark = DEFAULT_COPY_MARK): Action[] {
+export function buildActions(
+  plan: Omit<Plan, 'actions'>,
+  caps: ZfsCapabilities,
+  mark: CopyMark = DEFAULT_COPY_MARK,
+  hooks: readonly SnapshotHook[] = [],
+): Action[] {
   const actions: Action[] = [];
   const push = (a: Omit<Action, 'id'>): string => {
     const id = `a${actions.length + 1}`;
@@ -69,6 +75,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
 
   const snapshotOf = new Map<string, string>();
   for (const s of plan.snapshots) {
+    const around = s.datasets.flatMap((dataset) => hooksFor(dataset, hooks).map((hook) => ({ dataset, hook })));
     const id = push({
       phase: 'snapshot',
       op: 'snapshot',
@@ -80,6 +87,7 @@ export function buildActions(plan: Omit<Plan, 'actions'>, caps: ZfsCapabilities,
       snapshots: [s.name],
       after: [],
       why: s.datasets.length > 1 ? `due: ${s.datasets.length} datasets in one atomic command` : 'due',
+      ...(around.length ? { hooks: around } : {}),
     });
     for (const d of s.datasets) snapshotOf.set(d, id);
   }

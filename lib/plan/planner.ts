@@ -2,6 +2,7 @@
  * The planner: a pure function from (configuration, inventory, capabilities, clock) to the plan
  * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
  */
+import { blockedBy, type SnapshotHook } from '../policy/hooks.js';
 import type { Calendar } from '../policy/calendar.js';
 import { TrustedNames, type NameFormat } from '../policy/snapshot-names.js';
 import { errorMessage } from '../errors.js';
@@ -42,6 +43,10 @@ export interface PlanInput {
   reseed?: readonly ReseedRequest[];
   /** How seeded copies are marked on the destination. */
   copyMark?: CopyMark;
+  /** Snapshot hooks (root's hooks folder): run around the snapshots of the datasets they name. */
+  hooks?: readonly SnapshotHook[];
+  /** Hook files that cannot be used: the datasets they name get no snapshot until they are fixed. */
+  unusableHooks?: ReadonlyArray<{ file: string; datasets: readonly string[]; problems: readonly string[] }>;
   /**
    * Plan no snapshot: this run took its snapshots already (before the destinations were asked),
    * so the plan works from what is there, whether or not a due snapshot could be taken.
@@ -255,7 +260,15 @@ function planDataset(
     ];
   }
   const candidates = [...zback];
-  if (due.due && !exists && !input.noSnapshots) {
+  // (Also when this plan takes no snapshot: a run's second plan reports what its first one skipped.)
+  const unusableHook = due.due && !exists ? input.unusableHooks?.find((u) => blockedBy(config.dataset, [u])) : undefined;
+  if (unusableHook) {
+    // Its hook would quiesce something before the snapshot: none is taken without it.
+    plan.problems = [
+      ...(plan.problems ?? []),
+      `${config.dataset}: the snapshot that is due was not taken: its hook file ${unusableHook.file} cannot be used (${unusableHook.problems.join('; ')})`,
+    ];
+  } else if (due.due && !exists && !input.noSnapshots) {
     plan.newSnapshot = newName;
     candidates.push({ name: newName, time: nowSec, createtxg: Number.MAX_SAFE_INTEGER });
   }
@@ -463,6 +476,6 @@ export function buildPlan(planInput: PlanInput): Plan {
       stale.push({ ...h, why: 'the dataset is no longer managed by zback' });
   }
   const plan: Plan = { now: input.now, zone: input.calendar.zone, datasets, snapshots, destroys, replications, staleHolds: stale, ignored, actions: [] };
-  plan.actions = buildActions(plan, input.caps, input.copyMark);
+  plan.actions = buildActions(plan, input.caps, input.copyMark, input.hooks);
   return plan;
 }

@@ -1,3 +1,4 @@
+import type { SnapshotHook } from '../policy/hooks.js';
 import type { DatasetConfig } from '../policy/properties.js';
 import type { PruneDecision } from '../policy/retention.js';
 export type { PruneDecision };
@@ -209,6 +210,8 @@ export interface Action {
   record?: HoldRecord;
   /** send: full, incremental (with `from`) or resume. */
   send?: SendStep;
+  /** snapshot: the hooks to run around it, for each member dataset that has any (in file order). */
+  hooks?: ReadonlyArray<{ dataset: string; hook: SnapshotHook }>;
   /** send: the destination's bandwidth limit (bytes/s); every stream to the host shares the lowest. */
   bwlimit?: number;
   /** Runs only when every one of these actions succeeded. */

@@ -13,6 +13,10 @@ export function failureText(f: Failure): string {
       return `replication to ${f.where}: ${f.unreachable ? 'unreachable: ' : ''}${f.reason}`;
     case 'snapshot':
       return `snapshot failed: ${f.reason}`;
+    case 'hook':
+      return f.when === 'pre'
+        ? `no snapshot: its pre-snapshot hook ${f.file} failed (${f.reason})`
+        : `its post-snapshot hook ${f.file} failed (${f.reason})${f.taken ? '; the snapshot was taken and is kept' : ''}`;
     case 'replication':
       return `replication to ${f.where} failed: ${f.reason}${f.discarded ? `; ${discardText(f.discarded)}` : ''}`;
     case 'discard':

@@ -155,6 +155,10 @@ export function renderPlan(plan: Plan, cal: Calendar, opts: PlanTextOptions): st
         const when = conditionText(m, byId);
         lines.push(`       ${style.dim(`${members.length > 1 ? `${m.id}: ` : ''}${m.why}${when ? `; ${when}` : ''}`)}`);
       }
+      for (const h of a.hooks ?? []) {
+        const runs = [h.hook.pre ? `before: ${quoted(h.hook.pre)}` : '', h.hook.post ? `after: ${quoted(h.hook.post)}` : ''].filter(Boolean).join('; ');
+        lines.push(`       ${style.dim(`hook ${h.hook.file} for ${h.dataset} (timeout ${h.hook.timeoutS} s): ${runs}`)}`);
+      }
     }
   }
   lines.push('', summaryLine(plan));

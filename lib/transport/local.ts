@@ -70,6 +70,14 @@ function terminate(child: ChildProcess): void {
   }, KILL_GRACE_MS).unref();
 }
 
+/** What became of a hook: its exit, its output (stdout and stderr together), or why it was stopped. */
+export interface HookResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  stopped: string | null;
+}
+
 /** This machine: every command is a child process started from an argv array (no shell). */
 export class LocalHost implements Host {
   readonly label = 'local';
@@ -96,6 +104,54 @@ export class LocalHost implements Host {
     child.stdout!.resume();
     child.stdin!.on('error', () => {}); // EPIPE when it dies early: reported through `done`
     return { stdin: child.stdin!, done: collect(child, false), abort: () => terminate(child) };
+  }
+
+  /**
+   * Run a snapshot hook (root's own command, lib/policy/hooks.ts): in a process group of its own,
+   * so that when it misses its deadline or the run is stopped, whatever it started is stopped too
+   * (SIGTERM to the group, SIGKILL 3 s later). Its output is kept for the report.
+   */
+  runHook(argv: readonly string[], env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<HookResult> {
+    this.observe?.(this.label, argv);
+    return new Promise((resolve) => {
+      let child: ChildProcess;
+      try {
+        child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
+      } catch (e) {
+        return resolve({ code: 127, signal: null, output: (e as Error).message, stopped: null });
+      }
+      let output = '';
+      const keep = (d: Buffer) => {
+        if (output.length < MAX_STDERR) output += d.toString('utf8');
+      };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      let stopped: string | null = null;
+      const stopGroup = (why: string) => {
+        stopped ??= why;
+        const group = (sig: NodeJS.Signals) => {
+          try {
+            if (child.pid) process.kill(-child.pid, sig);
+          } catch {
+            /* already gone */
+          }
+        };
+        group('SIGTERM');
+        setTimeout(() => group('SIGKILL'), KILL_GRACE_MS).unref();
+      };
+      const timer = setTimeout(() => stopGroup(`did not finish within ${Math.round(timeoutMs / 1000)} s (its timeout)`), timeoutMs);
+      const onAbort = () => stopGroup(`stopped by ${String(signal!.reason)}`);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      let spawnError: Error | null = null;
+      child.on('error', (e) => (spawnError = e));
+      child.on('close', (code, sig) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const failed = spawnError as Error | null;
+        resolve({ code: failed ? 127 : code, signal: sig, output: failed ? `${output}${failed.message}` : output, stopped });
+      });
+    });
   }
 
   /** Start a command whose stdout is a stream (only this machine sends). */
