@@ -11,6 +11,7 @@ import {
   inventoryCommand,
   sendEstimateCommand,
   sendFullCommand,
+  poolFeaturesCommand,
   sendIncrementalCommand,
   listDatasetsCommand,
   setPropertyCommand,
@@ -102,13 +103,31 @@ describe('discovery commands', () => {
     expect(() => inventoryCommand(['-r'], OZ)).toThrow(/refusing/);
     expect(() => inventoryCommand(['tank', 'tank@snap'], LEG)).toThrow(/refusing.*"@"/);
   });
-  test('sends: plain, or raw (-w) for an encrypted dataset; names checked', () => {
+  test('sends: plain, raw (-w) for an encrypted dataset, or with -L -e -c; names and options checked', () => {
     expect(sendFullCommand('tank/a', 's1')).toEqual(['zfs', 'send', 'tank/a@s1']);
-    expect(sendFullCommand('tank/a', 's1', true)).toEqual(['zfs', 'send', '-w', 'tank/a@s1']);
+    expect(sendFullCommand('tank/a', 's1', ['-w'])).toEqual(['zfs', 'send', '-w', 'tank/a@s1']);
+    expect(sendFullCommand('tank/a', 's1', ['-L', '-e', '-c'])).toEqual(['zfs', 'send', '-L', '-e', '-c', 'tank/a@s1']);
     expect(sendIncrementalCommand('tank/a', 's1', 's3', true)).toEqual(['zfs', 'send', '-I', 'tank/a@s1', 'tank/a@s3']);
-    expect(sendIncrementalCommand('tank/a', 's1', 's3', false, true)).toEqual(['zfs', 'send', '-w', '-i', 'tank/a@s1', 'tank/a@s3']);
-    expect(sendEstimateCommand(sendIncrementalCommand('tank/a', 's1', 's3', true, true))).toEqual(['zfs', 'send', '-nP', '-w', '-I', 'tank/a@s1', 'tank/a@s3']);
-    expect(() => sendFullCommand('tank/a', 's1;id', true)).toThrow(/refusing/);
+    expect(sendIncrementalCommand('tank/a', 's1', 's3', false, ['-w'])).toEqual(['zfs', 'send', '-w', '-i', 'tank/a@s1', 'tank/a@s3']);
+    expect(sendIncrementalCommand('tank/a', 's1', 's3', true, ['-L', '-c'])).toEqual(['zfs', 'send', '-L', '-c', '-I', 'tank/a@s1', 'tank/a@s3']);
+    expect(sendEstimateCommand(sendIncrementalCommand('tank/a', 's1', 's3', true, ['-w']))).toEqual(['zfs', 'send', '-nP', '-w', '-I', 'tank/a@s1', 'tank/a@s3']);
+    expect(() => sendFullCommand('tank/a', 's1;id', ['-w'])).toThrow(/refusing/);
+    expect(() => sendFullCommand('tank/a', 's1', ['-R' as '-L'])).toThrow(/refusing a zfs send option that is not a stream option: "-R"/);
+  });
+  test('pool features: one zpool get for the pools named, pool names checked', () => {
+    expect(poolFeaturesCommand(['tank', 'bpool'])).toEqual([
+      'zpool',
+      'get',
+      '-H',
+      '-o',
+      'name,property,value',
+      'feature@large_blocks,feature@embedded_data,feature@lz4_compress,feature@zstd_compress,feature@bookmarks,feature@bookmark_v2,feature@encryption',
+      'tank',
+      'bpool',
+    ]);
+    expect(() => poolFeaturesCommand([])).toThrow(/without a pool/);
+    expect(() => poolFeaturesCommand(['tank/a'])).toThrow(/not a pool name/);
+    expect(() => poolFeaturesCommand(['-o'])).toThrow();
   });
   test('list datasets is the recorded command', () => {
     expect(listDatasetsCommand()).toEqual(recorded('list-datasets.cmd'));

@@ -58,7 +58,7 @@ function check(kinds: readonly Kind[], raw: boolean): void {
     names.map((name) => ({ name })),
     (s) => kindOf.get(s.name) !== 'dropped',
     RECV,
-    raw,
+    raw ? ['-w'] : [],
   );
   const { copy, delivered } = replay(source, steps);
   // Exactly what was meant: the base, then every kept or foreign snapshot up to the last kept one.
@@ -114,7 +114,7 @@ describe('incrementalSteps on every series of up to 8 snapshots', () => {
         pattern.split(' ').map((name) => ({ name })),
         (s) => !s.name.startsWith('x'),
         RECV,
-        false,
+        [],
       )
         .map((s) => `${s.sendArgv.includes('-I') ? '-I' : '-i'} ${s.from}→${s.to}`)
         .join(', ');

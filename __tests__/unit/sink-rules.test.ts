@@ -83,6 +83,7 @@ describe('the argv shapes: every command zback sends to a destination is allowed
     ['replica-of', cmd.setPropertyCommand(T, 'org.wit:replica-of', 'web1:tank/data')],
     ['replica-retention', cmd.setPropertyCommand(T, 'org.wit:replica-retention', '24h30d')],
     ['canmount', cmd.setPropertyCommand(T, 'canmount', 'noauto')],
+    ["the features of the root's pool", cmd.poolFeaturesCommand([T.split('/')[0]!])],
   ];
   test.each(sent)('%s', (_what, argv) => {
     expect(allow(parseSinkCommandArgv(argv), SINK).argv).toEqual(argv);
@@ -170,5 +171,18 @@ describe('what the source may see and the floor', () => {
 
   test('quoting of a refused command for the log keeps it on one line', () => {
     expect(shellCommand(['zfs', 'a\nb'])).toBe("zfs 'a\nb'");
+  });
+});
+
+describe('zpool: only the reading of pool features, only of the pools of the roots', () => {
+  const pool = T.split('/')[0]!;
+  test.each<[string, string[], RegExp]>([
+    ['another pool', cmd.poolFeaturesCommand([pool, 'secret']), /"secret" is not the pool of this sink's root/],
+    ['every pool', cmd.poolFeaturesCommand([pool]).slice(0, -1), /only zback's own reading of pool features/],
+    ['other properties', ['zpool', 'get', '-H', '-o', 'name,property,value', 'all', pool], /only zback's own reading of pool features/],
+    ['zpool destroy', ['zpool', 'destroy', pool], /only zback's own reading of pool features/],
+    ['zpool export', ['zpool', 'export', pool], /only zback's own reading of pool features/],
+  ])('%s is refused', (_what, argv, why) => {
+    expect(() => allow(argv, SINK)).toThrow(why);
   });
 });

@@ -28,6 +28,7 @@ import { replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
 import { failureLine } from '../report/failures.js';
 import { renderPlan } from '../report/plan-text.js';
+import { capabilityLines } from '../report/capability-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
 import { LocalHost } from '../transport/local.js';
@@ -128,6 +129,13 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));
+    // The version and the pools' features behind the stream options, once the destinations are known.
+    const sayCapabilities = (remote: DestinationDiscovery) => {
+      if (!ctx.verbose) return;
+      const lines = capabilityLines('local', zfs.caps, local0.features).slice(1);
+      for (const [label, s] of remote.states) if (s.reachable) lines.push(...capabilityLines(label, s.caps, s.features));
+      if (lines.length) out.info(style.dim(lines.join('\n')));
+    };
     // zback's own records: a corrupt file is reported (exit 1), kept aside in a run, and the hold
     // ledger rebuilt from ZFS once the destinations are known.
     const ledger = HoldLedger.load(ctx.stateDir, { keepAside: !args.dryRun });
@@ -184,6 +192,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       holds,
       history,
       localDatasets: local0.datasets,
+      localFeatures: local0.features,
       reseed: args.reseed ?? [],
       hooks: hookFiles.hooks,
       unusableHooks: hookFiles.unusable,
@@ -206,6 +215,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
 
     if (args.dryRun) {
       const remote = await remoteSoon;
+      sayCapabilities(remote);
       const plan = check(buildPlan({ ...planInput, inventory: local0.inventory, destinations: remote.states }), local0.inventory, remote);
       out.print(
         ctx.json
@@ -280,6 +290,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       // A signal does not wait for a destination that is slow to answer.
       const remote = await Promise.race([remoteSoon, aborted(stop.signal)]);
       if (remote) {
+        sayCapabilities(remote);
         // What this run's snapshots added: read again (one command), then plan the rest.
         const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
         if (ledger.problem) {

@@ -18,6 +18,7 @@ import type { HostPool } from '../transport/pool.js';
 import { Zfs } from '../zfs/client.js';
 import type { Inventory } from '../zfs/parse.js';
 import type { ResumeTokenInfo } from '../zfs/resume-token.js';
+import type { PoolFeatures, StreamFlag } from '../zfs/capabilities.js';
 
 export interface LocalDiscovery {
   configs: ConfigResult[];
@@ -28,6 +29,8 @@ export interface LocalDiscovery {
    * the configured ones, which are all that is asked about.
    */
   datasets: Set<string>;
+  /** The features of the managed datasets' pools (OpenZFS; one `zpool get`), for the stream options. */
+  features: PoolFeatures;
 }
 
 /**
@@ -50,11 +53,11 @@ export async function discoverLocal(
   const datasets = recorded.some((d) => !configured.has(d)) ? new Set(await zfs.listDatasets()) : configured;
   const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
   const inventory = await zfs.inventory(roots);
-  await zfs.readMissingEncryption(
-    inventory,
-    configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset),
-  );
-  return { configs, inventory, datasets };
+  const replicated = configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset);
+  await zfs.readMissingEncryption(inventory, replicated);
+  // Only where something is replicated, and only on OpenZFS (an old ZFS has pool versions, no features).
+  const features = await zfs.poolFeatures(replicated.map((d) => d.split('/')[0]!));
+  return { configs, inventory, datasets, features };
 }
 
 /** What earlier runs left in the state directory that planning needs. */
@@ -70,7 +73,11 @@ export function historyOf(state: RunState): PlanHistory {
       for (const snapshot of [...(r.lastReplicated ? [r.lastReplicated] : []), ...(r.mayHave ?? [])]) replicated.push({ dataset, replication, snapshot });
     }
   }
-  return { managed: Object.keys(state.datasets), replicated };
+  const streams: NonNullable<PlanHistory['streams']>[number][] = [];
+  for (const [dataset, d] of Object.entries(state.datasets))
+    for (const [replication, r] of Object.entries(d.destinations ?? {}))
+      if (r.stream !== undefined) streams.push({ dataset, replication, flags: r.stream.split(' ').filter((f): f is StreamFlag => ['-L', '-e', '-c'].includes(f)) });
+  return { managed: Object.keys(state.datasets), replicated, streams };
 }
 
 /** Every destination host the managed datasets name, with the targets on it. */
@@ -103,7 +110,8 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
         const zfs = await Zfs.detect(await pool.get(destination));
         const datasets = new Set(await zfs.listDatasets());
         const inventory = await zfs.inventory(topmost([...targets].filter((t) => datasets.has(t))));
-        states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory, ...(zfs.sink ? { sink: zfs.sink } : {}) });
+        const features = await zfs.poolFeatures([...targets].map((t) => t.split('/')[0]!).filter((p) => datasets.has(p)));
+        states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory, features, ...(zfs.sink ? { sink: zfs.sink } : {}) });
         clients.set(label, zfs);
       } catch (e) {
         states.set(label, { label, reachable: false, error: errorMessage(e) });
@@ -163,6 +171,7 @@ export async function discoverAndPlan(zfs: Zfs, pool: HostPool, o: DiscoverAndPl
     holds,
     history,
     localDatasets: local.datasets,
+    localFeatures: local.features,
     ...(o.reseed ? { reseed: o.reseed } : {}),
     ...(o.copyMark ? { copyMark: o.copyMark } : {}),
     ...(o.ticks ? { ticks: o.ticks } : {}),

@@ -49,6 +49,10 @@ export function recordRun(
       const success = ok ? at : prev?.lastSuccess;
       if (success) entry.lastSuccess = success;
       if (done?.bytes) entry.bytes = done.bytes;
+      // The copy's stream options: set by its seed, else kept (and recorded once for a copy seeded before they were).
+      const seeded = ok && r.sends.some((s) => s.kind === 'full');
+      const stream = seeded || (prev?.stream === undefined && ok && r.sends.length) ? (r.streamFlags ?? []).join(' ') : prev?.stream;
+      if (stream !== undefined) entry.stream = stream;
       // What may have arrived although the run could not see it succeed; carried while the
       // destination cannot be asked, dropped once a run found the common snapshot again.
       const unknown = isBroken(r) || r.status === 'resume';

@@ -3,6 +3,7 @@
  * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
  */
 import { blockedBy, type SnapshotHook } from '../policy/hooks.js';
+import type { PoolFeatures, StreamFlag } from '../zfs/capabilities.js';
 import type { Calendar } from '../policy/calendar.js';
 import { TrustedNames, type NameFormat } from '../policy/snapshot-names.js';
 import { errorMessage } from '../errors.js';
@@ -43,6 +44,8 @@ export interface PlanInput {
   reseed?: readonly ReseedRequest[];
   /** How seeded copies are marked on the destination. */
   copyMark?: CopyMark;
+  /** The features of this machine's pools (OpenZFS), for the stream options. */
+  localFeatures?: PoolFeatures;
   /** Snapshot hooks (root's hooks folder): run around the snapshots of the datasets they name. */
   hooks?: readonly SnapshotHook[];
   /** Hook files that cannot be used: the datasets they name get no snapshot until they are fixed. */
@@ -53,6 +56,9 @@ export interface PlanInput {
    */
   noSnapshots?: boolean;
 }
+
+/** The pool of a dataset (its first name component). */
+const poolOf = (dataset: string) => dataset.split('/')[0]!;
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
 export function topmost(names: Iterable<string>): string[] {
@@ -70,6 +76,8 @@ export interface PlanHistory {
   managed: readonly string[];
   /** The last snapshot each destination was known to have: evidence that it was seeded. */
   replicated: ReadonlyArray<{ dataset: string; replication: string; snapshot: string }>;
+  /** The stream options each copy was seeded with (SPEC §11). */
+  streams?: ReadonlyArray<{ dataset: string; replication: string; flags: StreamFlag[] }>;
 }
 
 /** A request to seed a destination afresh although it was seeded before (`--reseed DATASET=DESTINATION`). */
@@ -288,6 +296,7 @@ function planDataset(
       for (const h of own) if (holdIdentity(h) === id) seededBefore.add(h.snapshot);
       for (const x of index.replicatedByDataset.get(config.dataset) ?? []) if (keyIdentity(x.replication) === id) seededBefore.add(x.snapshot);
       const reseed = (input.reseed ?? []).some((q) => q.dataset === config.dataset && keyIdentity(q.destination) === id);
+      const recordedStream = input.history?.streams?.find((x) => x.dataset === config.dataset && keyIdentity(x.replication) === id)?.flags;
       const r = planReplication({
         config,
         destination,
@@ -304,6 +313,8 @@ function planDataset(
         seededBefore: [...seededBefore],
         reseed,
         ...(input.copyMark ? { copyMark: input.copyMark } : {}),
+        ...(input.localFeatures?.has(poolOf(config.dataset)) ? { sourcePool: input.localFeatures.get(poolOf(config.dataset))! } : {}),
+        ...(recordedStream ? { recordedStream } : {}),
       });
       if (info.guid) r.datasetGuid = info.guid;
       mine.push(r);

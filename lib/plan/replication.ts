@@ -20,7 +20,7 @@ import type { SinkInfo } from '../sink/hello.js';
 import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
-import type { ZfsCapabilities } from '../zfs/capabilities.js';
+import { chooseStreamFlags, type PoolFeatures, type StreamFlag, type ZfsCapabilities } from '../zfs/capabilities.js';
 import { createParentCommand, destroyCommands, receiveAbortCommand, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
 import { shellCommand } from '../transport/quote.js';
 import { parentOf } from '../zfs/dataset-names.js';
@@ -40,6 +40,8 @@ export type DestinationState =
       sink?: SinkInfo;
       /** The targets' resume tokens as this machine's ZFS decoded them (null: it could not). */
       decodedTokens?: ReadonlyMap<string, ResumeTokenInfo | null>;
+      /** The targets' pools' features (OpenZFS; empty on an old ZFS or when they could not be read). */
+      features?: PoolFeatures;
     }
   | { label: string; reachable: false; error: string };
 
@@ -71,6 +73,10 @@ export interface ReplicationInput {
   localCaps?: ZfsCapabilities;
   /** How a seeded copy is marked (the default: org.wit's marks, from "localhost"). */
   copyMark?: CopyMark;
+  /** The features of the source dataset's pool (OpenZFS). */
+  sourcePool?: ReadonlyMap<string, string>;
+  /** The stream options this copy was seeded with, as recorded then: every later send keeps them. */
+  recordedStream?: readonly StreamFlag[];
 }
 
 export { TARGET_HOLD_TAG, sourceHoldTag } from './hold-tags.js';
@@ -169,6 +175,14 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       `zback never sends encrypted data decrypted: replicate it to a host with OpenZFS 0.8 or newer.`;
     return plan;
   }
+  const pool = target.split('/')[0]!;
+  // The stream options (SPEC §11): chosen at the seed from both sides' ZFS and pool features, then
+  // kept for the copy (a copy seeded with -L must go on getting -L). Not OpenZFS on both sides: none.
+  const both = input.localCaps?.openzfs === true && caps.openzfs;
+  const chosen = chooseStreamFlags(input.localCaps ?? caps, caps, input.sourcePool, state.features?.get(pool), raw);
+  const stillUsable = (recorded: readonly StreamFlag[]) => (raw ? (['-w'] as StreamFlag[]) : both ? recorded.filter((f) => f !== '-w') : []);
+  const flags = state.datasets.has(target) && input.recordedStream ? stillUsable(input.recordedStream) : chosen;
+  if (!raw && flags.length) plan.streamFlags = flags;
   const source: Snap[] = input.snapshots.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.createtxg, time: input.names.parse(s.name) }));
   if (input.planned) {
     source.push({ name: input.planned, guid: null, createtxg: Number.MAX_SAFE_INTEGER, time: input.names.parse(input.planned) });
@@ -176,7 +190,6 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const retention = destination.retention ?? config.retention.value;
   const info = state.inventory.get(target);
   const exists = state.datasets.has(target);
-  const pool = target.split('/')[0]!;
   const seeded = (input.seededBefore ?? []).filter((n) => input.snapshots.some((s) => s.name === n));
 
   const place = { where, hostLabel, target, dataset };
@@ -266,11 +279,11 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       kind: 'full',
       to: seed.name,
       delivers: [seed.name],
-      sendArgv: sendFullCommand(dataset, seed.name, raw),
+      sendArgv: sendFullCommand(dataset, seed.name, flags),
       recvArgv: marks.length ? receiveCommand(target, caps, marks) : recvArgv,
       ...(marks.length ? { marksInReceive: true as const } : {}),
     });
-    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, raw));
+    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, flags));
     plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
     return finish(plan, input, targetSnaps, held, retention, caps);
   }
@@ -312,7 +325,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       .filter((d) => d.keep)
       .map((d) => d.name),
   );
-  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, raw);
+  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, flags);
   if (plan.sends.length === 0) {
     // Only snapshots the destination would delete at once are newer (e.g. one made by hand with an
     // older time in its name): nothing to send.

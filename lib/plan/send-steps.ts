@@ -27,6 +27,7 @@
  *
  * A run of one snapshot is sent with -i (the same stream as -I, the simpler command).
  */
+import type { StreamFlag } from '../zfs/capabilities.js';
 import { sendIncrementalCommand } from '../zfs/commands.js';
 import type { SendStep } from './types.js';
 
@@ -41,7 +42,8 @@ export function incrementalSteps<S extends StepSnapshot>(
   after: readonly S[],
   keep: (s: S) => boolean,
   recvArgv: string[],
-  raw: boolean,
+  /** The copy's stream options (`-w`, or `-L -e -c` as chosen at its seed). */
+  flags: readonly StreamFlag[],
 ): SendStep[] {
   const steps: SendStep[] = [];
   let from = base;
@@ -56,7 +58,7 @@ export function incrementalSteps<S extends StepSnapshot>(
       from,
       to,
       delivers: intermediates ? [...run] : [to],
-      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, raw),
+      sendArgv: sendIncrementalCommand(dataset, from, to, intermediates, flags),
       recvArgv,
     });
     from = to;

@@ -1,4 +1,5 @@
 import type { SnapshotHook } from '../policy/hooks.js';
+import type { StreamFlag } from '../zfs/capabilities.js';
 import type { DatasetConfig } from '../policy/properties.js';
 import type { PruneDecision } from '../policy/retention.js';
 export type { PruneDecision };
@@ -146,6 +147,8 @@ export interface ReplicationPlan {
   targetDestroyArgvs: string[][];
   /** The destination's retention as text: recorded on a copy when it is seeded (zback prune reads it). */
   copyRetention: string;
+  /** The copy's stream options beyond a plain stream (`-L -e -c`; SPEC §11): recorded when they were sent. */
+  streamFlags?: StreamFlag[];
   /** The destination's `bwlimit=`: bytes per second at most on the link to its host (SPEC §11). */
   bwlimit?: number;
   /**

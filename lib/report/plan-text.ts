@@ -75,7 +75,8 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
     case 'resume': {
       const parents = r.createParents?.length ? ` (creates ${r.createParents.join(', ')})` : '';
       const limit = r.bwlimit ? ` (at most ${formatRate(r.bwlimit)} to ${r.hostLabel}, bwlimit=)` : '';
-      out.push(`  ${style.add('→ send    ')} to ${dest}: ${r.sends.map(stepText).join(', then ')}${parents}${limit}`);
+      const stream = r.streamFlags?.length && r.status === 'send' ? ` · stream ${r.streamFlags.join(' ')}` : '';
+      out.push(`  ${style.add('→ send    ')} to ${dest}: ${r.sends.map(stepText).join(', then ')}${parents}${stream}${limit}`);
       break;
     }
     case 'up-to-date':

@@ -7,6 +7,7 @@
  */
 import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
+import { poolFeaturesCommand } from '../zfs/commands.js';
 import { datasetNameProblem, snapshotNameProblem } from '../zfs/dataset-names.js';
 
 export interface SinkOptions {
@@ -19,7 +20,7 @@ export interface SinkOptions {
 }
 
 export type Allowed =
-  | { op: 'version' | 'get' | 'create' | 'receive' | 'receive-abort' | 'hold' | 'release' | 'set'; argv: string[] }
+  | { op: 'version' | 'get' | 'create' | 'receive' | 'receive-abort' | 'hold' | 'release' | 'set' | 'pool-features'; argv: string[] }
   /** The dataset list: only the roots, what is below them and their ancestors are shown. */
   | { op: 'list'; argv: string[] }
   /** Snapshots whose creation is checked against --keep-days before the destroy. */
@@ -87,6 +88,17 @@ function copyMark(assignment: string, d: string, o: SinkOptions): void {
 
 /** The request if zback's destination side sends it in exactly this form; else Refused says why. */
 export function allow(argv: readonly string[], o: SinkOptions): Allowed {
+  if (argv[0] === 'zpool') {
+    // The stream-related features of the pools this sink receives into (OpenZFS; no other pool is shown).
+    const shape = poolFeaturesCommand(['p']).slice(0, -1);
+    const pools = argv.slice(shape.length);
+    if (!exactly(argv.slice(0, shape.length), shape) || pools.length === 0)
+      throw new Refused('only zback\'s own reading of pool features (zpool get … feature@…) runs here');
+    const own = new Set(o.roots.map((r) => r.split('/')[0]!));
+    const other = pools.find((p) => !own.has(p));
+    if (other !== undefined) throw new Refused(`${JSON.stringify(other)} is not the pool of this sink's root${o.roots.length > 1 ? 's' : ''} (${o.roots.join(', ')})`);
+    return { op: 'pool-features', argv: [...argv] };
+  }
   if (argv[0] !== 'zfs') throw new Refused(`only zfs runs here, not ${JSON.stringify(argv[0])}`);
   const a = [...argv];
   const sub = a[1];

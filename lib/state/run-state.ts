@@ -28,6 +28,8 @@ export interface RecordedDestination {
   lastReplicatedTime?: string;
   /** When a run last succeeded for this destination. */
   lastSuccess?: string;
+  /** The stream options the copy was seeded with ("-L -e -c", "" for none): every later send keeps them (SPEC §11). */
+  stream?: string;
   bytes?: number;
 }
 

@@ -50,3 +50,46 @@ export function capabilitiesFor(version: string | null): ZfsCapabilities {
     receiveProperties: true,
   };
 }
+
+/** The pool features zback reads on OpenZFS (`zpool get`), for the stream options and for the dry run. */
+export const POOL_FEATURES = ['large_blocks', 'embedded_data', 'lz4_compress', 'zstd_compress', 'bookmarks', 'bookmark_v2', 'encryption'] as const;
+
+/** Per pool: each feature's state as `zpool get` says it (`enabled`, `active` or `disabled`). */
+export type PoolFeatures = ReadonlyMap<string, ReadonlyMap<string, string>>;
+
+/** The send options beyond a plain stream: raw (`-w`), large blocks, embedded data, compressed records. */
+export type StreamFlag = '-w' | '-L' | '-e' | '-c';
+
+const usable = (pool: ReadonlyMap<string, string> | undefined, feature: string) => pool?.get(feature) === 'enabled' || pool?.get(feature) === 'active';
+
+/**
+ * The stream options for a new copy (SPEC §11), from both ZFSs and both pools' features: `-L`
+ * (blocks above 128 KiB stay whole), `-e` (embedded blocks stay embedded) and `-c` (compressed
+ * records go as they are stored, not decompressed for the wire) where the destination's pool can
+ * take them; none where either side is not OpenZFS or the destination's features are unknown. A
+ * raw send (`-w`, an encrypted dataset) sends every block as stored already.
+ */
+export function chooseStreamFlags(
+  local: ZfsCapabilities,
+  remote: ZfsCapabilities,
+  sourcePool: ReadonlyMap<string, string> | undefined,
+  targetPool: ReadonlyMap<string, string> | undefined,
+  raw: boolean,
+): StreamFlag[] {
+  if (raw) return ['-w'];
+  if (!local.openzfs || !remote.openzfs || !targetPool) return [];
+  const flags: StreamFlag[] = [];
+  if (usable(targetPool, 'large_blocks')) flags.push('-L');
+  if (usable(targetPool, 'embedded_data')) flags.push('-e');
+  // zstd-compressed records can only be received compressed by a pool that knows zstd.
+  const zstdHere = sourcePool?.get('zstd_compress') === 'active' || sourcePool === undefined;
+  if (usable(targetPool, 'lz4_compress') && (!zstdHere || usable(targetPool, 'zstd_compress'))) flags.push('-c');
+  return flags;
+}
+
+/** "large_blocks embedded_data lz4_compress …": the features of a pool that are enabled or active. */
+export function featureList(pool: ReadonlyMap<string, string> | undefined): string {
+  if (!pool) return 'unknown';
+  const on = POOL_FEATURES.filter((f) => usable(pool, f));
+  return on.length ? on.join(' ') : 'none of ' + POOL_FEATURES.join(', ');
+}

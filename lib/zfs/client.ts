@@ -5,13 +5,14 @@
 import { CommandError, ZfsUnavailable } from '../errors.js';
 import type { Host, RunResult } from '../transport/host.js';
 import { parseHello, type SinkInfo } from '../sink/hello.js';
-import { capabilitiesFor, type ZfsCapabilities } from './capabilities.js';
+import { capabilitiesFor, type PoolFeatures, type ZfsCapabilities } from './capabilities.js';
 import { parseResumeTokenInfo, type ResumeTokenInfo } from './resume-token.js';
 import * as cmd from './commands.js';
 import {
   crossCheckRows,
   parseInventory,
   parseNameList,
+  parsePoolFeatures,
   parseSendSize,
   parsePropertyRows,
   parsePropertyRowsValueFirst,
@@ -38,6 +39,18 @@ export class Zfs {
     const unavailable = zfsUnavailableReason(r.code, r.stderr);
     if (unavailable) throw new ZfsUnavailable(host.label, unavailable, r.code === 127 ? '' : r.stderr);
     return new Zfs(host, capabilitiesFor(r.code === 0 ? parseZfsVersion(r.stdout) : null), parseHello(r.stderr) ?? undefined);
+  }
+
+  /**
+   * The stream-related features of these pools (OpenZFS: one `zpool get`); an empty map on an old
+   * ZFS (pool versions, no features) and when the command fails (then no stream option is used).
+   */
+  async poolFeatures(pools: readonly string[]): Promise<PoolFeatures> {
+    if (!this.caps.openzfs || pools.length === 0) return new Map();
+    const r = await this.host.run(cmd.poolFeaturesCommand([...new Set(pools)].sort()));
+    // A stopped command (deadline, connection) is the host's problem; anything else is "unknown".
+    if (r.code === null) throw new CommandError(cmd.poolFeaturesCommand(pools), r.code, r.signal, r.stderr, this.host.label);
+    return r.code === 0 ? parsePoolFeatures(r.stdout) : new Map();
   }
 
   private async check(argv: string[]): Promise<RunResult> {

@@ -2,7 +2,7 @@
  * Every `zfs` command zback runs, built as an argv array. Nothing else in zback spells a zfs
  * command; the executor and the dry run both print what these functions return.
  */
-import type { ZfsCapabilities } from './capabilities.js';
+import { POOL_FEATURES, type StreamFlag, type ZfsCapabilities } from './capabilities.js';
 import { MAX_NAME_LENGTH, datasetNameProblem, snapshotNameProblem } from './dataset-names.js';
 
 export const ZFS = 'zfs';
@@ -145,23 +145,39 @@ export function datasetPropertiesCommand(dataset: string, properties: readonly s
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value,source', properties.join(','), dataset];
 }
 
+/** The stream options zback sends with (capabilities.ts chooses them); nothing else reaches a send. */
+const STREAM_FLAGS: ReadonlySet<string> = new Set<StreamFlag>(['-w', '-L', '-e', '-c']);
+function streamFlags(flags: readonly StreamFlag[]): string[] {
+  for (const f of flags) if (!STREAM_FLAGS.has(f)) throw new Error(`refusing a zfs send option that is not a stream option: ${JSON.stringify(f)}`);
+  return [...flags];
+}
+
 /**
- * `zfs send` of one full snapshot (the initial seed of a destination). `raw` (`-w`, OpenZFS): an
- * encrypted dataset travels as it is stored, so the copy stays encrypted and no key is needed.
+ * `zfs send` of one full snapshot (the initial seed of a destination). Flags: `-w` (OpenZFS) for an
+ * encrypted dataset, which travels as it is stored, so the copy stays encrypted and no key is
+ * needed; otherwise `-L -e -c` where both sides can (capabilities.ts).
  */
-export function sendFullCommand(dataset: string, snap: string, raw = false): string[] {
+export function sendFullCommand(dataset: string, snap: string, flags: readonly StreamFlag[] = []): string[] {
   assertSnapshot(dataset, snap);
-  return [ZFS, 'send', ...(raw ? ['-w'] : []), `${dataset}@${snap}`];
+  return [ZFS, 'send', ...streamFlags(flags), `${dataset}@${snap}`];
 }
 
 /**
  * `zfs send -I from to` (every snapshot in between too) or `-i from to` (only `to`: used to jump
  * over snapshots the destination would delete straight away).
  */
-export function sendIncrementalCommand(dataset: string, from: string, to: string, intermediates: boolean, raw = false): string[] {
+export function sendIncrementalCommand(dataset: string, from: string, to: string, intermediates: boolean, flags: readonly StreamFlag[] = []): string[] {
   assertSnapshot(dataset, from);
   assertSnapshot(dataset, to);
-  return [ZFS, 'send', ...(raw ? ['-w'] : []), intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
+  return [ZFS, 'send', ...streamFlags(flags), intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
+}
+
+/** The features of these pools that bear on streams (OpenZFS; `zpool get`, one command per host). */
+export function poolFeaturesCommand(pools: readonly string[]): string[] {
+  if (pools.length === 0) throw new Error('refusing to build a zpool get command without a pool');
+  pools.forEach((p) => assertDataset(p));
+  if (pools.some((p) => p.includes('/'))) throw new Error(`not a pool name: ${pools.find((p) => p.includes('/'))}`);
+  return ['zpool', 'get', '-H', '-o', 'name,property,value', POOL_FEATURES.map((f) => `feature@${f}`).join(','), ...pools];
 }
 
 /** The same send as a dry run that prints its size (`zfs send -nP …`, OpenZFS). */

@@ -168,6 +168,20 @@ export function parseInventory(text: string): Inventory {
   return datasets;
 }
 
+/** `zpool get -H -o name,property,value feature@…`: per pool, each feature's state (`-` lines skipped). */
+export function parsePoolFeatures(text: string): Map<string, Map<string, string>> {
+  const pools = new Map<string, Map<string, string>>();
+  for (const line of lines(text)) {
+    const [pool, property, value] = line.split('\t');
+    if (pool === undefined || property === undefined || value === undefined || !property.startsWith('feature@')) continue;
+    if (value === '-') continue; // a feature this ZFS does not know
+    const m = pools.get(pool) ?? new Map<string, string>();
+    m.set(property.slice('feature@'.length), value);
+    pools.set(pool, m);
+  }
+  return pools;
+}
+
 /** `zfs send -nP …`: the line "size\t<bytes>" (null when absent). */
 export function parseSendSize(text: string): number | null {
   const m = /^size\s+(\d+)\s*$/m.exec(text);
