@@ -316,7 +316,7 @@ test('snapshot hooks: run around the one atomic snapshot with the names in the e
     // Logs its environment; fails or hangs (with a child of its own) when a flag file says so.
     writeFileSync(
       script,
-      `#!/bin/sh\necho "$ZBACK_HOOK $ZBACK_HOOK_FILE $ZBACK_DATASET $ZBACK_SNAPSHOT $ZBACK_SNAPSHOT_NAME \${ZBACK_SNAPSHOT_RESULT:-} $1" >> ${log}\n` +
+      `#!/bin/sh\necho "$ZBACK_HOOK $ZBACK_HOOK_FILE $ZBACK_DATASET $(echo "$ZBACK_DATASETS" | paste -sd,) $ZBACK_SNAPSHOT $ZBACK_SNAPSHOT_NAME \${ZBACK_SNAPSHOT_RESULT:-} $1" >> ${log}\n` +
         `[ -e ${root}/fail-$ZBACK_HOOK-$1 ] && { echo "refused by the database" >&2; exit 3; }\n` +
         `[ -e ${root}/hang-$1 ] && { sleep 300 & wait; }\nexit 0\n`,
       { mode: 0o755 },
@@ -337,17 +337,16 @@ test('snapshot hooks: run around the one atomic snapshot with the names in the e
     expect(dry.stdout).toContain(`hook vm.conf for tank/h/vm/disk (timeout 60 s)`);
     expect(existsSync(log)).toBe(false); // the dry run runs no hook
 
-    // All well: pre hooks in file order, one atomic snapshot of the whole tree, post hooks in reverse.
+    // All well: each hook file's pre once (a subtree's hook once, for all the datasets it covers), in
+    // file order; one atomic snapshot of the whole tree; the posts in reverse.
     const ok = await run('2026-11-25T10:00:00Z');
     expect([ok.code, ok.stderr]).toEqual([0, '']);
     const n1 = '2026-11-25-100000';
     expect(lines()).toEqual([
-      `pre-snapshot db.conf tank/h/db tank/h/db@${n1} ${n1}  db`,
-      `pre-snapshot vm.conf tank/h/vm tank/h/vm@${n1} ${n1}  vm`,
-      `pre-snapshot vm.conf tank/h/vm/disk tank/h/vm/disk@${n1} ${n1}  vm`,
-      `post-snapshot vm.conf tank/h/vm/disk tank/h/vm/disk@${n1} ${n1} taken vm`,
-      `post-snapshot vm.conf tank/h/vm tank/h/vm@${n1} ${n1} taken vm`,
-      `post-snapshot db.conf tank/h/db tank/h/db@${n1} ${n1} taken db`,
+      `pre-snapshot db.conf tank/h/db tank/h/db tank/h/db@${n1} ${n1}  db`,
+      `pre-snapshot vm.conf tank/h/vm tank/h/vm,tank/h/vm/disk tank/h/vm@${n1} ${n1}  vm`,
+      `post-snapshot vm.conf tank/h/vm tank/h/vm,tank/h/vm/disk tank/h/vm@${n1} ${n1} taken vm`,
+      `post-snapshot db.conf tank/h/db tank/h/db tank/h/db@${n1} ${n1} taken db`,
     ]);
     for (const d of ['h', 'h/db', 'h/vm', 'h/vm/disk', 'h/web']) expect(await host.snapshots(`tank/${d}`)).toEqual([n1]);
 
@@ -361,7 +360,7 @@ test('snapshot hooks: run around the one atomic snapshot with the names in the e
     for (const d of ['h', 'h/vm', 'h/vm/disk', 'h/web']) expect(await host.snapshots(`tank/${d}`)).toEqual([n1, '2026-11-25-110000']);
     // Its post hook still ran, told that the snapshot was skipped (to undo what pre began).
     expect(lines().filter((l) => l.startsWith('post-snapshot db.conf'))).toEqual([
-      `post-snapshot db.conf tank/h/db tank/h/db@2026-11-25-110000 2026-11-25-110000 skipped db`,
+      `post-snapshot db.conf tank/h/db tank/h/db tank/h/db@2026-11-25-110000 2026-11-25-110000 skipped db`,
     ]);
     rmSync(join(root, 'fail-pre-snapshot-db'));
 
@@ -398,8 +397,27 @@ test('snapshot hooks: run around the one atomic snapshot with the names in the e
     expect(await host.snapshots('tank/h/web')).toContain('2026-11-25-140000');
     expect(lines().some((l) => l.includes('db.conf'))).toBe(false);
 
+    chmodSync(join(hooksDir, 'db.conf'), 0o644);
+    // A hook for a dataset zback does not manage (a typo): said, and the rest goes on.
+    conf('typo.conf', `dataset = tank/h/dbb\npost = ${script} typo\n`);
+    const typoed = await run('2026-11-25T15:00:00Z');
+    expect(typoed.code).toBe(1);
+    expect(typoed.stderr).toBe('zback: hook file typo.conf names tank/h/dbb, which zback does not manage (a typo?): its commands run for no snapshot\n');
+    expect(await host.snapshots('tank/h/db')).toContain('2026-11-25-150000');
+    rmSync(join(hooksDir, 'typo.conf'));
+
+    // A hook that leaves something running in the background (its own business) has still finished.
+    writeFileSync(join(root, 'bg'), '#!/bin/sh\nsleep 37 &\nexit 0\n', { mode: 0o755 });
+    conf('bg.conf', `dataset = tank/h/web\npre = ${join(root, 'bg')}\ntimeout = 5\n`);
+    const t2 = Date.now();
+    const bg = await run('2026-11-25T16:00:00Z');
+    expect([bg.code, bg.stderr]).toEqual([0, '']);
+    expect(Date.now() - t2).toBeLessThan(15_000);
+    expect(await host.snapshots('tank/h/web')).toContain('2026-11-25-160000');
+    await host.exec(['pkill', '-f', 'sleep 37']);
+
     // A mistyped --hooks-dir is an error (and no hook is run), not a quiet run without them.
-    const typo = await host.zback(['run', '--hooks-dir', `${hooksDir}-typo`, '--now', '2026-11-25T15:00:00Z', ...state()]);
+    const typo = await host.zback(['run', '--hooks-dir', `${hooksDir}-typo`, '--now', '2026-11-25T17:00:00Z', ...state()]);
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain(`zback: hooks folder ${hooksDir}-typo (--hooks-dir) does not exist: no hook was run`);
   } finally {

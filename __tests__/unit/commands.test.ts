@@ -110,7 +110,15 @@ describe('discovery commands', () => {
     expect(sendIncrementalCommand('tank/a', 's1', 's3', true)).toEqual(['zfs', 'send', '-I', 'tank/a@s1', 'tank/a@s3']);
     expect(sendIncrementalCommand('tank/a', 's1', 's3', false, ['-w'])).toEqual(['zfs', 'send', '-w', '-i', 'tank/a@s1', 'tank/a@s3']);
     expect(sendIncrementalCommand('tank/a', 's1', 's3', true, ['-L', '-c'])).toEqual(['zfs', 'send', '-L', '-c', '-I', 'tank/a@s1', 'tank/a@s3']);
-    expect(sendEstimateCommand(sendIncrementalCommand('tank/a', 's1', 's3', true, ['-w']))).toEqual(['zfs', 'send', '-nP', '-w', '-I', 'tank/a@s1', 'tank/a@s3']);
+    expect(sendEstimateCommand(sendIncrementalCommand('tank/a', 's1', 's3', true, ['-w']))).toEqual([
+      'zfs',
+      'send',
+      '-nP',
+      '-w',
+      '-I',
+      'tank/a@s1',
+      'tank/a@s3',
+    ]);
     expect(() => sendFullCommand('tank/a', 's1;id', ['-w'])).toThrow(/refusing/);
     expect(() => sendFullCommand('tank/a', 's1', ['-R' as '-L'])).toThrow(/refusing a zfs send option that is not a stream option: "-R"/);
   });

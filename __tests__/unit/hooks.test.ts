@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { loadHookFiles } from '../../lib/execute/hook-files.js';
 import { blockedBy, hooksFor, parseHookFile } from '../../lib/policy/hooks.js';
 
@@ -121,10 +122,60 @@ describe('loadHookFiles: nothing anyone but root can change may configure or be 
       'group-writable.conf': `tank/gw: ${hooks}/group-writable.conf is writable by its group (mode 664); run chmod go-w ${hooks}/group-writable.conf`,
       'linked.conf': `tank/good: ${hooks}/linked.conf is not a plain file (a symbolic link?)`,
       'missing-command.conf': expect.stringMatching(/^tank\/missing: missing-command\.conf: its command .*\/nothing-here cannot be found/),
-      'nobodys.conf': `tank/nobody: ${hooks}/nobodys.conf is owned by uid 65534, not root`,
+      'nobodys.conf': `tank/nobody: ${hooks}/nobodys.conf is owned by uid 65534, not root (chown root: ${hooks}/nobodys.conf, if root means to use it)`,
       'not-executable.conf': `tank/data: not-executable.conf: its command ${bin}/data is not executable (chmod 0755 ${bin}/data)`,
       'open-command.conf': `tank/open: open-command.conf: its command ${bin}/open: ${bin}/open is writable by others (mode 757); run chmod go-w ${bin}/open`,
     });
+  });
+
+  test('a command reached through a symbolic link runs as the real file (re-pointing the link later changes nothing); a link into a folder another user owns is refused', () => {
+    const sub = mkdtempSync(join(dir, 'links-'));
+    chmodSync(sub, 0o755);
+    const hd = join(sub, 'hooks.d');
+    mkdirSync(hd, { mode: 0o755 });
+    const user = join(sub, 'alice');
+    mkdirSync(user, { mode: 0o755 });
+    chownSync(user, 65534, 65534);
+    symlinkSync(join(bin, 'freeze'), join(sub, 'freeze-link'));
+    symlinkSync(join(bin, 'freeze'), join(user, 'freeze')); // alice's own link, to a root-owned script
+    writeFileSync(join(hd, 'a.conf'), `dataset = tank/a\npre = ${sub}/freeze-link\n`, { mode: 0o644 });
+    writeFileSync(join(hd, 'b.conf'), `dataset = tank/b\npre = ${user}/freeze\n`, { mode: 0o644 });
+    writeFileSync(join(hd, 'c.conf'), `dataset = tank/c\npre = /bin/sh ${user}/script.sh\n`, { mode: 0o644 });
+    writeFileSync(join(user, 'script.sh'), 'exit 0\n', { mode: 0o644 });
+    chownSync(join(user, 'script.sh'), 65534, 65534);
+    const r = loadHookFiles(hd, true);
+    // b.conf names alice's link: it is resolved once, now, to root's file, and that file is what
+    // runs; alice re-pointing her link afterwards changes nothing.
+    expect(r.hooks.map((h) => [h.file, h.pre])).toEqual([
+      ['a.conf', [join(bin, 'freeze')]],
+      ['b.conf', [join(bin, 'freeze')]],
+    ]);
+    const why = Object.fromEntries(r.unusable.map((u) => [u.file, u.problems.join('; ')]));
+    expect(why).toEqual({
+      'c.conf': `c.conf: its argument ${user}/script.sh: ${user}/script.sh is owned by uid 65534, not root (chown root: ${user}/script.sh, if root means to use it)`,
+    });
+    // A hooks folder reached through a link into alice's folder: the real folder is checked, and refused.
+    mkdirSync(join(user, 'hooks.d'), { mode: 0o755 });
+    chownSync(join(user, 'hooks.d'), 65534, 65534);
+    symlinkSync(join(user, 'hooks.d'), join(sub, 'hooks-link'));
+    expect(loadHookFiles(join(sub, 'hooks-link'), true).problems).toEqual([
+      `hooks folder ${join(sub, 'hooks-link')} is not used: ${user}/hooks.d is owned by uid 65534, not root (chown root: ${user}/hooks.d, if root means to use it)`,
+    ]);
+  });
+
+  test('a FIFO (or anything but a plain file) in the folder is not opened: no hang', () => {
+    const fifo = join(hooks, 'fifo.conf');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      const r = loadHookFiles(hooks, true);
+      expect(r.unusable.find((u) => u.file === 'fifo.conf')).toEqual({
+        file: 'fifo.conf',
+        datasets: [],
+        problems: [`${fifo} is not a plain file (a symbolic link?)`],
+      });
+    } finally {
+      rmSync(fifo);
+    }
   });
 
   test('a folder others can write to: no file in it is used', () => {

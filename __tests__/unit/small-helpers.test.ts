@@ -203,5 +203,10 @@ describe('bandwidthLimits', () => {
     expect(withRun(actions[4]!).map((b) => b.bytesPerSecond)).toEqual([1024 ** 2]);
     expect(withRun(actions[0]!)[0]).toBe(withRun(actions[3]!)[0]); // one bucket for every stream of the run
     expect(withRun(actions[0]!).map((b) => b.bytesPerSecond)).toEqual([1024 ** 2, 2048]);
+    // One machine reached as another user or on another port: one link, one bucket.
+    const same = [send('b1', 'bak', 8192), send('b2', 'root@bak:2222', 4096), send('b3', 'BAK')];
+    const shared = bandwidthLimits(same, null);
+    expect(new Set(same.map((a) => shared(a)[0]))).toEqual(new Set([shared(same[0]!)[0]]));
+    expect(shared(same[2]!).map((b) => b.bytesPerSecond)).toEqual([4096]);
   });
 });

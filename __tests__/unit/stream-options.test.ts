@@ -22,7 +22,9 @@ const NEW_POOL = parsePoolFeatures(
     'bpool\tfeature@encryption\tenabled',
   ].join('\n') + '\n',
 ).get('bpool')!;
-const OLD_POOL = parsePoolFeatures('old\tfeature@large_blocks\tdisabled\nold\tfeature@embedded_data\tdisabled\nold\tfeature@lz4_compress\tenabled\nold\tfeature@zstd_compress\tdisabled\n').get('old')!;
+const OLD_POOL = parsePoolFeatures(
+  'old\tfeature@large_blocks\tdisabled\nold\tfeature@embedded_data\tdisabled\nold\tfeature@lz4_compress\tenabled\nold\tfeature@zstd_compress\tdisabled\n',
+).get('old')!;
 const ZSTD_SOURCE = parsePoolFeatures('tank\tfeature@zstd_compress\tactive\n').get('tank')!;
 
 describe('parsePoolFeatures and featureList', () => {
@@ -89,7 +91,9 @@ describe('planReplication: the copy keeps its stream options', () => {
   test('no options where either side is not OpenZFS, whatever was recorded; -w alone for an encrypted dataset', () => {
     const copy = reachable({ bpool: {}, 'bpool/a': { snaps: [a] } });
     expect(sends(plan(withFeatures(copy), { recordedStream: ['-L'], local: LEG }))).toEqual([`zfs send -i p/a@${a} p/a@${b}`]);
-    expect(sends(plan(withFeatures(reachable({ bpool: {}, 'bpool/a': { snaps: [a] } }, LEG)), { recordedStream: ['-L'] }))).toEqual([`zfs send -i p/a@${a} p/a@${b}`]);
+    expect(sends(plan(withFeatures(reachable({ bpool: {}, 'bpool/a': { snaps: [a] } }, LEG)), { recordedStream: ['-L'] }))).toEqual([
+      `zfs send -i p/a@${a} p/a@${b}`,
+    ]);
     const raw = plan(withFeatures(copy), { encrypted: true, recordedStream: ['-L', '-e', '-c'] });
     expect(sends(raw)).toEqual([`zfs send -w -i p/a@${a} p/a@${b}`]);
     expect(raw.streamFlags).toBeUndefined();

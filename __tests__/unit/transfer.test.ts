@@ -278,6 +278,22 @@ describe('transfer: bandwidth limits (token buckets)', () => {
     expect(r.ms).toBeLessThan(5000);
   });
 
+  test('the sender exits, then the receiver exits 0 while the throttle still holds bytes → not ok (they never arrived)', async () => {
+    const r = await run([`${B}/head`, '-c', '150000', '/dev/zero'], sh(`${B}/head -c 100000 >/dev/null`), { limits: [new TokenBucket(200 * 1024)] });
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/zfs recv ended before the stream did/);
+    expect(r.produced).toBe(150000);
+  });
+
+  test('a slow limit moves the stream on in small pieces: 64 KiB chunks at 16 KiB/s are not "no progress" for a 3 s idle timeout', async () => {
+    const r = await run([`${B}/head`, '-c', String(96 * 1024), '/dev/zero'], sh(`${B}/cat >/dev/null`), {
+      idleTimeoutMs: 3000,
+      limits: [new TokenBucket(16 * 1024)],
+    });
+    expect([r.ok, r.reason, r.bytes]).toEqual([true, undefined, 96 * 1024]);
+    expect(r.ms).toBeGreaterThanOrEqual(5500);
+  }, 20_000);
+
   test('a receiver that stops reading behind a throttle: the idle timeout still ends both', async () => {
     const r = await run([`${B}/cat`, '/dev/zero'], [`${B}/sleep`, '30'], { idleTimeoutMs: 500, limits: [new TokenBucket(64 * MiB)] });
     expect(r.ok).toBe(false);

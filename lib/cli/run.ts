@@ -10,6 +10,7 @@ import { decodeResumeTokens, discoverDestinations, discoverLocal, historyOf, typ
 import { rebuildHolds } from '../execute/rebuild-holds.js';
 import { bandwidthLimits } from '../execute/bandwidth.js';
 import { loadHookFiles } from '../execute/hook-files.js';
+import { isSameOrBelow } from '../zfs/dataset-names.js';
 import { followRenames } from '../state/renames.js';
 import { buildPlan, topmost } from '../plan/planner.js';
 import { destinationHostLabel } from '../policy/destinations.js';
@@ -163,6 +164,16 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       }
       history = historyOf(stateRead.state);
     }
+    // A hook for a dataset zback does not manage is most likely a typo, and the real one's
+    // snapshots are then taken without it: said in every run until it is fixed.
+    const managed = local0.configs.filter((c) => c.kind === 'managed').map((c) => c.dataset);
+    for (const h of hookFiles.hooks)
+      for (const d of h.datasets)
+        if (!managed.some((m) => m === d || (h.children && isSameOrBelow(m, d)))) {
+          const problem = `hook file ${h.file} names ${d}, which zback does not manage (a typo?): its commands run for no snapshot`;
+          out.error(problem);
+          fileProblems.push(problem); // the run fails (exit 1)
+        }
     const unknownReseed = (args.reseed ?? []).filter((q) => !hasDestination(local0.configs, q));
     if (unknownReseed.length) {
       // A mistyped --reseed must not run anything: it is a usage error, found before any change.

@@ -76,7 +76,8 @@ export function historyOf(state: RunState): PlanHistory {
   const streams: NonNullable<PlanHistory['streams']>[number][] = [];
   for (const [dataset, d] of Object.entries(state.datasets))
     for (const [replication, r] of Object.entries(d.destinations ?? {}))
-      if (r.stream !== undefined) streams.push({ dataset, replication, flags: r.stream.split(' ').filter((f): f is StreamFlag => ['-L', '-e', '-c'].includes(f)) });
+      if (r.stream !== undefined)
+        streams.push({ dataset, replication, flags: r.stream.split(' ').filter((f): f is StreamFlag => ['-L', '-e', '-c'].includes(f)) });
   return { managed: Object.keys(state.datasets), replicated, streams };
 }
 

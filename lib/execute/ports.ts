@@ -122,7 +122,7 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
     if (t.ok) return { ok: true, bytes: t.bytes };
     const reason = t.reason ?? 'unknown error';
     if (step.kind === 'resume') {
-      if (resumeTokenUnusable({ sendStderr: t.source.stderr, sendCode: t.source.code, recvStderr: t.sink.stderr, bytes: t.bytes })) {
+      if (resumeTokenUnusable({ sendStderr: t.source.stderr, sendCode: t.source.code, recvStderr: t.sink.stderr, bytes: t.produced })) {
         return { ok: false, bytes: t.bytes, because: 'resume-token-unusable', error: `the interrupted receive cannot be resumed (${reason})` };
       }
       return { ok: false, bytes: t.bytes, error: `${reason} (the partial receive is kept; the next run resumes it)` };

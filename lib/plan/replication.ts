@@ -283,7 +283,9 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       recvArgv: marks.length ? receiveCommand(target, caps, marks) : recvArgv,
       ...(marks.length ? { marksInReceive: true as const } : {}),
     });
-    plan.sends.push(...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, flags));
+    plan.sends.push(
+      ...incrementalSteps(dataset, seed.name, source.slice(source.indexOf(seed) + 1), (s) => s.time === null || kept.has(s.name), recvArgv, flags),
+    );
     plan.newCommon = plan.sends[plan.sends.length - 1]!.to;
     return finish(plan, input, targetSnaps, held, retention, caps);
   }

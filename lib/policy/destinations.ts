@@ -125,10 +125,15 @@ function parseTarget(target: string): Pick<Destination, 'host' | 'user' | 'port'
 /** The options part of an entry: `bwlimit=20M` (words separated by spaces). */
 function parseOptions(target: string, text: string): Pick<Destination, 'bwlimit'> {
   const out: Pick<Destination, 'bwlimit'> = {};
+  if (/\s=|=\s/.test(text.trim())) throw new InvalidValue(`destination ${JSON.stringify(target)}: write options without spaces around "=", e.g. bwlimit=20M`);
+  const seen = new Set<string>();
   for (const word of text.trim().split(/\s+/)) {
     const eq = word.indexOf('=');
-    const key = word.slice(0, eq);
+    const key = eq < 0 ? word : word.slice(0, eq);
     const value = word.slice(eq + 1);
+    if (seen.has(key)) throw new InvalidValue(`destination ${JSON.stringify(target)}: ${key} is given twice`);
+    seen.add(key);
+    if (key === 'bwlimit' && eq < 0) throw new InvalidValue(`destination ${JSON.stringify(target)}: bwlimit needs a rate, e.g. bwlimit=20M`);
     if (key === 'bwlimit') {
       try {
         const rate = parseRate(value);
@@ -151,6 +156,7 @@ export function parseDestination(entry: string): Destination {
   if (target === '') throw new InvalidValue(`destination ${JSON.stringify(entry)} has no target before "|"`);
   // After the schedule: a retention, options (key=value words), or both in that order.
   const rest = parts.slice(2);
+  if (rest.some((p) => /^\s*bwlimit\s*$/.test(p))) throw new InvalidValue(`destination ${JSON.stringify(target)}: bwlimit needs a rate, e.g. bwlimit=20M`);
   const optionsAt = rest.findIndex((p) => p.includes('='));
   const retentionText = optionsAt === 0 ? undefined : rest[0];
   if (parts.length > 4 || (optionsAt >= 0 && optionsAt !== rest.length - 1) || (optionsAt < 0 && rest.length > 1)) {

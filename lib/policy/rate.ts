@@ -14,6 +14,7 @@ export function parseRate(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)$/i.exec(text.trim());
   if (!m) throw new InvalidValue(`${JSON.stringify(text)} is not a rate: give bytes per second with K, M, G or T for powers of 1024, e.g. 20M for 20 MiB/s`);
   const bytes = Math.floor(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidValue(`${JSON.stringify(text)} is too large a rate`);
   if (bytes === 0 && Number(m[1]) === 0) return null;
   if (bytes < MIN_RATE) throw new InvalidValue(`${JSON.stringify(text)} is below 1K (1 KiB/s); write 0 for no limit`);
   return bytes;

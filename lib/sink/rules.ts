@@ -93,10 +93,11 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
     const shape = poolFeaturesCommand(['p']).slice(0, -1);
     const pools = argv.slice(shape.length);
     if (!exactly(argv.slice(0, shape.length), shape) || pools.length === 0)
-      throw new Refused('only zback\'s own reading of pool features (zpool get … feature@…) runs here');
+      throw new Refused("only zback's own reading of pool features (zpool get … feature@…) runs here");
     const own = new Set(o.roots.map((r) => r.split('/')[0]!));
     const other = pools.find((p) => !own.has(p));
-    if (other !== undefined) throw new Refused(`${JSON.stringify(other)} is not the pool of this sink's root${o.roots.length > 1 ? 's' : ''} (${o.roots.join(', ')})`);
+    if (other !== undefined)
+      throw new Refused(`${JSON.stringify(other)} is not the pool of this sink's root${o.roots.length > 1 ? 's' : ''} (${o.roots.join(', ')})`);
     return { op: 'pool-features', argv: [...argv] };
   }
   if (argv[0] !== 'zfs') throw new Refused(`only zfs runs here, not ${JSON.stringify(argv[0])}`);

@@ -113,6 +113,8 @@ export class LocalHost implements Host {
    */
   runHook(argv: readonly string[], env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<HookResult> {
     this.observe?.(this.label, argv);
+    // Not started once the run is being stopped: a freeze begun and killed half-way helps nobody.
+    if (signal?.aborted) return Promise.resolve({ code: null, signal: null, output: '', stopped: `not run: stopped by ${String(signal.reason)}` });
     return new Promise((resolve) => {
       let child: ChildProcess;
       try {
@@ -127,6 +129,7 @@ export class LocalHost implements Host {
       child.stdout!.on('data', keep);
       child.stderr!.on('data', keep);
       let stopped: string | null = null;
+      let killer: NodeJS.Timeout | undefined;
       const stopGroup = (why: string) => {
         stopped ??= why;
         const group = (sig: NodeJS.Signals) => {
@@ -137,19 +140,39 @@ export class LocalHost implements Host {
           }
         };
         group('SIGTERM');
-        setTimeout(() => group('SIGKILL'), KILL_GRACE_MS).unref();
+        killer = setTimeout(() => group('SIGKILL'), KILL_GRACE_MS);
+        killer.unref();
       };
       const timer = setTimeout(() => stopGroup(`did not finish within ${Math.round(timeoutMs / 1000)} s (its timeout)`), timeoutMs);
       const onAbort = () => stopGroup(`stopped by ${String(signal!.reason)}`);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) onAbort();
       let spawnError: Error | null = null;
-      child.on('error', (e) => (spawnError = e));
-      child.on('close', (code, sig) => {
+      let settled = false;
+      const settle = (code: number | null, sig: NodeJS.Signals | null) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         const failed = spawnError as Error | null;
         resolve({ code: failed ? 127 : code, signal: sig, output: failed ? `${output}${failed.message}` : output, stopped });
+      };
+      child.on('error', (e) => {
+        spawnError = e;
+        settle(127, null);
+      });
+      // Done when the hook exits, not when its output closes: something it left running in the
+      // background (its own business) may hold the pipes open for ever. Its last words get a moment.
+      child.on('exit', (code, sig) => {
+        clearTimeout(timer);
+        const late = setTimeout(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          settle(code, sig);
+        }, 200);
+        child.on('close', () => {
+          clearTimeout(late);
+          settle(code, sig);
+        });
       });
     });
   }

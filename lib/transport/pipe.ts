@@ -15,7 +15,10 @@ import { throttle, type TokenBucket } from './rate-limit.js';
 
 export interface TransferResult {
   ok: boolean;
+  /** Bytes passed on towards the receiver. */
   bytes: number;
+  /** Bytes zfs send wrote (more than `bytes` when a throttle held some back as the stream failed). */
+  produced: number;
   /** Why it failed, in one line; undefined on success. */
   reason?: string;
   source: RunResult;
@@ -61,7 +64,9 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
     bytes += d.length;
     options.onProgress?.(bytes);
   });
+  let produced = 0;
   source.stdout.on('data', (d: Buffer) => {
+    produced += d.length;
     if (sinkDone && (unread += d.length) === d.length) {
       // The receiver already ended, and more of the stream comes: it was cut short.
       fail('zfs recv ended before the stream did');
@@ -113,14 +118,19 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   let grace: NodeJS.Timeout | undefined;
   const sinkResult = sink.done.then((r) => {
     sinkDone = true;
+    if (limiter && !sourceDone) {
+      // The receiver ended while the throttle still held bytes (whether or not zfs send had
+      // exited): they never reached it.
+      stream.unpipe(sink.stdin);
+      const held = limiter.readableLength + limiter.writableLength;
+      if (produced > bytes || held > 0) {
+        unread += Math.max(held, produced - bytes);
+        if (r.code === 0) fail('zfs recv ended before the stream did');
+      }
+    }
     if (!sourceExited) {
       stream.unpipe(sink.stdin);
-      if (limiter) {
-        source.stdout.unpipe(limiter);
-        // What the throttle still held never reached the receiver.
-        const held = limiter.readableLength + limiter.writableLength;
-        if (held && (unread += held) === held && r.code === 0) fail('zfs recv ended before the stream did');
-      }
+      if (limiter) source.stdout.unpipe(limiter);
       source.stdout.resume(); // drain, so the sender is not stuck on a full pipe
       if (r.code === 0) {
         // zfs recv exits as soon as it has read the stream's end record, which can be before the
@@ -143,5 +153,5 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   if (reason === undefined && unread > 0) fail(`zfs recv ended before the stream did (${unread} bytes were not read)`);
   if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${describe(k)})`);
   if (reason === undefined && s.code !== 0) fail(`zfs send failed (${describe(s)})`);
-  return { ok: reason === undefined, bytes, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };
+  return { ok: reason === undefined, bytes, produced, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };
 }

@@ -41,12 +41,24 @@ export class TokenBucket {
   }
 }
 
-/** A pass-through stream that lets its bytes go no faster than every one of `buckets` allows. */
+/**
+ * A pass-through stream that lets its bytes go no faster than every one of `buckets` allows.
+ * Chunks are passed on in pieces of at most a tenth of a second at the lowest rate, so a slow limit
+ * moves the stream on steadily (the idle timeout sees progress) instead of in long silent waits.
+ */
 export function throttle(buckets: readonly TokenBucket[]): Transform {
+  const slowest = Math.min(...buckets.map((b) => b.bytesPerSecond));
+  const piece = Math.max(1024, Math.floor(slowest / 10));
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      Promise.all(buckets.map((b) => b.take(chunk.length))).then(
-        () => done(null, chunk),
+      void (async () => {
+        for (let at = 0; at < chunk.length; at += piece) {
+          const part = chunk.subarray(at, at + piece);
+          await Promise.all(buckets.map((b) => b.take(part.length)));
+          this.push(part);
+        }
+      })().then(
+        () => done(),
         (e: unknown) => done(e as Error),
       );
     },
