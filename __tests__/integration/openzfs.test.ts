@@ -65,7 +65,7 @@ async function interruptedSend(
   dataset: string,
   target: string,
   args: string[],
-  send = `^zfs send ${dataset}@`,
+  send = `^zfs send (-[Lec] )*${dataset}@`,
   /** What cuts the stream: the zfs send is killed (a dropped link), or zback gets SIGTERM. */
   cutBy: 'send' | 'sigterm' = 'send',
 ): Promise<{ token: string; stderr: string }> {
@@ -124,6 +124,10 @@ test(
     const first = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
     expect([first.code, first.stderr]).toEqual([0, '']);
     expect(first.stdout).toMatch(/local zfs: OpenZFS 2\.\d+/);
+    // Both sides' pools read in one zpool get each; both OpenZFS with every feature: -L -e -c (SPEC §11).
+    expect(first.stdout).toMatch(/^local pool tank: large_blocks embedded_data lz4_compress zstd_compress bookmarks bookmark_v2 encryption$/m);
+    expect(first.stdout).toMatch(/^backup pool bpool: large_blocks embedded_data lz4_compress zstd_compress bookmarks bookmark_v2 encryption$/m);
+    expect(first.stdout).toContain('[local] zfs send -L -e -c tank/data@2026-11-26-050000\n');
     // tank/data/scratch is not managed, so `snapshot -r` would not do: one atomic command for both.
     expect(first.stdout).toContain('[local] zfs snapshot tank/data@2026-11-26-100000 tank/data/x@2026-11-26-100000');
     // OpenZFS on the backup host: each seed marks its copy inside the receive (zfs receive -o), no zfs set after it.
@@ -191,6 +195,48 @@ test(
     expect((await snapshots('bpool/copy/data')).at(-1)).toBe('2026-11-26-130000');
   },
   20 * MINUTES,
+);
+
+test(
+  'stream options: a compressed dataset with 1 MiB records goes with -L -e -c, recorded for the copy; the stream is far smaller than the data and the copy keeps its blocks and compression',
+  async () => {
+    const state = ['--prefix', 'test.comp', '--state-dir', '/root/state-comp'];
+    await vm.ok(`
+      set -e
+      zfs create -o compression=lz4 -o recordsize=1M tank/comp
+      yes 'zback stream options: a line of log text that compresses well, 0123456789' | head -c 16777216 > /tank/comp/a.log
+      zfs set test.comp:snapshot=yes test.comp:retention=24h 'test.comp:destinations=backup:bpool/comp|hourly' tank/comp`);
+    const seed = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
+    expect([seed.code, seed.stderr]).toEqual([0, '']);
+    expect(seed.stdout).toContain('[local] zfs send -L -e -c tank/comp@2026-11-26-100000\n');
+    const recorded = async () => JSON.parse(await vm.ok('cat /root/state-comp/state.json')).datasets['tank/comp'].destinations['backup:bpool/comp'];
+    expect(await recorded()).toMatchObject({ stream: '-L -e -c' });
+
+    await vm.ok("yes 'more of the same log text, compressible, 0123456789' | head -c 8388608 > /tank/comp/b.log && sync");
+    const next = await vm.zback(['run', '--verbose', '--now', hour(11), ...state]);
+    expect([next.code, next.stderr]).toEqual([0, '']);
+    expect(next.stdout).toContain('[local] zfs send -L -e -c -i tank/comp@2026-11-26-100000 tank/comp@2026-11-26-110000\n');
+    const sent = (await recorded()).bytes as number;
+    const plain = Number(/size\s+(\d+)/.exec(await vm.ok('zfs send -nP -i tank/comp@2026-11-26-100000 tank/comp@2026-11-26-110000'))![1]);
+    console.log(
+      `stream options: 8 MiB of log text sent as ${sent} bytes with -L -e -c; a plain stream would be ${plain} bytes (${(plain / sent).toFixed(1)}x)`,
+    );
+    expect(sent).toBeLessThan((8 * 1024 * 1024) / 4); // compressed records on the wire, not the logical data
+    expect(plain).toBeGreaterThan(8 * 1024 * 1024);
+
+    // The copy: the same compression ratio (records arrived compressed) and 1 MiB blocks (-L).
+    const ratio = async (d: string) => Number((await vm.ok(`zfs get -H -p -o value compressratio ${d}`)).trim());
+    expect(await ratio('bpool/comp')).toBeGreaterThan(4);
+    expect(await ratio('bpool/comp')).toBeCloseTo(await ratio('tank/comp'), 0);
+    expect(
+      await vm.ok(`
+        set -e
+        zfs clone -o mountpoint=/mnt/comp-check -o readonly=on bpool/comp@2026-11-26-110000 bpool/comp-check
+        stat -c %o /mnt/comp-check/a.log /mnt/comp-check/b.log
+        zfs destroy bpool/comp-check`),
+    ).toBe('1048576\n1048576\n');
+  },
+  15 * MINUTES,
 );
 
 test(
@@ -434,7 +480,7 @@ test(
       await vm.ok('head -c 16000000 /dev/urandom > /tank/sink1/big.bin && ln -sfn /usr/local/sbin/zfs /usr/local/bin/zfs');
       let token: string;
       try {
-        ({ token } = await interruptedSend('tank/sink1', copy, [...own, '--now', hour(13)], '^zfs send -[iI] tank/sink1@'));
+        ({ token } = await interruptedSend('tank/sink1', copy, [...own, '--now', hour(13)], '^zfs send (-[Lec] )*-[iI] tank/sink1@'));
       } finally {
         await vm.ok('rm -f /usr/local/bin/zfs');
       }

@@ -57,7 +57,9 @@ type Event =
   | { kind: 'future'; years: number }
   | { kind: 'user-hold'; pick: number }
   | { kind: 'user-release' }
-  | { kind: 'fail-next-send'; afterBytes: boolean };
+  | { kind: 'fail-next-send'; afterBytes: boolean }
+  /** What zpool get says of the backup pool: every feature, an old pool's few, or nothing (it failed). */
+  | { kind: 'features'; pool: 'new' | 'old' | 'unknown' };
 
 const events: fc.Arbitrary<Event> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('run' as const), hours: fc.integer({ min: 1, max: 30 }) }) },
@@ -82,6 +84,7 @@ const events: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('user-hold' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'user-release' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail-next-send' as const), afterBytes: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('features' as const), pool: fc.constantFrom('new' as const, 'old' as const, 'unknown' as const) }) },
 );
 
 interface Snap {
@@ -116,6 +119,9 @@ class World {
   violations: string[] = [];
   userHeld: Snap | null = null;
   handMade = 0;
+  features: 'new' | 'old' | 'unknown' = 'new';
+  /** Datasets on the backup host that hold large blocks (received with -L): ZFS wants -L for each later incremental. */
+  largeBlocks = new Set<string>();
 
   constructor(readonly caps: ZfsCapabilities) {}
 
@@ -132,6 +138,8 @@ class World {
       guid: `ds:${name}`,
       createtxg: 1,
       snapshots: d.snaps.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.txg, userrefs: s.holds.size })),
+      // OpenZFS says whether a dataset is encrypted (zback sends nothing it cannot tell): not these.
+      ...(this.caps.encryption ? { encryption: 'off' } : {}),
     };
   }
   destinationState(): DestinationState {
@@ -143,7 +151,21 @@ class World {
       datasets.add(name);
       inventory.set(name, this.info(name, d));
     }
-    return { label: this.label, reachable: true, caps: this.caps, datasets, inventory };
+    const pool =
+      this.features === 'new'
+        ? new Map(['large_blocks', 'embedded_data', 'lz4_compress', 'zstd_compress'].map((f) => [f, 'enabled']))
+        : new Map([
+            ['large_blocks', 'disabled'],
+            ['lz4_compress', 'enabled'],
+          ]);
+    return {
+      label: this.label,
+      reachable: true,
+      caps: this.caps,
+      datasets,
+      inventory,
+      ...(this.features === 'unknown' ? {} : { features: new Map([['bpool', pool]]) }),
+    };
   }
   rows(): PropertyRow[] {
     const dest = `${this.label}:${TARGET}|hourly${this.destRetention ? `|${this.destRetention}` : ''}`;
@@ -246,6 +268,7 @@ class World {
       if (!s) return { ok: false, error: 'source snapshot does not exist' };
       if (this.seeded) this.violations.push(`seeded ${a.target} again although the copy at ${this.copyName} was seeded before`);
       this.backup.set(a.target, { snaps: [copyOf(s)] });
+      if (a.argv.includes('-L')) this.largeBlocks.add(a.target);
       this.copyName = a.target;
       this.seeded = true;
       return { ok: true, bytes: 100 };
@@ -256,6 +279,10 @@ class World {
     if (!from || !to) return { ok: false, error: 'incremental source or target does not exist' };
     const last = target.snaps[target.snaps.length - 1];
     if (!last || last.guid !== from.guid) return { ok: false, error: 'most recent snapshot of the destination does not match incremental source' };
+    if (this.largeBlocks.has(a.target) && !a.argv.includes('-L')) {
+      this.violations.push(`sent to ${a.target}, seeded with -L, without -L: ${a.argv.join(' ')}`);
+      return { ok: false, error: 'incremental send stream requires -L (--large-block), to match previous receive.' };
+    }
     const delivered = step.delivers.length > 1 ? this.source.snaps.slice(at(step.from!) + 1, at(step.to) + 1) : [to];
     target.snaps.push(...delivered.map(copyOf));
     return { ok: true, bytes: 10 * delivered.length };
@@ -386,6 +413,9 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         }
         break;
       }
+      case 'features':
+        w.features = e.pool;
+        break;
       case 'respell':
         w.label = e.label;
         break;
