@@ -204,7 +204,7 @@ test(
     await vm.ok(`
       set -e
       zfs create -o compression=lz4 -o recordsize=1M tank/comp
-      yes 'zback stream options: a line of log text that compresses well, 0123456789' | head -c 16777216 > /tank/comp/a.log
+      yes 'zback stream options: a line of log text that compresses well, 0123456789' | head -c 8388608 > /tank/comp/a.log
       zfs set test.comp:snapshot=yes test.comp:retention=24h 'test.comp:destinations=backup:bpool/comp|hourly' tank/comp`);
     const seed = await vm.zback(['run', '--verbose', '--now', hour(10), ...state]);
     expect([seed.code, seed.stderr]).toEqual([0, '']);
@@ -212,7 +212,7 @@ test(
     const recorded = async () => JSON.parse(await vm.ok('cat /root/state-comp/state.json')).datasets['tank/comp'].destinations['backup:bpool/comp'];
     expect(await recorded()).toMatchObject({ stream: '-L -e -c' });
 
-    await vm.ok("yes 'more of the same log text, compressible, 0123456789' | head -c 8388608 > /tank/comp/b.log && sync");
+    await vm.ok("yes 'more of the same log text, compressible, 0123456789' | head -c 4194304 > /tank/comp/b.log && sync");
     const next = await vm.zback(['run', '--verbose', '--now', hour(11), ...state]);
     expect([next.code, next.stderr]).toEqual([0, '']);
     expect(next.stdout).toContain('[local] zfs send -L -e -c -i tank/comp@2026-11-26-100000 tank/comp@2026-11-26-110000\n');
