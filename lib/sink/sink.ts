@@ -176,7 +176,8 @@ function killOwn(pid: number): 'stopped' | 'gone' | 'foreign' {
     }
   };
   const theirs = cmdline(pid);
-  if (theirs === null) return 'gone';
+  // An exiting process (a zombie until sshd reaps it) has an empty command line: it is gone, not foreign.
+  if (theirs === null || theirs === '') return 'gone';
   if (pid === process.pid || theirs !== cmdline('self')) return 'foreign';
   try {
     process.kill(pid, 'SIGTERM');
