@@ -13,7 +13,7 @@ import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { parseDuration } from '../policy/duration.js';
 import { parseRate } from '../policy/rate.js';
-import { DEFAULT_HOOKS_DIR } from '../execute/hook-files.js';
+import { DEFAULT_HOOKS_DIR } from '../policy/hooks.js';
 import type { Field } from './set.js';
 import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { MAX_TIMER_MS } from '../transport/host.js';

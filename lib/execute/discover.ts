@@ -18,7 +18,8 @@ import type { HostPool } from '../transport/pool.js';
 import { Zfs } from '../zfs/client.js';
 import type { Inventory } from '../zfs/parse.js';
 import type { ResumeTokenInfo } from '../zfs/resume-token.js';
-import type { PoolFeatures, StreamFlag } from '../zfs/capabilities.js';
+import { poolOf } from '../zfs/dataset-names.js';
+import { isStreamFlag, type PoolFeatures } from '../zfs/capabilities.js';
 
 export interface LocalDiscovery {
   configs: ConfigResult[];
@@ -56,7 +57,7 @@ export async function discoverLocal(
   const replicated = configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset);
   await zfs.readMissingEncryption(inventory, replicated);
   // Only where something is replicated, and only on OpenZFS (an old ZFS has pool versions, no features).
-  const features = await zfs.poolFeatures(replicated.map((d) => d.split('/')[0]!));
+  const features = await zfs.poolFeatures(replicated.map(poolOf));
   return { configs, inventory, datasets, features };
 }
 
@@ -76,8 +77,7 @@ export function historyOf(state: RunState): PlanHistory {
   const streams: NonNullable<PlanHistory['streams']>[number][] = [];
   for (const [dataset, d] of Object.entries(state.datasets))
     for (const [replication, r] of Object.entries(d.destinations ?? {}))
-      if (r.stream !== undefined)
-        streams.push({ dataset, replication, flags: r.stream.split(' ').filter((f): f is StreamFlag => ['-L', '-e', '-c'].includes(f)) });
+      if (r.stream !== undefined) streams.push({ dataset, replication, flags: r.stream.split(' ').filter(isStreamFlag) });
   return { managed: Object.keys(state.datasets), replicated, streams };
 }
 
@@ -111,7 +111,7 @@ export async function discoverDestinations(configs: readonly ConfigResult[], poo
         const zfs = await Zfs.detect(await pool.get(destination));
         const datasets = new Set(await zfs.listDatasets());
         const inventory = await zfs.inventory(topmost([...targets].filter((t) => datasets.has(t))));
-        const features = await zfs.poolFeatures([...targets].map((t) => t.split('/')[0]!).filter((p) => datasets.has(p)));
+        const features = await zfs.poolFeatures([...targets].map(poolOf).filter((p) => datasets.has(p)));
         states.set(label, { label, reachable: true, caps: zfs.caps, datasets, inventory, features, ...(zfs.sink ? { sink: zfs.sink } : {}) });
         clients.set(label, zfs);
       } catch (e) {

@@ -12,8 +12,6 @@ import { dirname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { parseHookFile, type SnapshotHook } from '../policy/hooks.js';
 
-export const DEFAULT_HOOKS_DIR = '/etc/zback/hooks.d';
-
 export interface UnusableHookFile {
   file: string;
   /** The datasets the file names (as far as it could be read). */
@@ -122,7 +120,8 @@ export function loadHookFiles(dir: string, given: boolean): HookFiles {
       // Nothing but a plain file is opened (a FIFO would block the run).
       if (!st.isFile()) {
         // Not used; but the datasets it names (if it leads to a plain file) wait for it to be fixed.
-        const named = st.isSymbolicLink() ? (readPlain(path, false)?.match(/^\s*dataset\s*=\s*\S+/gm) ?? []).map((l) => l.split('=')[1]!.trim()) : [];
+        const linked = st.isSymbolicLink() ? readPlain(path, false) : null;
+        const named = linked === null ? [] : parseHookFile(name, linked).datasets;
         out.unusable.push({ file: name, datasets: named, problems: [`${path} is not a plain file (a symbolic link?)`] });
         continue;
       }

@@ -13,6 +13,7 @@
  */
 import type { Action } from '../plan/types.js';
 import type { SnapshotHook } from '../policy/hooks.js';
+import { exitText } from '../transport/host.js';
 import type { HookResult, LocalHost } from '../transport/local.js';
 import type { Zfs } from '../zfs/client.js';
 import { snapshotCommand } from '../zfs/commands.js';
@@ -21,10 +22,7 @@ import type { HookFailure } from './executor.js';
 
 function hookFailure(r: HookResult): string | null {
   if (r.stopped) return r.stopped;
-  if (r.code === 0) return null;
-  const said = r.output.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
-  const status = r.code !== null ? `exit ${r.code}` : `signal ${r.signal}`;
-  return said ? `${status}: ${said}` : status;
+  return r.code === 0 ? null : exitText({ code: r.code, signal: r.signal, stderr: r.output });
 }
 
 export interface HookedSnapshotResult extends SnapshotResult {

@@ -14,7 +14,7 @@ import { isDue, TickCache } from '../policy/schedule.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
 import { destroyCommands, renameCommand } from '../zfs/commands.js';
 import { shellCommand } from '../transport/quote.js';
-import { isSameOrBelow } from '../zfs/dataset-names.js';
+import { isSameOrBelow, poolOf } from '../zfs/dataset-names.js';
 import type { DatasetInfo, Inventory } from '../zfs/parse.js';
 import { orderNestedSeeds, planReplication, replicationKey, type DestinationState } from './replication.js';
 import { snapshotActions } from './snapshot-groups.js';
@@ -56,9 +56,6 @@ export interface PlanInput {
    */
   noSnapshots?: boolean;
 }
-
-/** The pool of a dataset (its first name component). */
-const poolOf = (dataset: string) => dataset.split('/')[0]!;
 
 /** The topmost datasets among `names`: one `zfs get -r` over them covers all. */
 export function topmost(names: Iterable<string>): string[] {
@@ -465,7 +462,7 @@ export function buildPlan(planInput: PlanInput): Plan {
     for (const name of remembered) if (!input.localDatasets.has(name) && !known.has(name)) missing.add(name);
   }
   for (const name of [...missing].sort()) {
-    const pool = name.split('/')[0]!;
+    const pool = poolOf(name);
     const poolThere = [...input.localDatasets!].some((d) => d === pool);
     datasets.push({
       dataset: name,

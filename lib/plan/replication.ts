@@ -23,7 +23,7 @@ import { isDue, type TickCache } from '../policy/schedule.js';
 import { chooseStreamFlags, type PoolFeatures, type StreamFlag, type ZfsCapabilities } from '../zfs/capabilities.js';
 import { createParentCommand, destroyCommands, receiveAbortCommand, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
 import { shellCommand } from '../transport/quote.js';
-import { parentOf } from '../zfs/dataset-names.js';
+import { parentOf, poolOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
 import type { Conflict, ReplicationPlan } from './types.js';
@@ -175,7 +175,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
       `zback never sends encrypted data decrypted: replicate it to a host with OpenZFS 0.8 or newer.`;
     return plan;
   }
-  const pool = target.split('/')[0]!;
+  const pool = poolOf(target);
   // The stream options (SPEC §11): chosen at the seed from both sides' ZFS and pool features, then
   // kept for the copy (a copy seeded with -L must go on getting -L). Not OpenZFS on both sides: none.
   const both = input.localCaps?.openzfs === true && caps.openzfs;

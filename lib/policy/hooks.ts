@@ -27,6 +27,9 @@ export interface SnapshotHook {
   timeoutS: number;
 }
 
+/** Where root keeps the hook files unless `run --hooks-dir` says otherwise. */
+export const DEFAULT_HOOKS_DIR = '/etc/zback/hooks.d';
+
 export const DEFAULT_HOOK_TIMEOUT_S = 60;
 export const MAX_HOOK_TIMEOUT_S = 3600;
 

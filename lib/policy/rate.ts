@@ -3,6 +3,7 @@
  * M, G or T for powers of 1024 (as mbuffer and pv read them): `20M` is 20 MiB/s. `0` is no limit.
  */
 import { InvalidValue } from '../errors.js';
+import { scaleBytes } from '../util/units.js';
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
@@ -22,12 +23,6 @@ export function parseRate(text: string): number | null {
 
 /** "20 MiB/s". */
 export function formatRate(bytesPerSecond: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = bytesPerSecond;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}/s`;
+  const { value, unit } = scaleBytes(bytesPerSecond);
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}/s`;
 }

@@ -1,15 +1,10 @@
 /** Transfer progress for a terminal: bytes, rate and (when the size is known) ETA, throttled. */
 import { formatDuration } from '../policy/duration.js';
+import { scaleBytes } from '../util/units.js';
 
 export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+  const { value, unit } = scaleBytes(n);
+  return `${value.toFixed(unit === 'B' ? 0 : 1)} ${unit}`;
 }
 
 /** Returns the callback for ReplicationContext.onProgress; `show(null)` clears the line. */

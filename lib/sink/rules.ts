@@ -8,7 +8,7 @@
 import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
 import { poolFeaturesCommand } from '../zfs/commands.js';
-import { datasetNameProblem, snapshotNameProblem } from '../zfs/dataset-names.js';
+import { datasetNameProblem, poolOf, snapshotNameProblem } from '../zfs/dataset-names.js';
 
 export interface SinkOptions {
   /** Datasets under which the source may receive, hold, release and prune. */
@@ -94,7 +94,7 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
     const pools = argv.slice(shape.length);
     if (!exactly(argv.slice(0, shape.length), shape) || pools.length === 0)
       throw new Refused("only zback's own reading of pool features (zpool get … feature@…) runs here");
-    const own = new Set(o.roots.map((r) => r.split('/')[0]!));
+    const own = new Set(o.roots.map(poolOf));
     const other = pools.find((p) => !own.has(p));
     if (other !== undefined)
       throw new Refused(`${JSON.stringify(other)} is not the pool of this sink's root${o.roots.length > 1 ? 's' : ''} (${o.roots.join(', ')})`);

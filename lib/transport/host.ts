@@ -78,3 +78,10 @@ export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
 }
+
+/** How a command ended, in one line: "exit 1: <its last two lines of stderr>", a signal, or a lost connection. */
+export function exitText(r: Pick<RunResult, 'code' | 'signal' | 'stderr'>): string {
+  const status = r.code !== null ? `exit ${r.code}` : r.signal ? `signal ${r.signal}` : 'connection lost';
+  const text = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
+  return text ? `${status}: ${text}` : status;
+}

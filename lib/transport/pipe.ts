@@ -10,7 +10,7 @@
  * - Success means: source exit 0 AND sink exit 0.
  */
 import type { Readable } from 'node:stream';
-import type { RunResult, Sink, Source } from './host.js';
+import { exitText, type RunResult, type Sink, type Source } from './host.js';
 import { throttle, type TokenBucket } from './rate-limit.js';
 
 export interface TransferResult {
@@ -30,12 +30,6 @@ export interface TransferOptions {
   onProgress?: (bytes: number) => void;
   /** Bandwidth limits the stream passes through (none: as fast as both ends go). */
   limits?: readonly TokenBucket[];
-}
-
-function describe(r: RunResult): string {
-  const status = r.code !== null ? `exit ${r.code}` : r.signal ? `signal ${r.signal}` : 'connection lost';
-  const text = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
-  return text ? `${status}: ${text}` : status;
 }
 
 /** After the stream ended, zfs recv may take a while to finish (at least this long, or the idle timeout). */
@@ -110,7 +104,7 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
         }, limit);
       }
     } else {
-      fail(`zfs send failed (${describe(r)})`);
+      fail(`zfs send failed (${exitText(r)})`);
       sink.abort();
     }
     return r;
@@ -140,7 +134,7 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
           source.abort();
         }, 30_000);
       } else {
-        fail(`zfs recv failed (${describe(r)})`);
+        fail(`zfs recv failed (${exitText(r)})`);
         source.abort();
       }
     }
@@ -151,7 +145,7 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   if (finishing) clearTimeout(finishing);
   if (idle) clearInterval(idle);
   if (reason === undefined && unread > 0) fail(`zfs recv ended before the stream did (${unread} bytes were not read)`);
-  if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${describe(k)})`);
-  if (reason === undefined && s.code !== 0) fail(`zfs send failed (${describe(s)})`);
+  if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${exitText(k)})`);
+  if (reason === undefined && s.code !== 0) fail(`zfs send failed (${exitText(s)})`);
   return { ok: reason === undefined, bytes, produced, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };
 }

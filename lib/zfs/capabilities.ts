@@ -60,6 +60,13 @@ export type PoolFeatures = ReadonlyMap<string, ReadonlyMap<string, string>>;
 /** The send options beyond a plain stream: raw (`-w`), large blocks, embedded data, compressed records. */
 export type StreamFlag = '-w' | '-L' | '-e' | '-c';
 
+const STREAM_FLAGS: ReadonlySet<string> = new Set<StreamFlag>(['-w', '-L', '-e', '-c']);
+
+/** Whether a word is one of the stream options zback sends with (nothing else reaches a send). */
+export function isStreamFlag(word: string): word is StreamFlag {
+  return STREAM_FLAGS.has(word);
+}
+
 const usable = (pool: ReadonlyMap<string, string> | undefined, feature: string) => pool?.get(feature) === 'enabled' || pool?.get(feature) === 'active';
 
 /**

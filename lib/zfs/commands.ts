@@ -2,7 +2,7 @@
  * Every `zfs` command zback runs, built as an argv array. Nothing else in zback spells a zfs
  * command; the executor and the dry run both print what these functions return.
  */
-import { POOL_FEATURES, type StreamFlag, type ZfsCapabilities } from './capabilities.js';
+import { isStreamFlag, POOL_FEATURES, type StreamFlag, type ZfsCapabilities } from './capabilities.js';
 import { MAX_NAME_LENGTH, datasetNameProblem, snapshotNameProblem } from './dataset-names.js';
 
 export const ZFS = 'zfs';
@@ -146,9 +146,8 @@ export function datasetPropertiesCommand(dataset: string, properties: readonly s
 }
 
 /** The stream options zback sends with (capabilities.ts chooses them); nothing else reaches a send. */
-const STREAM_FLAGS: ReadonlySet<string> = new Set<StreamFlag>(['-w', '-L', '-e', '-c']);
 function streamFlags(flags: readonly StreamFlag[]): string[] {
-  for (const f of flags) if (!STREAM_FLAGS.has(f)) throw new Error(`refusing a zfs send option that is not a stream option: ${JSON.stringify(f)}`);
+  for (const f of flags) if (!isStreamFlag(f)) throw new Error(`refusing a zfs send option that is not a stream option: ${JSON.stringify(f)}`);
   return [...flags];
 }
 
