@@ -203,3 +203,35 @@ describe('the code cache', () => {
     expect(caches(d)).toEqual([expect.stringMatching(/-sink\.cache$/)]);
   });
 });
+
+describe('what the bundle loads at start (README "Start-up")', () => {
+  // string-width builds an Intl.Segmenter when it is evaluated: counting Segmenters tells whether
+  // the module ran. Only yargs' help layout needs it.
+  const counter = (file: string) => {
+    const preload = join(dir, 'count-segmenters.cjs');
+    writeFileSync(
+      preload,
+      `const Real = Intl.Segmenter; let n = 0;
+       Intl.Segmenter = class extends Real { constructor(...a) { super(...a); n++; } };
+       process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(file)}, String(n)));`,
+    );
+    return preload;
+  };
+  const segmentersMade = (args: string[]) => {
+    const out = join(dir, `segmenters-${args.join('-')}`);
+    const r = spawnSync(process.execPath, ['-r', counter(out), BIN, ...args], { encoding: 'utf8', env: { ...process.env, ZBACK_CODE_CACHE_DIR: 'off' } });
+    return { code: r.status, stdout: r.stdout, made: Number(readFileSync(out, 'utf8')) };
+  };
+
+  test('a command that prints no help never evaluates string-width; --help does, and lays its columns out with it', () => {
+    expect(segmentersMade(['--version'])).toEqual({ code: 0, stdout: `${VERSION}\n`, made: 0 });
+    const help = segmentersMade(['run', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.made).toBeGreaterThan(0);
+    // cliui aligns each option's description in one column: the widths were measured.
+    const described = help.stdout.split('\n').filter((l) => /^ +--[a-z-]+ {2,}\S/.test(l));
+    expect(described.length).toBeGreaterThan(3);
+    const column = (l: string) => /^ +--[a-z-]+ {2,}/.exec(l)![0].length;
+    expect(new Set(described.map(column)).size).toBe(1);
+  });
+});
