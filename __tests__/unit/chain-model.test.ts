@@ -13,7 +13,10 @@
  *  2. nothing foreign, held by a user, or newest is ever destroyed (the model refuses and records it);
  *  3. source and copy agree on the guid of every snapshot they both have;
  *  4. when the destination is back (up, pool imported, target in place) the run succeeds and sends
- *     incrementally: a copy that was seeded is never seeded again.
+ *     incrementally: a copy that was seeded is never seeded again;
+ *  5. on OpenZFS, a base destroyed by hand (its holds released first, as a person would) that zback
+ *     had bookmarked does not cut the chain: the copy shares that bookmark's guid, the next run
+ *     sends from the bookmark, and zback never destroys a bookmark that is not its own (SPEC §11).
  *
  * Seeded and reproducible: ZBACK_MODEL_SEED and ZBACK_MODEL_RUNS override; a failure prints the
  * shrunk sequence of events.
@@ -35,6 +38,7 @@ import { HoldLedger } from '../../lib/state/holds.js';
 import { STATE_VERSION, type RunState } from '../../lib/state/run-state.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES, type ZfsCapabilities } from '../../lib/zfs/capabilities.js';
 import type { DatasetInfo, Inventory, PropertyRow } from '../../lib/zfs/parse.js';
+import { isZbackBookmark } from '../../lib/plan/bookmarks.js';
 
 const SOURCE = 'tank/d';
 const TARGET = 'bpool/c';
@@ -58,6 +62,10 @@ type Event =
   | { kind: 'user-hold'; pick: number }
   | { kind: 'user-release' }
   | { kind: 'fail-next-send'; afterBytes: boolean }
+  /** A person releases the holds on the source's base and destroys it (OpenZFS: where zback bookmarked it). */
+  | { kind: 'destroy-base' }
+  /** A person bookmarks the newest source snapshot (zback must leave it alone). */
+  | { kind: 'hand-bookmark' }
   /** What zpool get says of the backup pool: every feature, an old pool's few, or nothing (it failed). */
   | { kind: 'features'; pool: 'new' | 'old' | 'unknown' };
 
@@ -85,6 +93,8 @@ const events: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'user-release' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail-next-send' as const), afterBytes: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('features' as const), pool: fc.constantFrom('new' as const, 'old' as const, 'unknown' as const) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'destroy-base' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'hand-bookmark' as const }) },
 );
 
 interface Snap {
@@ -96,6 +106,11 @@ interface Snap {
 interface Dataset {
   snaps: Snap[];
 }
+interface Bookmark {
+  name: string;
+  guid: string;
+  txg: number;
+}
 
 /** Two hosts' ZFS, as far as zback can tell. */
 class World {
@@ -103,6 +118,9 @@ class World {
   guids = 0;
   now = Date.parse('2026-03-01T00:00:00Z');
   source: Dataset = { snaps: [] };
+  /** The source's bookmarks (OpenZFS). */
+  bookmarks: Bookmark[] = [];
+  handBookmarks = 0;
   /** Backup host: datasets by name (a pool's datasets stay in the map while it is exported). */
   backup = new Map<string, Dataset>([['bpool', { snaps: [] }]]);
   up = true;
@@ -138,6 +156,7 @@ class World {
       guid: `ds:${name}`,
       createtxg: 1,
       snapshots: d.snaps.map((s) => ({ name: s.name, guid: s.guid, createtxg: s.txg, userrefs: s.holds.size })),
+      ...(d === this.source && this.caps.openzfs ? { bookmarks: this.bookmarks.map((b) => ({ name: b.name, guid: b.guid, createtxg: b.txg })) } : {}),
       // OpenZFS says whether a dataset is encrypted (zback sends nothing it cannot tell): not these.
       ...(this.caps.encryption ? { encryption: 'off' } : {}),
     };
@@ -198,6 +217,20 @@ class World {
             return this.visible(a.target) ? { ok: true } : fail('dataset does not exist');
           case 'abort-receive':
             return { ok: true };
+          case 'bookmark': {
+            const s = this.source.snaps.find((x) => x.name === a.snapshots[0]);
+            if (!s) return fail(`cannot bookmark '${SOURCE}@${a.snapshots[0]}': dataset does not exist`);
+            if (this.bookmarks.some((b) => b.name === a.bookmark)) return fail(`cannot create bookmark '${SOURCE}#${a.bookmark}': bookmark exists`);
+            this.bookmarks.push({ name: a.bookmark!, guid: s.guid, txg: s.txg });
+            return { ok: true };
+          }
+          case 'unbookmark': {
+            const b = this.bookmarks.find((x) => x.name === a.bookmark);
+            if (!b) return fail(`cannot destroy '${SOURCE}#${a.bookmark}': bookmark does not exist`);
+            if (!isZbackBookmark(b.name)) this.violations.push(`destroyed a bookmark that is not zback's: #${b.name}`);
+            this.bookmarks.splice(this.bookmarks.indexOf(b), 1);
+            return { ok: true };
+          }
           case 'send':
             return this.send(a);
           case 'hold':
@@ -274,7 +307,7 @@ class World {
       return { ok: true, bytes: 100 };
     }
     if (!target) return { ok: false, error: `destination '${a.target}' does not exist` };
-    const from = this.source.snaps[at(step.from!)];
+    const from = step.fromBookmark ? this.bookmarks.find((b) => b.name === step.from) : this.source.snaps[at(step.from!)];
     const to = this.source.snaps[at(step.to)];
     if (!from || !to) return { ok: false, error: 'incremental source or target does not exist' };
     const last = target.snaps[target.snaps.length - 1];
@@ -310,6 +343,7 @@ class World {
       holds,
       history,
       localDatasets: new Set(['tank', SOURCE]),
+      localFeatures: new Map([['tank', new Map([['bookmarks', 'enabled']])]]),
     });
     const refusals = checkPlan({ actions: planned.actions, configs, inventory, destinations, holds, replicated: history.replicated, names });
     // The planner and the interlock agree: a refusal is a loud failure for the operator.
@@ -331,7 +365,8 @@ class World {
     const copy = this.copy();
     if (this.seeded && copy) {
       const guids = new Set(copy.snaps.map((s) => s.guid));
-      if (!this.source.snaps.some((s) => guids.has(s.guid))) this.violations.push(`${after}: the copy shares no snapshot with the source any more (chain cut)`);
+      if (!this.source.snaps.some((s) => guids.has(s.guid)) && !this.bookmarks.some((b) => guids.has(b.guid)))
+        this.violations.push(`${after}: the copy shares no snapshot or bookmark with the source any more (chain cut)`);
       for (const s of copy.snaps) {
         const same = this.source.snaps.find((x) => x.name === s.name);
         if (same && same.guid !== s.guid) this.violations.push(`${after}: ${s.name} has guid ${same.guid} here and ${s.guid} on the copy`);
@@ -416,6 +451,22 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
       case 'features':
         w.features = e.pool;
         break;
+      case 'destroy-base': {
+        // The newest snapshot the copy has too, if zback bookmarked it: its holds released by hand, then destroyed.
+        const copy = w.copy();
+        const guids = new Set(copy?.snaps.map((s) => s.guid) ?? []);
+        const base = [...w.source.snaps].reverse().find((s) => guids.has(s.guid));
+        if (base && w.bookmarks.some((b) => b.guid === base.guid && isZbackBookmark(b.name))) {
+          if (w.userHeld === base) w.userHeld = null;
+          w.source.snaps.splice(w.source.snaps.indexOf(base), 1);
+        }
+        break;
+      }
+      case 'hand-bookmark': {
+        const newest = w.source.snaps[w.source.snaps.length - 1];
+        if (newest && w.caps.openzfs) w.bookmarks.push({ name: `by-hand-${++w.handBookmarks}`, guid: newest.guid, txg: newest.txg });
+        break;
+      }
       case 'respell':
         w.label = e.label;
         break;

@@ -303,7 +303,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       if (remote) {
         sayCapabilities(remote);
         // What this run's snapshots added: read again (one command), then plan the rest.
-        const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()])) : local0.inventory;
+        const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()]), false, zfs.caps.openzfs) : local0.inventory;
         if (ledger.problem) {
           ledger.replace(await rebuildHolds(zfs, local0.configs, inventory, remote));
           ledger.save();

@@ -53,7 +53,8 @@ export async function discoverLocal(
   const recorded = [...held, ...managedBefore];
   const datasets = recorded.some((d) => !configured.has(d)) ? new Set(await zfs.listDatasets()) : configured;
   const roots = topmost([...configs.filter((c) => c.kind !== 'ignored').map((c) => c.dataset), ...[...held].filter((d) => datasets.has(d))]);
-  const inventory = await zfs.inventory(roots);
+  // (On OpenZFS with its bookmarks: the safety net of the sends, SPEC §11.)
+  const inventory = await zfs.inventory(roots, false, zfs.caps.openzfs);
   const replicated = configs.filter((c) => c.kind === 'managed' && c.config.destinations.length > 0).map((c) => c.dataset);
   await zfs.readMissingEncryption(inventory, replicated);
   // Only where something is replicated, and only on OpenZFS (an old ZFS has pool versions, no features).

@@ -73,6 +73,7 @@ export type Failure =
   | { kind: 'hold'; dataset: string; where: string; reason: string }
   | { kind: 'stale-hold'; dataset: string; where: string; tag: string; snapshot: string; reason: string }
   | { kind: 'prune'; dataset: string; where: string; reason: string }
+  | { kind: 'bookmark'; dataset: string; where: string; bookmark: string; made: boolean; reason: string }
   /** A replication not attempted because what it waits for failed (its own failure is reported there). */
   | { kind: 'not-run'; dataset: string; where: string; reason: string };
 
@@ -139,6 +140,9 @@ function failureOf(a: Action, reason: string, dataset = a.dataset): Failure {
         : { kind: 'hold', dataset, where: at, reason };
     case 'destroy':
       return { kind: 'prune', dataset, where: at, reason };
+    case 'bookmark':
+    case 'unbookmark':
+      return { kind: 'bookmark', dataset, where: at, bookmark: a.bookmark!, made: a.op === 'bookmark', reason };
   }
 }
 

@@ -52,6 +52,8 @@ export function zfsPorts(ctx: PortsContext): ActionPorts {
           return { ok: true };
         case 'mark-copy':
         case 'abort-receive':
+        case 'bookmark':
+        case 'unbookmark':
           await zfsOn(a.host).exec(a.argv);
           return { ok: true };
         case 'hold':

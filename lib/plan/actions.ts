@@ -11,13 +11,24 @@
  * - a destroy waits for the release of every zback hold on what it destroys, and a snapshot kept
  *   only as the base of a send is destroyed only once that send succeeded;
  * - a stale hold is released only once the hold that replaces it is placed;
+ * - a destination's bookmark of its new base waits for the last send; its older bookmark is
+ *   destroyed only once the new one is made (SPEC §11);
  * - holds (and releases) with one tag on one host are one batch: one `zfs hold TAG snap…` for
  *   every member whose condition held, so a run of N datasets costs one hold and one release
  *   command per host and tag, not N of each; all holds of a run come before its releases.
  */
 import { hooksFor, type SnapshotHook } from '../policy/hooks.js';
 import type { ZfsCapabilities } from '../zfs/capabilities.js';
-import { destroyCommands, holdCommand, receiveAbortCommand, releaseCommand, setPropertyCommand, createParentCommand } from '../zfs/commands.js';
+import {
+  bookmarkCommand,
+  createParentCommand,
+  destroyBookmarkCommand,
+  destroyCommands,
+  holdCommand,
+  receiveAbortCommand,
+  releaseCommand,
+  setPropertyCommand,
+} from '../zfs/commands.js';
 import { isBroken, replicationKey } from './replication.js';
 import type { Action, Plan, ReplicationPlan } from './types.js';
 import type { HoldRecord } from '../state/holds.js';
@@ -57,7 +68,7 @@ function sendWhy(r: ReplicationPlan, i: number): string {
   const key = replicationKey(r);
   if (s.kind === 'full') return `seed ${key} with @${s.to}`;
   if (s.kind === 'resume') return `resume the interrupted receive on ${key}`;
-  return `${s.delivers.length > 1 ? '-I' : '-i'} @${s.from} → @${s.to} to ${key}`;
+  return `${s.delivers.length > 1 ? '-I' : '-i'} ${s.fromBookmark ? '#' : '@'}${s.from} → @${s.to} to ${key}`;
 }
 
 export function buildActions(
@@ -223,6 +234,34 @@ export function buildActions(
       }
     }
     holdOf.set(key, holds);
+    if (r.bookmark) {
+      const b = r.bookmark;
+      const local = { ...on, host: 'local', phase: 'replicate' as const, target: r.dataset };
+      const made = b.create
+        ? [
+            push({
+              ...local,
+              op: 'bookmark',
+              argv: bookmarkCommand(r.dataset, b.create.snapshot, b.create.name),
+              snapshots: [b.create.snapshot],
+              bookmark: b.create.name,
+              after: sent,
+              why: `bookmark the base of ${key}: should @${b.create.snapshot} be destroyed, the next send starts there`,
+            }),
+          ]
+        : sent;
+      for (const old of b.remove) {
+        push({
+          ...local,
+          op: 'unbookmark',
+          argv: destroyBookmarkCommand(r.dataset, old),
+          snapshots: [],
+          bookmark: old,
+          after: made,
+          why: `${key}'s older bookmark, replaced by #${b.create?.name ?? b.current}`,
+        });
+      }
+    }
     for (const argv of r.targetDestroyArgvs) {
       const names = namesOf(r.target, argv);
       push({

@@ -3,7 +3,7 @@
  * of one run. The executor carries the plan out; --dry-run prints it. No I/O here.
  */
 import { blockedBy, type SnapshotHook } from '../policy/hooks.js';
-import type { PoolFeatures, StreamFlag } from '../zfs/capabilities.js';
+import { canBookmark, type PoolFeatures, type StreamFlag } from '../zfs/capabilities.js';
 import type { Calendar } from '../policy/calendar.js';
 import { TrustedNames, type NameFormat } from '../policy/snapshot-names.js';
 import { errorMessage } from '../errors.js';
@@ -312,6 +312,8 @@ function planDataset(
         ...(input.copyMark ? { copyMark: input.copyMark } : {}),
         ...(input.localFeatures?.has(poolOf(config.dataset)) ? { sourcePool: input.localFeatures.get(poolOf(config.dataset))! } : {}),
         ...(recordedStream ? { recordedStream } : {}),
+        ...(info.bookmarks ? { bookmarks: info.bookmarks } : {}),
+        bookmarksUsable: canBookmark(input.caps, input.localFeatures?.get(poolOf(config.dataset))),
       });
       if (info.guid) r.datasetGuid = info.guid;
       mine.push(r);

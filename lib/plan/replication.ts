@@ -21,11 +21,20 @@ import { checkResumeToken, type ResumeTokenInfo } from '../zfs/resume-token.js';
 import { underRoot } from '../sink/rules.js';
 import { isDue, type TickCache } from '../policy/schedule.js';
 import { chooseStreamFlags, type PoolFeatures, type StreamFlag, type ZfsCapabilities } from '../zfs/capabilities.js';
-import { createParentCommand, destroyCommands, receiveAbortCommand, receiveCommand, sendFullCommand, sendResumeCommand } from '../zfs/commands.js';
+import {
+  createParentCommand,
+  destroyCommands,
+  receiveAbortCommand,
+  receiveCommand,
+  sendFromBookmarkCommand,
+  sendFullCommand,
+  sendResumeCommand,
+} from '../zfs/commands.js';
 import { shellCommand } from '../transport/quote.js';
 import { parentOf, poolOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
-import type { Inventory, SnapshotInfo } from '../zfs/parse.js';
+import type { BookmarkInfo, Inventory, SnapshotInfo } from '../zfs/parse.js';
+import { bookmarkName, isBookmarkFor } from './bookmarks.js';
 import type { Conflict, ReplicationPlan } from './types.js';
 import { conflictText } from '../report/conflicts.js';
 
@@ -77,6 +86,10 @@ export interface ReplicationInput {
   sourcePool?: ReadonlyMap<string, string>;
   /** The stream options this copy was seeded with, as recorded then: every later send keeps them. */
   recordedStream?: readonly StreamFlag[];
+  /** The source dataset's bookmarks (OpenZFS), in creation order. */
+  bookmarks?: readonly BookmarkInfo[];
+  /** This machine's ZFS and the dataset's pool can bookmark (OpenZFS, pool feature `bookmarks`): zback keeps one per destination. */
+  bookmarksUsable?: boolean;
 }
 
 export { TARGET_HOLD_TAG, sourceHoldTag } from './hold-tags.js';
@@ -292,28 +305,44 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
 
   const targetGuids = new Map(targetSnaps.map((s) => [s.guid, s]));
   const common = [...source].reverse().find((s) => s.guid !== null && targetGuids.has(s.guid));
-  if (!common) {
+  // A bookmark newer than the last common snapshot whose snapshot the target has: the base was
+  // destroyed here (by hand, or by another tool), and the bookmark carries the chain on (SPEC §11).
+  const mark = [...(input.bookmarks ?? [])].reverse().find((b) => targetGuids.has(b.guid) && b.createtxg > (common?.createtxg ?? -1));
+  if (!common && !mark) {
     plan.status = 'diverged';
     conflict({ kind: 'no-common', targetEmpty: targetSnaps.length === 0, seededBefore: (input.seededBefore ?? []).length > 0, seededBase: seeded });
     return plan;
   }
-  plan.common = common.name;
-  const commonOnTarget = targetGuids.get(common.guid)!;
-  if (commonOnTarget.name !== common.name) plan.commonOnTarget = commonOnTarget.name;
+  const commonOnTarget = targetGuids.get(mark ? mark.guid : common!.guid)!;
+  const baseTxg = mark ? mark.createtxg : common!.createtxg;
+  const baseTime = mark ? input.names.parse(commonOnTarget.name) : common!.time;
+  if (mark) {
+    plan.baseBookmark = { name: mark.name, guid: mark.guid };
+    plan.commonOnTarget = commonOnTarget.name;
+  } else {
+    plan.common = common!.name;
+    if (commonOnTarget.name !== common!.name) plan.commonOnTarget = commonOnTarget.name;
+  }
   held = heldOnTarget(commonOnTarget.name);
   const newer = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg);
   if (newer.length > 0) {
     plan.status = 'diverged';
-    conflict({ kind: 'newer-on-target', common: common.name, rollbackTo: commonOnTarget.name, newer: newer.map((s) => s.name), seededBase: seeded });
+    conflict({
+      kind: 'newer-on-target',
+      common: common?.name ?? commonOnTarget.name,
+      rollbackTo: commonOnTarget.name,
+      newer: newer.map((s) => s.name),
+      seededBase: seeded,
+    });
     return plan;
   }
-  const after = source.filter((s) => s.createtxg > common.createtxg);
+  const after = source.filter((s) => s.createtxg > baseTxg);
   if (after.length === 0) {
     plan.status = 'up-to-date';
     return finish(plan, input, targetSnaps, held, retention, caps);
   }
-  const verdict = isDue(destination.schedule, common.time, input.now, input.calendar.zone, input.ticks);
-  if (common.time !== null && !verdict.due) {
+  const verdict = isDue(destination.schedule, baseTime, input.now, input.calendar.zone, input.ticks);
+  if (baseTime !== null && !verdict.due) {
     plan.status = 'not-due';
     plan.nextDue = verdict.next;
     return finish(plan, input, targetSnaps, held, retention, caps);
@@ -321,13 +350,34 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   // What the destination keeps once everything newer arrived (existing copies count too).
   const all = [...targetSnaps.filter((s) => s.createtxg <= commonOnTarget.createtxg), ...after];
   const protect = new Map(held);
-  protect.set(common.name, ['last common snapshot']);
+  protect.set(mark ? commonOnTarget.name : common!.name, ['last common snapshot']);
   const kept = new Set(
     decideRetention(candidatesOf(all), retention, input.calendar, protect)
       .filter((d) => d.keep)
       .map((d) => d.name),
   );
-  plan.sends = incrementalSteps(dataset, common.name, after, (s) => s.time === null || kept.has(s.name), recvArgv, flags);
+  const keep = (s: Snap) => s.time === null || kept.has(s.name);
+  if (mark) {
+    // Only `-i` can start at a bookmark: one step onto the first snapshot the destination keeps,
+    // then on from that snapshot as usual.
+    const first = after.find(keep);
+    if (first) {
+      plan.sends = [
+        {
+          kind: 'incremental',
+          from: mark.name,
+          fromBookmark: true,
+          to: first.name,
+          delivers: [first.name],
+          sendArgv: sendFromBookmarkCommand(dataset, mark.name, first.name, flags),
+          recvArgv,
+        },
+        ...incrementalSteps(dataset, first.name, after.slice(after.indexOf(first) + 1), keep, recvArgv, flags),
+      ];
+    }
+  } else {
+    plan.sends = incrementalSteps(dataset, common!.name, after, keep, recvArgv, flags);
+  }
   if (plan.sends.length === 0) {
     // Only snapshots the destination would delete at once are newer (e.g. one made by hand with an
     // older time in its name): nothing to send.
@@ -358,6 +408,13 @@ function finish(
   const protect = new Map(held);
   const base = plan.newCommon ?? plan.common;
   if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
+  // A bookmark base and nothing sent: the target's snapshot it marks is the only link left.
+  if (!base && plan.baseBookmark && plan.commonOnTarget)
+    protect.set(plan.commonOnTarget, [
+      ...(protect.get(plan.commonOnTarget) ?? []),
+      `last common point with the source (its bookmark #${plan.baseBookmark.name})`,
+    ]);
+  planBookmarks(plan, input);
   // Renamed on the target: protected under the name it has there.
   if (base && base === plan.common && plan.commonOnTarget)
     protect.set(plan.commonOnTarget, [...(protect.get(plan.commonOnTarget) ?? []), 'last common snapshot with the source']);
@@ -381,6 +438,30 @@ function finish(
   plan.targetDestroy = plan.targetDecisions.filter((d) => !d.keep && existing.has(d.name)).map((d) => d.name);
   plan.targetDestroyArgvs = plan.targetDestroy.length ? destroyCommands(plan.target, plan.targetDestroy, caps) : [];
   return plan;
+}
+
+/**
+ * zback's bookmark for this destination (SPEC §11): the base after this run (the last snapshot
+ * sent, or the common one) gets one unless it has it; this destination's older ones go once it
+ * is there. A bookmark base with nothing newer to send keeps its bookmark as it is.
+ */
+function planBookmarks(plan: ReplicationPlan, input: ReplicationInput): void {
+  if (!input.bookmarksUsable) return;
+  const base = plan.newCommon ?? plan.common;
+  if (base === undefined) return;
+  const snap = input.snapshots.find((s) => s.name === base);
+  const name = bookmarkName(plan.dataset, base, plan.hostLabel, plan.target);
+  const mine = (input.bookmarks ?? []).filter((b) => isBookmarkFor(b.name, plan.hostLabel, plan.target));
+  const current = name !== null && snap !== undefined ? mine.find((b) => b.name === name && b.guid === snap.guid) : undefined;
+  // (One of that name for another snapshot — destroyed and taken again in the same second — would
+  // make `zfs bookmark` fail: none is made, and that old one stays until a newer base.)
+  const clash = name !== null && !current && mine.some((b) => b.name === name);
+  const baseTxg = snap?.createtxg ?? Number.MAX_SAFE_INTEGER; // not taken yet: newer than every bookmark
+  plan.bookmark = {
+    ...(name !== null && !current && !clash ? { create: { snapshot: base, name } } : {}),
+    ...(current ? { current: current.name } : {}),
+    remove: current || (name !== null && !clash) ? mine.filter((b) => b.name !== name && b.createtxg < baseTxg).map((b) => b.name) : [],
+  };
 }
 
 /**

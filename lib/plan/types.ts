@@ -81,6 +81,8 @@ export interface SendStep {
   recvArgv: string[];
   /** A seed whose receive sets the copy's marks (`zfs receive -o`): no `zfs set` after it. */
   marksInReceive?: true;
+  /** `from` is a bookmark (after "#"), not a snapshot: the base snapshot was destroyed here (SPEC §11). */
+  fromBookmark?: true;
 }
 
 export type ReplicationStatus =
@@ -121,8 +123,19 @@ export interface ReplicationPlan {
   conflict?: Conflict;
   /** Last snapshot both sides have (matched by guid), before this run. */
   common?: string;
-  /** The common snapshot's name on the target, where it differs (renamed there). */
+  /** The common snapshot's name on the target, where it differs (renamed there), or the target's snapshot a bookmark base marks. */
   commonOnTarget?: string;
+  /**
+   * The last common point is a bookmark here (its snapshot was destroyed on the source, SPEC §11):
+   * the next send starts from it (`-i ds#bookmark`); `common` is then unset.
+   */
+  baseBookmark?: { name: string; guid: string };
+  /**
+   * zback's bookmark for this destination (SPEC §11): made for the base once the sends succeeded
+   * (`create`), or already there (`current`); `remove`: this destination's older ones, destroyed
+   * only once the new one is made.
+   */
+  bookmark?: { create?: { snapshot: string; name: string }; current?: string; remove: string[] };
   /** After the sends: the new last common snapshot. */
   newCommon?: string;
   /** Next tick of the destination's schedule, for not-due. */
@@ -183,6 +196,8 @@ export type ActionOp =
   | 'hold' // zfs hold TAG ds@snap
   | 'release' // zfs release TAG ds@snap
   | 'destroy' // zfs destroy ds@a[,b…] (exactly the named snapshots)
+  | 'bookmark' // zfs bookmark ds@snap ds#name (the safety net of a destination's base)
+  | 'unbookmark' // zfs destroy ds#name (one of zback's bookmarks, replaced by a newer one)
   | 'abort-receive'; // zfs receive -A: discard an interrupted receive that can never be resumed
 
 export type Phase = 'snapshot' | 'replicate' | 'prune';
@@ -209,6 +224,8 @@ export interface Action {
   snapshots: string[];
   /** hold/release: the tag. */
   tag?: string;
+  /** bookmark/unbookmark: the bookmark's name (after "#"). */
+  bookmark?: string;
   /** hold/release: the record zback's hold ledger gains or loses when the action succeeds. */
   record?: HoldRecord;
   /** send: full, incremental (with `from`) or resume. */

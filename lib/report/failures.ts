@@ -29,6 +29,10 @@ export function failureText(f: Failure): string {
       return `could not release stale hold ${f.tag} on ${f.where}@${f.snapshot}: ${f.reason}`;
     case 'prune':
       return `prune of ${f.where} failed: ${f.reason}`;
+    case 'bookmark':
+      return f.made
+        ? `could not bookmark the base of ${f.where} (#${f.bookmark}): ${f.reason}; the base stays held, and the next run tries again`
+        : `could not remove the replaced bookmark #${f.bookmark} of ${f.where}: ${f.reason}`;
     case 'not-run':
       return `replication to ${f.where}: ${f.reason}`;
   }

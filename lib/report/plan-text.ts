@@ -64,6 +64,7 @@ function datasetLines(d: DatasetPlan, plan: Plan, cal: Calendar, opts: PlanTextO
 function stepText(s: SendStep): string {
   if (s.kind === 'full') return `full @${s.to}`;
   if (s.kind === 'resume') return 'resume the interrupted receive';
+  if (s.fromBookmark) return `-i #${s.from} → @${s.to} (from the bookmark: the base snapshot is gone here)`;
   return s.delivers.length > 1 ? `-I @${s.from} → @${s.to} (${s.delivers.length} snapshots)` : `-i @${s.from} → @${s.to}`;
 }
 
@@ -80,20 +81,30 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
       break;
     }
     case 'up-to-date':
-      out.push(`  ${style.dim(`  send      to ${dest}: up to date (@${r.common})`)}`);
+      out.push(`  ${style.dim(`  send      to ${dest}: up to date (${commonText(r)})`)}`);
       break;
     case 'not-due':
-      out.push(`  ${style.dim(`  send      to ${dest}: not due (last common @${r.common}; next tick ${cal.format(r.nextDue!)})`)}`);
+      out.push(`  ${style.dim(`  send      to ${dest}: not due (last common ${commonText(r)}; next tick ${cal.format(r.nextDue!)})`)}`);
       break;
     default:
       out.push(`  ${style.error(`✗ ${r.status.padEnd(9)}`)} ${dest}: ${r.message}`);
   }
+  const b = r.bookmark;
+  if (b?.create)
+    out.push(`  ${style.add('+ bookmark')} ${r.dataset}#${b.create.name}  ${style.dim(`(the safety net of ${dest}'s base @${b.create.snapshot})`)}`);
+  else if (b?.current && opts.verbose) out.push(`  ${style.keep(`  bookmark ${r.dataset}#${b.current}  (the safety net of ${dest}'s base)`)}`);
+  for (const old of b?.remove ?? []) out.push(`  ${style.remove('- bookmark')} ${r.dataset}#${old}  ${style.dim('(replaced by the newer one)')}`);
   for (const dec of r.targetDecisions) {
     if (!dec.keep && r.targetDestroy.includes(dec.name))
       out.push(`  ${style.remove('- destroy ')} ${dest}@${dec.name}  ${style.dim('(destination retention keeps it by no rule)')}`);
     else if (opts.verbose && dec.keep) out.push(`  ${style.keep(`  keep     ${dest}@${dec.name}  ${dec.reasons.join('; ')}`)}`);
   }
   return out;
+}
+
+/** The last common point: a snapshot, or the bookmark that stands for it here (SPEC §11). */
+function commonText(r: ReplicationPlan): string {
+  return r.baseBookmark ? `#${r.baseBookmark.name}, for @${r.commonOnTarget} there: the snapshot is gone here` : `@${r.common}`;
 }
 
 /** The command of an action as a person would type it; `[host]` says where it runs. */

@@ -15,6 +15,7 @@ import { isBroken } from '../plan/replication.js';
 import type { ReplicationPlan } from '../plan/types.js';
 import type { RunState } from '../state/run-state.js';
 import type { Inventory } from '../zfs/parse.js';
+import { bookmarkSuffix, isBookmarkFor } from '../plan/bookmarks.js';
 
 export const STATUS_SCHEMA = 'zback.status/1';
 
@@ -39,6 +40,11 @@ export interface DestinationStatus {
   lagSeconds: number | null;
   lastSuccess: string | null;
   error: string | null;
+  /**
+   * zback's newest bookmark for this destination here (OpenZFS, SPEC §11): `snapshot` is the one it
+   * marks; `snapshotGone`: that snapshot was destroyed here, and the next send starts from the bookmark.
+   */
+  bookmark: { name: string; snapshot: string; snapshotGone: boolean } | null;
   problems: Problem[];
 }
 
@@ -186,15 +192,29 @@ export function buildStatus(input: StatusInput): StatusReport {
         lagSeconds: null,
         lastSuccess: rec?.lastSuccess ?? null,
         error: rec?.error ?? null,
+        bookmark: null,
         problems: [],
       };
+      const label = destinationHostLabel(d);
+      const mark = [...(info?.bookmarks ?? [])].reverse().find((b) => isBookmarkFor(b.name, label, d.datasetPath));
+      if (mark) {
+        const snapshot = mark.name.slice(0, mark.name.length - bookmarkSuffix(label, d.datasetPath).length);
+        const snapshotGone = !info!.snapshots.some((s) => s.guid === mark.guid);
+        ds.bookmark = { name: mark.name, snapshot, snapshotGone };
+        if (snapshotGone)
+          ds.problems.push({
+            level: 'warning',
+            message: `its base @${snapshot} was destroyed here (not by zback); the next send starts from the bookmark #${mark.name} instead of a full resend`,
+          });
+      }
       if (live) {
         // What the destination says now beats what the last run recorded.
         ds.result = live.status;
         ds.error = live.message ?? null;
-        if (live.common) {
-          ds.lastReplicated = live.common;
-          const t = names.parse(live.common);
+        const common = live.common ?? (live.baseBookmark ? live.commonOnTarget : undefined);
+        if (common) {
+          ds.lastReplicated = common;
+          const t = names.parse(common);
           ds.lastReplicatedTime = t === null ? null : new Date(t).toISOString();
         }
       }

@@ -16,7 +16,14 @@
  *                target present or its spelling changed — unless the destroy waits for a send to
  *                that destination that establishes a newer base (a release: for the hold on it);
  *  unknown       a snapshot or dataset the inventory does not show (it cannot be checked);
- *  undone        a release of the very hold (host, snapshot, tag) the same plan places.
+ *  undone        a release of the very hold (host, snapshot, tag) the same plan places;
+ *  bookmark      a bookmark destroyed that is not zback's for the destination the action serves,
+ *                or that is that destination's newest (a newer one of it must exist, or be made
+ *                first), or that a send of the plan starts from and the destroy does not wait for.
+ *
+ * The last common point of a destination is found by guid among the source's snapshots and its
+ * bookmarks (SPEC §11): where a bookmark is newer than every common snapshot, the target's snapshot
+ * it marks is that destination's base there.
  *
  * The planner is not trusted here: nothing of lib/plan's decisions is read, only its actions.
  */
@@ -28,6 +35,7 @@ import type { DestinationState } from '../plan/replication.js';
 import type { Action, Plan, Refusal } from '../plan/types.js';
 import type { HoldRecord } from '../state/holds.js';
 import type { DatasetInfo, Inventory } from '../zfs/parse.js';
+import { isBookmarkFor } from '../plan/bookmarks.js';
 
 export interface InterlockInput {
   actions: readonly Action[];
@@ -59,6 +67,7 @@ const RULES: Record<string, string> = {
   base: 'it is the last common snapshot (the base of the next incremental send) of a configured destination',
   unknown: 'zback cannot see it in the inventory, so it cannot check it',
   undone: 'the same plan places this very hold (releasing it would undo it)',
+  bookmark: 'it is the safety net of a destination (a bookmark zback keeps until a newer one of the same destination exists)',
 };
 
 export function checkPlan(input: InterlockInput): Refusal[] {
@@ -101,18 +110,26 @@ export function checkPlan(input: InterlockInput): Refusal[] {
     return s && s.reachable ? s.inventory.get(d.config.datasetPath) : undefined;
   };
 
-  /** The destination's last common snapshot by guid; undefined when its target cannot be read or shares none. */
-  const commonByGuid = (d: Dest): string | undefined => {
+  /**
+   * The destination's last common point by guid: the newest source snapshot or bookmark whose guid
+   * the target has (`source`: the snapshot's name here, unset for a bookmark; `target`: the name
+   * there). Undefined when its target cannot be read or shares none.
+   */
+  const commonByGuid = (d: Dest): { source?: string; target: string } | undefined => {
     const target = targetOf(d);
     const source = input.inventory.get(d.dataset);
     if (!target || !source) return undefined;
-    const guids = new Set(target.snapshots.map((s) => s.guid));
-    return [...source.snapshots].reverse().find((s) => guids.has(s.guid))?.name;
+    const there = new Map(target.snapshots.map((s) => [s.guid, s.name]));
+    let best: { txg: number; source?: string; target: string } | undefined;
+    for (const s of source.snapshots)
+      if (there.has(s.guid) && (!best || s.createtxg >= best.txg)) best = { txg: s.createtxg, source: s.name, target: there.get(s.guid)! };
+    for (const b of source.bookmarks ?? []) if (there.has(b.guid) && (!best || b.createtxg > best.txg)) best = { txg: b.createtxg, target: there.get(b.guid)! };
+    return best && { ...(best.source !== undefined ? { source: best.source } : {}), target: best.target };
   };
   /** Bases of a destination on the source: by guid where readable, else every recorded one. */
   const sourceBases = (d: Dest): Set<string> => {
     const common = commonByGuid(d);
-    if (common !== undefined) return new Set([common]);
+    if (common !== undefined) return new Set(common.source !== undefined ? [common.source] : []);
     const out = new Set<string>();
     for (const h of input.holds) {
       if (h.role !== 'source' || h.dataset !== d.dataset) continue;
@@ -150,12 +167,16 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       snapshot,
       rule,
       message:
-        `${a.dataset}: the safety interlock refused to ${a.op} ${a.op === 'release' ? `${a.tag} on ` : ''}${at}@${snapshot}: ${RULES[rule]}${detail}. ` +
+        `${a.dataset}: the safety interlock refused to ${a.op} ${a.op === 'release' ? `${a.tag} on ` : ''}${at}${snapshot.startsWith('#') ? '' : '@'}${snapshot}: ${RULES[rule]}${detail}. ` +
         `Nothing of ${a.dataset} is destroyed or released in this run. This is a bug in zback's planner: please report it with the output of 'zback run --dry-run --json'.`,
     });
   };
 
   for (const a of input.actions) {
+    if (a.op === 'unbookmark') {
+      checkUnbookmark(a);
+      continue;
+    }
     if (a.op !== 'destroy' && a.op !== 'release') continue;
     // On this machine: a source dataset, unless it is the target of a destination pool here.
     const local = a.host === 'local' && !dests.some((d) => d.label === 'local' && d.config.datasetPath === a.target);
@@ -215,7 +236,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
         continue;
       }
       for (const d of mine) {
-        const bases = local ? sourceBases(d) : new Set([commonByGuid(d)].filter((x): x is string => x !== undefined));
+        const bases = local ? sourceBases(d) : new Set([commonByGuid(d)?.target].filter((x): x is string => x !== undefined));
         if (!bases.has(s)) continue;
         if (a.op === 'release') {
           const tagDest = local ? destinationOfTag(a.tag ?? '') : null;
@@ -259,6 +280,41 @@ export function checkPlan(input: InterlockInput): Refusal[] {
   }
   return refusals;
 
+  /**
+   * A zback bookmark destroyed: only on this machine, only one of the destination the action
+   * serves, and never that destination's last: a newer one of it is there, or made before (by an
+   * action this one waits for); never one a send of this plan starts from, unless after that send.
+   */
+  function checkUnbookmark(a: Action): void {
+    const name = a.bookmark ?? '';
+    const marks = input.inventory.get(a.target)?.bookmarks ?? [];
+    const it = marks.find((b) => b.name === name);
+    const full = `${a.target}#${name}`;
+    if (a.host !== 'local' || !it || a.argv.length !== 3 || a.argv[1] !== 'destroy' || a.argv[2] !== full) {
+      refuse(a, `#${name}`, 'unknown');
+      return;
+    }
+    const d = dests.find((x) => x.dataset === a.target && a.replication !== undefined && sameDestination(a.replication, x));
+    const ofD = (b: string) => d !== undefined && isBookmarkFor(b, d.label, d.config.datasetPath);
+    if (!d || !ofD(name)) {
+      refuse(a, `#${name}`, 'bookmark', ' (it is not zback’s bookmark for the destination this action serves)');
+      return;
+    }
+    const before = ancestors(a);
+    const source = input.inventory.get(a.target);
+    const txgOf = (snapshot: string) => source?.snapshots.find((s) => s.name === snapshot)?.createtxg ?? Number.MAX_SAFE_INTEGER; // taken in this run
+    const newerThere = marks.some((b) => ofD(b.name) && b.createtxg > it.createtxg);
+    const newerMade = before.some(
+      (b) => b.op === 'bookmark' && b.host === 'local' && b.target === a.target && ofD(b.bookmark ?? '') && txgOf(b.snapshots[0]!) > it.createtxg,
+    );
+    if (!newerThere && !newerMade) {
+      refuse(a, `#${name}`, 'bookmark', ' (no newer bookmark of that destination is there or made first)');
+      return;
+    }
+    const startsHere = input.actions.some((b) => b.op === 'send' && b.argv.includes(full) && !before.includes(b));
+    if (startsHere) refuse(a, `#${name}`, 'bookmark', ' (a send of this plan starts from it, and its destroy does not wait for that send)');
+  }
+
   function sameDestination(key: string, d: Dest): boolean {
     // (Keys are "host:target" as replicationKey writes them; keyIdentity splits them safely.)
     return keyIdentity(key) === d.id;
@@ -294,7 +350,7 @@ export function applyRefusals(plan: Plan, refusals: readonly Refusal[]): Plan {
   if (refusals.length === 0) return plan;
   const datasets = new Set(refusals.map((r) => r.dataset));
   const dropped = new Set(refusals.map((r) => r.actionId));
-  for (const a of plan.actions) if (datasets.has(a.dataset) && (a.op === 'destroy' || a.op === 'release')) dropped.add(a.id);
+  for (const a of plan.actions) if (datasets.has(a.dataset) && (a.op === 'destroy' || a.op === 'release' || a.op === 'unbookmark')) dropped.add(a.id);
   for (let changed = true; changed;) {
     changed = false;
     for (const a of plan.actions) {

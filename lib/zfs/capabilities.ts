@@ -100,3 +100,11 @@ export function featureList(pool: ReadonlyMap<string, string> | undefined): stri
   const on = POOL_FEATURES.filter((f) => usable(pool, f));
   return on.length ? on.join(' ') : 'none of ' + POOL_FEATURES.join(', ');
 }
+
+/**
+ * Whether zback can keep bookmarks of this pool's datasets (SPEC §11): OpenZFS here, and the pool's
+ * `bookmarks` feature enabled or active (a pool made by an older ZFS and never upgraded has none).
+ */
+export function canBookmark(local: ZfsCapabilities, pool: ReadonlyMap<string, string> | undefined): boolean {
+  return local.openzfs && usable(pool, 'bookmarks');
+}

@@ -118,9 +118,9 @@ export class Zfs {
     }
   }
 
-  async inventory(roots: readonly string[], withCreation = false): Promise<Inventory> {
+  async inventory(roots: readonly string[], withCreation = false, withBookmarks = false): Promise<Inventory> {
     if (roots.length === 0) return new Map();
-    return parseInventory((await this.check(cmd.inventoryCommand(roots, this.caps, withCreation))).stdout);
+    return parseInventory((await this.check(cmd.inventoryCommand(roots, this.caps, withCreation, withBookmarks))).stdout);
   }
 
   /**

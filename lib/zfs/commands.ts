@@ -46,15 +46,16 @@ export function configCommand(properties: readonly string[], caps: ZfsCapabiliti
 
 /**
  * guid, createtxg and holds of every dataset and snapshot below the roots, in one command
- * (`creation` too for zback prune on a backup host, whose floor is by creation time).
+ * (`creation` too for zback prune on a backup host, whose floor is by creation time; bookmarks too
+ * on a source whose ZFS has them: the safety net of its sends, SPEC §11).
  */
-export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities, withCreation = false): string[] {
+export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities, withCreation = false, withBookmarks = false): string[] {
   roots.forEach(assertDataset);
   const props = ['guid', 'createtxg', 'userrefs', ...(withCreation ? ['creation'] : [])];
   if (caps.resumableReceive) props.push('receive_resume_token');
   if (caps.encryption) props.push('encryption');
   // OpenZFS lists bookmarks too unless told the types.
-  const types = caps.getTypeFilter ? ['-t', 'filesystem,volume,snapshot'] : [];
+  const types = caps.getTypeFilter ? ['-t', `filesystem,volume,snapshot${withBookmarks ? ',bookmark' : ''}`] : [];
   return [ZFS, 'get', '-H', '-p', '-o', 'name,property,value', ...types, '-r', props.join(','), ...roots];
 }
 
@@ -169,6 +170,26 @@ export function sendIncrementalCommand(dataset: string, from: string, to: string
   assertSnapshot(dataset, from);
   assertSnapshot(dataset, to);
   return [ZFS, 'send', ...streamFlags(flags), intermediates ? '-I' : '-i', `${dataset}@${from}`, `${dataset}@${to}`];
+}
+
+/** `zfs send -i ds#bookmark ds@to`: an incremental from a bookmark (the base snapshot itself is gone; only -i can start there). */
+export function sendFromBookmarkCommand(dataset: string, bookmark: string, to: string, flags: readonly StreamFlag[] = []): string[] {
+  assertSnapshot(dataset, bookmark);
+  assertSnapshot(dataset, to);
+  return [ZFS, 'send', ...streamFlags(flags), '-i', `${dataset}#${bookmark}`, `${dataset}@${to}`];
+}
+
+/** `zfs bookmark ds@snap ds#bookmark`. */
+export function bookmarkCommand(dataset: string, snap: string, bookmark: string): string[] {
+  assertSnapshot(dataset, snap);
+  assertSnapshot(dataset, bookmark);
+  return [ZFS, 'bookmark', `${dataset}@${snap}`, `${dataset}#${bookmark}`];
+}
+
+/** `zfs destroy ds#bookmark`: one bookmark (never a snapshot: the name has "#"). */
+export function destroyBookmarkCommand(dataset: string, bookmark: string): string[] {
+  assertSnapshot(dataset, bookmark);
+  return [ZFS, 'destroy', `${dataset}#${bookmark}`];
 }
 
 /** The features of these pools that bear on streams (OpenZFS; `zpool get`, one command per host). */

@@ -91,6 +91,14 @@ export interface SnapshotInfo {
   creation?: number;
 }
 
+/** A bookmark (OpenZFS): what a snapshot was, kept after it is destroyed (an incremental can start there). */
+export interface BookmarkInfo {
+  /** The part after "#". */
+  name: string;
+  guid: string;
+  createtxg: number;
+}
+
 export interface DatasetInfo {
   name: string;
   guid: string;
@@ -101,6 +109,8 @@ export interface DatasetInfo {
   resumeToken?: string;
   /** OpenZFS: the `encryption` property (`off`, `aes-256-gcm`, …). */
   encryption?: string;
+  /** OpenZFS, where the inventory asked for them: bookmarks in creation order. */
+  bookmarks?: BookmarkInfo[];
 }
 
 export type Inventory = Map<string, DatasetInfo>;
@@ -117,6 +127,8 @@ export function parseInventory(text: string): Inventory {
   let lastName = '';
   let dataset: DatasetInfo | undefined;
   let snap: (Partial<SnapshotInfo> & { dataset: string }) | undefined;
+  const marks = new Map<string, Partial<BookmarkInfo> & { dataset: string }>();
+  let mark: (Partial<BookmarkInfo> & { dataset: string }) | undefined;
   let pos = 0;
   while (pos < text.length) {
     let end = text.indexOf('\n', pos);
@@ -130,10 +142,13 @@ export function parseInventory(text: string): Inventory {
     pos = end + 1;
     if (name !== lastName) {
       lastName = name;
-      dataset = snap = undefined;
-      if (name.includes('#')) continue; // a bookmark (OpenZFS lists them too): not a dataset, not a snapshot
+      dataset = snap = mark = undefined;
+      const hash = name.indexOf('#');
       const at = name.indexOf('@');
-      if (at < 0) {
+      if (hash >= 0) {
+        mark = marks.get(name);
+        if (!mark) marks.set(name, (mark = { dataset: name.slice(0, hash), name: name.slice(hash + 1) }));
+      } else if (at < 0) {
         dataset = datasets.get(name);
         if (!dataset) datasets.set(name, (dataset = { name, guid: '', createtxg: 0, snapshots: [] }));
       } else {
@@ -151,6 +166,9 @@ export function parseInventory(text: string): Inventory {
       else if (property === 'createtxg') snap.createtxg = Number(value);
       else if (property === 'userrefs') snap.userrefs = value === '-' ? 0 : Number(value);
       else if (property === 'creation' && /^\d+$/.test(value)) snap.creation = Number(value);
+    } else if (mark) {
+      if (property === 'guid') mark.guid = value;
+      else if (property === 'createtxg') mark.createtxg = Number(value);
     }
   }
   for (const s of snaps.values()) {
@@ -164,6 +182,12 @@ export function parseInventory(text: string): Inventory {
       ...(s.creation !== undefined ? { creation: s.creation } : {}),
     });
   }
+  for (const b of marks.values()) {
+    const d = datasets.get(b.dataset);
+    if (!d || !b.guid) continue; // (a bookmark is listed after its dataset: one without it is not ours to use)
+    (d.bookmarks ??= []).push({ name: b.name!, guid: b.guid, createtxg: b.createtxg ?? 0 });
+  }
+  for (const d of datasets.values()) d.bookmarks?.sort((a, b) => a.createtxg - b.createtxg || (a.name < b.name ? -1 : 1));
   for (const d of datasets.values()) d.snapshots.sort((a, b) => a.createtxg - b.createtxg || (a.name < b.name ? -1 : 1));
   return datasets;
 }

@@ -1,0 +1,312 @@
+/**
+ * Bookmarks as a safety net (SPEC §11): one per destination, made for the base once the sends
+ * succeeded and replacing the older one only then; a base destroyed by hand is replaced by its
+ * bookmark for the next send (`zfs send -i ds#bookmark`), not a full resend; the interlock lets
+ * zback destroy only its own bookmark of the same destination, and never that destination's last.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { bookmarkName, bookmarkSuffix, isBookmarkFor, isZbackBookmark } from '../../lib/plan/bookmarks.js';
+import { buildPlan } from '../../lib/plan/planner.js';
+import { planReplication, type DestinationState } from '../../lib/plan/replication.js';
+import type { Action, ReplicationPlan } from '../../lib/plan/types.js';
+import { resolveConfigs } from '../../lib/policy/properties.js';
+import { renderPlan } from '../../lib/report/plan-text.js';
+import { buildStatus } from '../../lib/report/status.js';
+import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
+import { canBookmark } from '../../lib/zfs/capabilities.js';
+import { bookmarkCommand, destroyBookmarkCommand, inventoryCommand, sendFromBookmarkCommand } from '../../lib/zfs/commands.js';
+import { parseInventory, type Inventory } from '../../lib/zfs/parse.js';
+import { cal, configOf, guidOf, hourly, LEG, N, names, NOW, OZ, reachable, rows } from './plan-fixtures.js';
+
+const THRESHOLDS = { warnMs: 2 * 3_600_000, critMs: 24 * 3_600_000 };
+const POOL = new Map([['p', new Map([['bookmarks', 'enabled']])]]);
+const [a, b, c, d] = hourly('11-25 08', 4) as [string, string, string, string];
+const mine = (snap: string, host = 'bk', target = 'tank/copy') => bookmarkName('p/a', snap, host, target)!;
+
+/**
+ * The source p/a as `zfs get -t filesystem,volume,snapshot,bookmark` prints it: snapshots and
+ * bookmarks in creation order. A bookmark has its snapshot's guid and createtxg; `gone`: that
+ * snapshot was destroyed (only the bookmark is listed).
+ */
+type Item = string | { bookmark: string; of: string; gone?: true; guid?: string };
+function source(items: Item[], dataset = 'p/a'): Inventory {
+  const lines = [`${dataset}\tguid\t77`, `${dataset}\tcreatetxg\t1`, `${dataset}\tuserrefs\t-`, `${dataset}\tencryption\toff`];
+  let txg = 10;
+  const txgOf = new Map<string, number>();
+  for (const x of items) {
+    if (typeof x === 'string') {
+      txgOf.set(x, ++txg);
+      lines.push(
+        `${dataset}@${x}\tguid\t${guidOf(x)}`,
+        `${dataset}@${x}\tcreatetxg\t${txg}`,
+        `${dataset}@${x}\tuserrefs\t0`,
+        `${dataset}@${x}\tencryption\toff`,
+      );
+    } else {
+      const t = x.gone ? ++txg : txgOf.get(x.of)!;
+      const at = `${dataset}#${x.bookmark}`;
+      lines.push(`${at}\tguid\t${x.guid ?? guidOf(x.of)}`, `${at}\tcreatetxg\t${t}`, `${at}\tuserrefs\t-`, `${at}\tencryption\toff`);
+    }
+  }
+  return parseInventory(lines.join('\n') + '\n');
+}
+
+function plan1(
+  items: Item[],
+  target: DestinationState,
+  opts: { usable?: boolean; retention?: string; encrypted?: boolean; dest?: string } = {},
+): ReplicationPlan {
+  const config = configOf(opts.retention ?? '24h', opts.dest ?? 'bk:tank/copy|hourly');
+  const info = source(items).get('p/a')!;
+  return planReplication({
+    config,
+    destination: config.destinations[0]!,
+    snapshots: info.snapshots,
+    ...(info.bookmarks ? { bookmarks: info.bookmarks } : {}),
+    bookmarksUsable: opts.usable ?? true,
+    ...(opts.encrypted !== undefined ? { encrypted: opts.encrypted } : {}),
+    state: target,
+    now: NOW,
+    calendar: cal,
+    names,
+    localCaps: OZ,
+  });
+}
+const sends = (p: ReplicationPlan) => p.sends.map((s) => s.sendArgv.join(' '));
+const copyWith = (...snaps: string[]) => reachable({ tank: {}, 'tank/copy': { snaps } });
+
+describe('bookmark names', () => {
+  test('the snapshot, then the destination in words, then a hash of it; any spelling of the host is the same destination', () => {
+    expect(mine(a)).toMatch(/^2026-11-25-080000\.zback\.bk_tank_copy\.[0-9a-f]{8}$/);
+    expect(bookmarkName('p/a', a, 'root@BK:22', 'tank/copy')).toBe(mine(a));
+    expect(isBookmarkFor(mine(a), 'root@bk', 'tank/copy')).toBe(true);
+    expect(isZbackBookmark(mine(a))).toBe(true);
+    expect(isZbackBookmark('before-upgrade')).toBe(false);
+  });
+
+  test('destinations whose readable parts come out alike are told apart by the hash; another port is another destination', () => {
+    expect(bookmarkSuffix('bk', 'tank/a_b')).not.toBe(bookmarkSuffix('bk', 'tank/a b'));
+    expect(bookmarkSuffix('bk', 'tank/a_b').slice(0, -8)).toBe(bookmarkSuffix('bk', 'tank/a b').slice(0, -8));
+    expect(isBookmarkFor(mine(a), 'bk', 'tank/copy2')).toBe(false);
+    expect(isBookmarkFor(bookmarkName('p/a', a, 'bk:2222', 'tank/copy')!, 'bk', 'tank/copy')).toBe(false);
+    // Only a whole suffix counts: the suffix alone is no bookmark of it.
+    expect(isBookmarkFor(bookmarkSuffix('bk', 'tank/copy'), 'bk', 'tank/copy')).toBe(false);
+  });
+
+  test('a name ZFS could not take (dataset and bookmark over 255 characters) is none: that dataset goes without', () => {
+    const long = `p/${'x'.repeat(215)}`;
+    expect(bookmarkName(long, a, 'bk', 'tank/copy')).toBeNull();
+  });
+
+  test('only on OpenZFS with the pool feature enabled or active', () => {
+    expect(canBookmark(OZ, new Map([['bookmarks', 'active']]))).toBe(true);
+    expect(canBookmark(OZ, new Map([['bookmarks', 'disabled']]))).toBe(false);
+    expect(canBookmark(OZ, undefined)).toBe(false);
+    expect(canBookmark(LEG, new Map([['bookmarks', 'enabled']]))).toBe(false);
+  });
+});
+
+describe('commands and the inventory', () => {
+  test('bookmark, destroy one bookmark, send from one (only -i can start at a bookmark)', () => {
+    expect(bookmarkCommand('p/a', a, mine(a))).toEqual(['zfs', 'bookmark', `p/a@${a}`, `p/a#${mine(a)}`]);
+    expect(destroyBookmarkCommand('p/a', mine(a))).toEqual(['zfs', 'destroy', `p/a#${mine(a)}`]);
+    expect(sendFromBookmarkCommand('p/a', mine(a), b, ['-w'])).toEqual(['zfs', 'send', '-w', '-i', `p/a#${mine(a)}`, `p/a@${b}`]);
+    expect(() => bookmarkCommand('p/a', a, 'x;rm -rf /')).toThrow(/invalid character/);
+  });
+
+  test('the source inventory lists bookmarks on OpenZFS when asked; they are kept apart from snapshots, in creation order', () => {
+    expect(inventoryCommand(['p'], OZ, false, true)).toContain('filesystem,volume,snapshot,bookmark');
+    expect(inventoryCommand(['p'], OZ)).toContain('filesystem,volume,snapshot');
+    const inv = source([a, { bookmark: 'foreign', of: a }, { bookmark: mine(b), of: b, gone: true }, c]).get('p/a')!;
+    expect(inv.snapshots.map((s) => s.name)).toEqual([a, c]);
+    expect(inv.bookmarks).toEqual([
+      { name: 'foreign', guid: guidOf(a), createtxg: 11 },
+      { name: mine(b), guid: guidOf(b), createtxg: 12 },
+    ]);
+  });
+});
+
+describe('planReplication: the bookmark of each destination', () => {
+  test('a send: the new base is bookmarked, and this destination’s older bookmark goes, nobody else’s', () => {
+    const other = bookmarkName('p/a', a, 'bk2', 'tank/copy')!;
+    const p = plan1([a, { bookmark: mine(a), of: a }, { bookmark: other, of: a }, { bookmark: 'mine-by-hand', of: a }, b, c], copyWith(a));
+    expect(sends(p)).toEqual([`zfs send -I p/a@${a} p/a@${c}`]);
+    expect(p.bookmark).toEqual({ create: { snapshot: c, name: mine(c) }, remove: [mine(a)] });
+  });
+
+  test('up to date and its bookmark there: nothing to do; without one (an older zback, a new feature): made now', () => {
+    expect(plan1([a, { bookmark: mine(a), of: a }], copyWith(a)).bookmark).toEqual({ current: mine(a), remove: [] });
+    const p = plan1([a], copyWith(a));
+    expect(p.status).toBe('up-to-date');
+    expect(p.bookmark).toEqual({ create: { snapshot: a, name: mine(a) }, remove: [] });
+  });
+
+  test('not on zfs-fuse or a pool without the feature', () => {
+    expect(plan1([a, b], copyWith(a), { usable: false }).bookmark).toBeUndefined();
+  });
+
+  test('the base destroyed by hand: the next send starts from its bookmark (-i #), not a full resend, and the bookmark moves on', () => {
+    const p = plan1([a, { bookmark: mine(b), of: b, gone: true }, c, d], copyWith(a, b));
+    expect(p.status).toBe('send');
+    expect(p.common).toBeUndefined();
+    expect(p.baseBookmark).toEqual({ name: mine(b), guid: guidOf(b) });
+    expect(p.commonOnTarget).toBe(b);
+    expect(sends(p)).toEqual([`zfs send -i p/a#${mine(b)} p/a@${c}`, `zfs send -i p/a@${c} p/a@${d}`]);
+    expect(p.sends[0]).toMatchObject({ kind: 'incremental', from: mine(b), fromBookmark: true, to: c, delivers: [c] });
+    expect(p.newCommon).toBe(d);
+    expect(p.bookmark).toEqual({ create: { snapshot: d, name: mine(d) }, remove: [mine(b)] });
+    // Encrypted: raw from the bookmark too.
+    expect(sends(plan1([a, { bookmark: mine(b), of: b, gone: true }, c], copyWith(a, b), { encrypted: true }))).toEqual([
+      `zfs send -w -i p/a#${mine(b)} p/a@${c}`,
+    ]);
+  });
+
+  test('any bookmark of the base serves (a person’s too): it is only read', () => {
+    const p = plan1([a, { bookmark: 'by-hand', of: b, gone: true }, c], copyWith(a, b));
+    expect(sends(p)).toEqual([`zfs send -i p/a#by-hand p/a@${c}`]);
+    expect(p.bookmark).toEqual({ create: { snapshot: c, name: mine(c) }, remove: [] });
+  });
+
+  test('the base destroyed and no bookmark of it: diverged, with the fix, as before', () => {
+    const p = plan1([a, c], copyWith(a, b));
+    expect([p.status, p.conflict?.kind]).toEqual(['diverged', 'newer-on-target']);
+  });
+
+  test('a bookmark whose snapshot the target no longer has is no base; the target’s newer snapshots still diverge', () => {
+    expect(plan1([{ bookmark: mine(a), of: a, gone: true }, c], copyWith(b)).conflict?.kind).toBe('no-common');
+    const p = plan1([a, { bookmark: mine(b), of: b, gone: true }, d], copyWith(a, b, c));
+    expect([p.status, p.conflict?.kind]).toEqual(['diverged', 'newer-on-target']);
+  });
+
+  test('nothing newer than the bookmark yet: up to date; the target keeps the snapshot it marks, and the bookmark stays', () => {
+    const p = plan1([a, { bookmark: mine(b), of: b, gone: true }], copyWith(a, b), { retention: '1h' });
+    expect(p.status).toBe('up-to-date');
+    expect(p.targetDestroy).not.toContain(b);
+    expect(p.targetDecisions.find((x) => x.name === b)?.reasons.join(' ')).toMatch(/last common point with the source \(its bookmark/);
+    expect(p.bookmark).toBeUndefined();
+  });
+});
+
+describe('actions, the dry run and the interlock', () => {
+  function world(items: Item[], copy: string[], extra: { destinations?: string } = {}) {
+    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: extra.destinations ?? 'bk:tank/copy|hourly' }), N);
+    const inventory = source(items);
+    const destinations = new Map([['bk', copyWith(...copy)]]);
+    const plan = buildPlan({
+      configs,
+      inventory,
+      caps: OZ,
+      now: NOW,
+      calendar: cal,
+      names,
+      destinations,
+      localFeatures: POOL,
+      localDatasets: new Set(['p', 'p/a']),
+    });
+    const check = (actions: readonly Action[] = plan.actions) => checkPlan({ actions, configs, inventory, destinations, holds: [], names });
+    return { plan, check };
+  }
+  const ops = (as: readonly Action[]) =>
+    as
+      .filter((x) => x.op === 'send' || x.op === 'bookmark' || x.op === 'unbookmark')
+      .map((x) => `${x.id} ${x.op} ${x.argv.slice(1).join(' ')} after ${x.after.join(',')}`);
+
+  test('the bookmark waits for the last send, the old one’s destroy for the new bookmark; the interlock agrees', () => {
+    const { plan, check } = world([a, { bookmark: mine(b), of: b, gone: true }, c], [a, b]);
+    const list = ops(plan.actions);
+    expect(list).toHaveLength(4);
+    const [snap, send, send2, made, gone] = plan.actions.filter((x) => ['snapshot', 'send', 'bookmark', 'unbookmark'].includes(x.op));
+    expect(snap!.op).toBe('snapshot');
+    expect(send!.argv).toEqual(['zfs', 'send', '-i', `p/a#${mine(b)}`, `p/a@${c}`]);
+    expect(send2!.after).toEqual([send!.id]);
+    expect(made).toMatchObject({ op: 'bookmark', argv: bookmarkCommand('p/a', send2!.snapshots[0]!, mine(send2!.snapshots[0]!)), after: [send2!.id] });
+    expect(gone).toMatchObject({ op: 'unbookmark', argv: destroyBookmarkCommand('p/a', mine(b)), after: [made!.id] });
+    expect(check()).toEqual([]);
+    const text = renderPlan(plan, cal, { verbose: false, dryRun: true });
+    expect(text).toContain(`-i #${mine(b)} → @${c} (from the bookmark: the base snapshot is gone here)`);
+    expect(text).toContain(`+ bookmark p/a#${mine(send2!.snapshots[0]!)}`);
+    expect(text).toContain(`- bookmark p/a#${mine(b)}`);
+    expect(text).toContain(`zfs destroy p/a#${mine(b)}`);
+  });
+
+  const tamper = (actions: readonly Action[], id: string, change: Partial<Action>) => actions.map((x) => (x.id === id ? { ...x, ...change } : x));
+
+  test('refused: destroying another destination’s, a person’s, or the last bookmark of a destination', () => {
+    const other = bookmarkName('p/a', a, 'bk2', 'tank/copy')!;
+    const { plan, check } = world([a, { bookmark: mine(a), of: a }, { bookmark: other, of: a }, { bookmark: 'by-hand', of: a }, b], [a]);
+    const gone = plan.actions.find((x) => x.op === 'unbookmark')!;
+    expect(gone.bookmark).toBe(mine(a));
+    expect(check()).toEqual([]);
+    for (const name of [other, 'by-hand']) {
+      const refused = check(tamper(plan.actions, gone.id, { bookmark: name, argv: destroyBookmarkCommand('p/a', name) }));
+      expect(refused.map((r) => [r.rule, r.message.match(/not zback’s bookmark for the destination/) !== null])).toEqual([['bookmark', true]]);
+    }
+    // Without the new bookmark first, it would be the destination's last.
+    const alone = check(tamper(plan.actions, gone.id, { after: [] }));
+    expect(alone.map((r) => r.rule)).toEqual(['bookmark']);
+    expect(alone[0]!.message).toContain(`refused to unbookmark p/a#${mine(a)}`);
+    expect(alone[0]!.message).toContain('no newer bookmark of that destination is there or made first');
+    // A bookmark that is not there, or a command that is not exactly the destroy of that bookmark.
+    expect(check(tamper(plan.actions, gone.id, { bookmark: mine(c), argv: destroyBookmarkCommand('p/a', mine(c)) })).map((r) => r.rule)).toEqual(['unknown']);
+    expect(check(tamper(plan.actions, gone.id, { argv: ['zfs', 'destroy', '-r', `p/a#${mine(a)}`] })).map((r) => r.rule)).toEqual(['unknown']);
+    const stopped = applyRefusals(plan, alone);
+    expect(stopped.actions.some((x) => x.op === 'unbookmark')).toBe(false);
+    expect(stopped.actions.some((x) => x.op === 'bookmark')).toBe(true);
+  });
+
+  test('refused: destroying the bookmark a send starts from, before that send', () => {
+    const { plan, check } = world([a, { bookmark: mine(a), of: a, gone: true }, { bookmark: mine(b), of: b, gone: true }, c], [a]);
+    // Planned: from the newest the target has (a's), and b's (which the target never got) is left alone.
+    const send = plan.actions.find((x) => x.op === 'send')!;
+    expect(send.argv).toContain(`p/a#${mine(a)}`);
+    const gone = plan.actions.find((x) => x.op === 'unbookmark' && x.bookmark === mine(a))!;
+    expect(check()).toEqual([]);
+    // An older bookmark of that destination exists is not enough while a send still starts from it.
+    const early = tamper(plan.actions, gone.id, { after: [] });
+    expect(check(early).map((r) => r.rule)).toEqual(['bookmark']);
+  });
+
+  test('the target’s snapshot a bookmark stands for is that destination’s base there: its destroy is refused', () => {
+    // (d, newer there than anything here, keeps b from being the newest: only the base rule is left.)
+    const { plan, check } = world([a, { bookmark: mine(b), of: b, gone: true }], [a, b, d]);
+    const fake: Action = {
+      id: 'x1',
+      phase: 'replicate',
+      op: 'destroy',
+      host: 'bk',
+      dataset: 'p/a',
+      replication: 'bk:tank/copy',
+      argv: ['zfs', 'destroy', `tank/copy@${b}`],
+      target: 'tank/copy',
+      snapshots: [b],
+      after: [],
+      why: 'test',
+    };
+    expect(plan.replications[0]!.baseBookmark?.name).toBe(mine(b));
+    expect(check([...plan.actions, fake]).map((r) => [r.rule, r.snapshot])).toEqual([['base', b]]);
+  });
+});
+
+describe('status', () => {
+  test('each destination shows its bookmark; a base destroyed here is a warning that says the next send starts from it', () => {
+    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: 'bk:tank/copy|hourly' }), N);
+    const report = (items: Item[]) =>
+      buildStatus({
+        configs,
+        inventory: source(items),
+        state: { version: 1, datasets: {} },
+        now: NOW,
+        calendar: cal,
+        names,
+        stateDir: '/x',
+        thresholds: THRESHOLDS,
+      }).datasets[0]!.destinations[0]!;
+    expect(report([a, { bookmark: mine(a), of: a }]).bookmark).toEqual({ name: mine(a), snapshot: a, snapshotGone: false });
+    const gone = report([a, { bookmark: mine(b), of: b, gone: true }]);
+    expect(gone.bookmark).toEqual({ name: mine(b), snapshot: b, snapshotGone: true });
+    expect(gone.problems.map((p) => p.message)).toContainEqual(
+      expect.stringContaining(`its base @${b} was destroyed here (not by zback); the next send starts from the bookmark`),
+    );
+    expect(report([a]).bookmark).toBeNull();
+  });
+});
