@@ -207,10 +207,27 @@ test(
       /^tank\/data\/x@2026-11-26-120000\tzback[^\n]*\nbpool\/copy\/data\/x@2026-11-26-120000\tzback/,
     );
     expect(await vm.ok('zfs holds -H tank/data/x@2026-11-26-110000')).toBe('');
+    // And bookmarked (SPEC §11): one zback bookmark per dataset and destination, moved with the base.
+    const bookmarks = async () => (await vm.ok('zfs list -H -t bookmark -o name -r tank/data')).trim().split('\n');
+    const marks = await bookmarks();
+    expect(marks).toEqual([
+      expect.stringMatching(/^tank\/data#2026-11-26-120000\.zback\.backup_bpool_copy_data\.[0-9a-f]{8}$/),
+      expect.stringMatching(/^tank\/data\/x#2026-11-26-120000\.zback\.backup_bpool_copy_data_x\.[0-9a-f]{8}$/),
+    ]);
+    // A person releases the holds on tank/data's base and destroys it: status says so, and the next
+    // run sends from the bookmark (-i #…), not a full resend; the bookmark moves on.
+    await vm.ok(`
+      set -e
+      for t in $(zfs holds -H tank/data@2026-11-26-120000 | cut -f2); do zfs release "$t" tank/data@2026-11-26-120000; done
+      zfs destroy tank/data@2026-11-26-120000`);
+    const warned = await vm.zback(['status', '--now', '2026-11-26T12:30:00Z', ...state]);
+    expect(warned.stdout).toContain(
+      `its base @2026-11-26-120000 was destroyed here (not by zback); the next send starts from the bookmark #${marks[0]!.split('#')[1]}`,
+    );
 
     // A change made on a copy: reported with the fix, nothing destroyed; the other copy goes on.
     await vm.ok('zfs snapshot bpool/copy/data/x@local-change');
-    const diverged = await vm.zback(['run', '--now', hour(13), ...state]);
+    const diverged = await vm.zback(['run', '--verbose', '--now', hour(13), ...state]);
     expect(diverged.code).toBe(1);
     expect(diverged.stderr).toContain(
       'tank/data/x: replication to backup:bpool/copy/data/x: backup:bpool/copy/data/x has 1 snapshot newer than the last common one (@2026-11-26-120000): @local-change. zback does not destroy them. To continue replication, run on backup: zfs rollback -r bpool/copy/data/x@2026-11-26-120000',
@@ -218,6 +235,12 @@ test(
     expect(await snapshots('bpool/copy/data/x')).toEqual(['2026-11-26-120000', 'local-change']);
     expect(await snapshots('tank/data/x')).toEqual(expect.arrayContaining(['2026-11-26-120000', '2026-11-26-130000']));
     expect((await snapshots('bpool/copy/data')).at(-1)).toBe('2026-11-26-130000');
+    expect(diverged.stdout).toMatch(
+      new RegExp(`tank/data → backup:bpool/copy/data: incremental #${marks[0]!.split('#')[1]} → @2026-11-26-130000 \\(\\d+ bytes\\)`),
+    );
+    expect(diverged.stderr).not.toMatch(/^tank\/data:/m); // only the diverged copy of tank/data/x fails
+    expect(await checksums('bpool/copy/data@2026-11-26-130000')).toBe(await checksums('tank/data@2026-11-26-130000'));
+    expect((await bookmarks())[0]).toBe(marks[0]!.replace('120000', '130000'));
   },
   20 * MINUTES,
 );

@@ -294,7 +294,7 @@ export async function executePlan(plan: Plan, ports: ActionPorts, options: Execu
     }
     if (a.op === 'send' && r.ok && a.send) {
       const s = a.send;
-      options.onEvent?.(`${a.dataset} → ${where(a)}: ${s.kind} ${s.from ? `@${s.from} → ` : ''}@${s.to} (${r.bytes ?? 0} bytes)`);
+      options.onEvent?.(`${a.dataset} → ${where(a)}: ${s.kind} ${s.from ? `${s.fromBookmark ? '#' : '@'}${s.from} → ` : ''}@${s.to} (${r.bytes ?? 0} bytes)`);
     }
     if (a.op === 'release' && r.ok && a.why.startsWith('stale hold')) options.onEvent?.(`released ${a.tag} on ${where(a)}@${a.snapshots[0]} (${a.why})`);
     if (a.op === 'abort-receive' && a.onFailure) {
