@@ -2,8 +2,8 @@
  * `zback run` on one host against real zfs-fuse pools: discovery, due snapshots, pruning,
  * foreign and held snapshots, dry run, lock, failures, set/unset, command counts.
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Lab, lockIsFree, run, ZBACK, type LabHost } from '../helpers/lab.js';
@@ -253,6 +253,77 @@ test('from cron a successful run prints nothing; --verbose shows the commands', 
   expect(loud.code).toBe(0);
   expect(loud.stdout).toContain('[local] zfs snapshot tank/q@2026-11-25-110000');
   expect(loud.stdout).toContain('tank/q: snapshot @2026-11-25-110000');
+});
+
+test("--metrics-file: the run's outcome for node_exporter, replaced atomically, valid for promtool; a broken dataset and a failed run show; mistakes are refused before the run", async () => {
+  await host.pool('cold');
+  await host.zfs('create', 'cold/c');
+  await host.zfs('create', 'tank/m');
+  await host.zback(['set', 'tank/m', '--snapshot', 'yes', '--retention', '24h', '--destinations', 'cold/c/m|hourly']);
+  const dir = mkdtempSync(join(lab.dir, 'textfile-'));
+  const file = join(dir, 'zback.prom');
+  const metrics = () => {
+    // promtool is Prometheus' own parser and linter: exit 0 only for a valid, clean exposition.
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: readFileSync(file), encoding: 'utf8' });
+    if (check.error) throw new Error(`promtool is needed for this test (apt-get install prometheus): ${check.error.message}`);
+    expect([check.status, check.stdout, check.stderr]).toEqual([0, '', '']);
+    const values = new Map<string, number>();
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^(zback_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+      if (m) values.set(m[1]!, Number(m[2]));
+    }
+    return values;
+  };
+  const first = await host.zback(['run', '--now', '2026-11-25T10:00:00Z', '--metrics-file', file, ...state()]);
+  expect([first.code, first.stderr]).toEqual([0, '']);
+  await host.writeRandom('tank/m', 'data.bin', 300);
+  const second = await host.zback(['run', '--now', '2026-11-25T11:00:00Z', '--metrics-file', file, ...state()]);
+  expect([second.code, second.stderr]).toEqual([0, '']);
+  const at11 = Date.parse('2026-11-25T11:00:00Z') / 1000;
+  const m = metrics();
+  const both = '{dataset="tank/m",destination="cold/c/m"}';
+  expect(m.get('zback_run_success')).toBe(1);
+  expect(m.get('zback_run_finished_timestamp_seconds')).toBeGreaterThanOrEqual(at11);
+  expect(m.get('zback_dataset_snapshots{dataset="tank/m"}')).toBe(2);
+  expect(m.get('zback_dataset_newest_snapshot_timestamp_seconds{dataset="tank/m"}')).toBe(at11);
+  expect(m.get('zback_dataset_ok{dataset="tank/m"}')).toBe(1);
+  expect(m.get(`zback_destination_last_replicated_timestamp_seconds${both}`)).toBe(at11);
+  expect(m.get(`zback_destination_ok${both}`)).toBe(1);
+  expect(m.get(`zback_destination_sent_bytes${both}`)).toBeGreaterThan(300_000);
+  expect(m.get('zback_problems{level="critical"}')).toBe(0);
+  expect(readdirSync(dir)).toEqual(['zback.prom']); // no temporary file left beside it
+
+  // A dataset with a bad property, and a destination whose pool is away: both in the next file.
+  await host.zfs('create', 'tank/bad');
+  await host.zfs('set', 'org.wit:snapshot=yes', 'tank/bad');
+  await host.exportPool('cold');
+  const failed = await host.zback(['run', '--now', '2026-11-25T12:00:00Z', '--metrics-file', file, ...state()]);
+  expect(failed.code).toBe(1);
+  const f = metrics();
+  expect(f.get('zback_run_success')).toBe(0);
+  expect(f.get('zback_dataset_ok{dataset="tank/bad"}')).toBe(0);
+  expect(f.get(`zback_destination_ok${both}`)).toBe(0);
+  expect(f.get(`zback_destination_last_replicated_timestamp_seconds${both}`)).toBe(at11); // still what it has
+  expect(f.get('zback_problems{level="critical"}')).toBeGreaterThanOrEqual(2);
+
+  // Mistakes, refused before anything runs: a name node_exporter would not read, a missing folder.
+  for (const [bad, why] of [
+    [join(dir, 'zback.txt'), 'reads only files named *.prom'],
+    [join(lab.dir, 'no-such-folder', 'zback.prom'), 'does not exist'],
+  ] as const) {
+    const r = await host.zback(['run', '--now', '2026-11-25T13:00:00Z', '--metrics-file', bad, ...state()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(why);
+  }
+  expect(await host.snapshots('tank/m')).not.toContain('2026-11-25-130000');
+
+  // The README's sample alert rules are valid rules for Prometheus.
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const rules = /A sample alert rule[^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(rules).toContain('zback_destination_last_replicated_timestamp_seconds');
+  writeFileSync(join(dir, 'rules.yml'), rules!);
+  const checked = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
+  expect([checked.status, checked.stdout]).toEqual([0, expect.stringContaining('SUCCESS: 2 rules found')]);
 });
 
 test("--splay: a run waits its host's fixed share first and is dated when it starts; a signal in the wait ends it with nothing done; --dry-run and --now do not wait", async () => {

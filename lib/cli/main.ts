@@ -2,7 +2,8 @@
  * The command line (yargs). Parsing and validation of options happen here; each command's work
  * lives in its own module.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { UsageError } from '../errors.js';
@@ -48,6 +49,27 @@ function seconds(option: string, value: number): number {
  * whole help text before it calls a handler (to have it for a failure message), which was most of
  * its cost at start-up; main() dispatches on the parsed command instead.
  */
+/**
+ * --metrics-file, checked before the run (a mistake found at its end would cost the whole run's
+ * metrics): node_exporter's textfile collector reads only `*.prom` files, from a folder that exists.
+ */
+function metricsFile(value: string): string {
+  const path = resolve(value);
+  if (!path.endsWith('.prom'))
+    throw new UsageError(`--metrics-file ${JSON.stringify(value)}: node_exporter's textfile collector reads only files named *.prom`);
+  let folder = false;
+  try {
+    folder = statSync(dirname(path)).isDirectory();
+  } catch {
+    /* not there */
+  }
+  if (!folder)
+    throw new UsageError(
+      `--metrics-file ${JSON.stringify(value)}: the folder ${dirname(path)} does not exist (node_exporter's --collector.textfile.directory)`,
+    );
+  return path;
+}
+
 const builders = {
   run: (y: Argv) =>
     y
@@ -76,6 +98,10 @@ const builders = {
         type: 'string',
         describe:
           "At most this many bytes per second for all the run's streams together, e.g. 20M (K M G T: powers of 1024); a destination's bwlimit= limits its host's link",
+      })
+      .option('metrics-file', {
+        type: 'string',
+        describe: "Write the run's outcome here for node_exporter's textfile collector (Prometheus text format, replaced atomically at the end of each run)",
       })
       .option('hooks-dir', {
         type: 'string',
@@ -219,6 +245,7 @@ export async function main(argv: string[]): Promise<number> {
             commandTimeoutS: commandTimeout,
             reseed,
             bwlimit,
+            ...(args['metrics-file'] !== undefined ? { metricsFile: metricsFile(String(args['metrics-file'])) } : {}),
             hooksDir: { path: args['hooks-dir'] ?? DEFAULT_HOOKS_DIR, given: args['hooks-dir'] !== undefined },
           },
           output(ctx),

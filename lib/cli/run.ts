@@ -24,6 +24,9 @@ import { recordRun } from '../execute/record.js';
 import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
 import { readRunState, readRunStateChecked, writeRunState } from '../state/run-state.js';
+import { writeFileAtomically } from '../state/files.js';
+import { buildStatus, DEFAULT_THRESHOLDS } from '../report/status.js';
+import { renderMetrics } from '../report/metrics.js';
 import { errorMessage } from '../errors.js';
 import { replicationKey } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
@@ -55,6 +58,8 @@ export interface RunArgs {
   bwlimit: number | null;
   /** Root's snapshot hooks (--hooks-dir); `given`: named on the command line, so it must exist. */
   hooksDir: { path: string; given: boolean };
+  /** --metrics-file: the run's outcome for node_exporter's textfile collector (absolute path). */
+  metricsFile?: string;
 }
 
 /** A --reseed destination names this replication: the same key, or the same destination spelled otherwise. */
@@ -254,7 +259,22 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       };
       const state = plan && outcome ? recordRun(previous, plan, outcome, outcome.replications, ctx.format, times) : { ...previous, run };
       writeRunState(ctx.stateDir, state);
+      if (args.metricsFile) {
+        const report = buildStatus({
+          configs: local0.configs,
+          inventory: latest,
+          state,
+          stateDir: ctx.stateDir,
+          now: times.finished,
+          calendar: ctx.calendar,
+          names: ctx.format,
+          thresholds: DEFAULT_THRESHOLDS,
+        });
+        writeFileAtomically(args.metricsFile, renderMetrics(report, state));
+      }
     };
+    /** The datasets and snapshots as this run last read them (the metrics' newest snapshots). */
+    let latest = local0.inventory;
     const stop = handleStopSignals(
       (name) => out.error(`received ${name}: stopping (no new work; running transfers are aborted on both sides); send it again to exit at once`),
       (name) => {
@@ -304,6 +324,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
         sayCapabilities(remote);
         // What this run's snapshots added: read again (one command), then plan the rest.
         const inventory = taken.results.size ? await zfs.inventory(topmost([...local0.inventory.keys()]), false, zfs.caps.openzfs) : local0.inventory;
+        latest = inventory;
         if (ledger.problem) {
           ledger.replace(await rebuildHolds(zfs, local0.configs, inventory, remote));
           ledger.save();
@@ -336,7 +357,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
     try {
       record(plan, outcome, exitCode, interrupted);
     } catch (e) {
-      out.error(`cannot write the run state in ${ctx.stateDir}: ${errorMessage(e)}`);
+      out.error(`cannot write the run state in ${ctx.stateDir}${args.metricsFile ? ` or the metrics file ${args.metricsFile}` : ''}: ${errorMessage(e)}`);
       return EXIT.FAILED;
     }
     return exitCode;

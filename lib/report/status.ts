@@ -84,6 +84,9 @@ export interface Thresholds {
   critMs: number;
 }
 
+/** zback status' defaults (--warn-after 2h, --crit-after 1d): what a run's metrics count problems by. */
+export const DEFAULT_THRESHOLDS: Thresholds = { warnMs: 2 * 3_600_000, critMs: 24 * 3_600_000 };
+
 export interface StatusInput {
   configs: readonly ConfigResult[];
   inventory: Inventory;

@@ -2,7 +2,7 @@
  * Reading zback's own state files (state.json, holds.json): a missing file is normal, a corrupt
  * one is a problem to report (SPEC §9), never silently an empty state.
  */
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 export type JsonRead = { kind: 'missing' } | { kind: 'ok'; value: unknown } | { kind: 'error'; error: string };
 
@@ -26,4 +26,19 @@ export function keepAside(path: string): string {
   const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   renameSync(path, aside);
   return aside;
+}
+
+/**
+ * Replace a file atomically (a temporary file beside it, then a rename): a reader — zback status,
+ * node_exporter — sees the old file or the new one, never half of one.
+ */
+export function writeFileAtomically(path: string, text: string, mode = 0o644): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text, { mode });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

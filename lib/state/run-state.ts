@@ -3,8 +3,8 @@
  * reads it (no network needed). Written atomically (temporary file + rename), so a reader never
  * sees half a file even while a run is writing it.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { keepAside, readJson } from './files.js';
+import { mkdirSync } from 'node:fs';
+import { keepAside, readJson, writeFileAtomically } from './files.js';
 import { join } from 'node:path';
 
 export const STATE_VERSION = 1;
@@ -73,8 +73,5 @@ export function readRunStateChecked(stateDir: string, options: { keepAside?: boo
 
 export function writeRunState(stateDir: string, state: RunState): void {
   mkdirSync(stateDir, { recursive: true });
-  const path = statePath(stateDir);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 1) + '\n', { mode: 0o644 });
-  renameSync(tmp, path);
+  writeFileAtomically(statePath(stateDir), JSON.stringify(state, null, 1) + '\n');
 }
