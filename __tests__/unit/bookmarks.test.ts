@@ -16,7 +16,8 @@ import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
 import { canBookmark } from '../../lib/zfs/capabilities.js';
 import { bookmarkCommand, destroyBookmarkCommand, inventoryCommand, sendFromBookmarkCommand } from '../../lib/zfs/commands.js';
 import { parseInventory, type Inventory } from '../../lib/zfs/parse.js';
-import { cal, configOf, guidOf, hourly, LEG, N, names, NOW, OZ, reachable, rows } from './plan-fixtures.js';
+import { cal, configOf, guidOf, hourly, LEG, N, names, NOW, OZ, reachable, rows, withDecodedToken, type Snap } from './plan-fixtures.js';
+import type { HoldRecord } from '../../lib/state/holds.js';
 
 const THRESHOLDS = { warnMs: 2 * 3_600_000, critMs: 24 * 3_600_000 };
 const POOL = new Map([['p', new Map([['bookmarks', 'enabled']])]]);
@@ -43,7 +44,9 @@ function source(items: Item[], dataset = 'p/a'): Inventory {
         `${dataset}@${x}\tencryption\toff`,
       );
     } else {
-      const t = x.gone ? ++txg : txgOf.get(x.of)!;
+      // (A bookmark has its snapshot's createtxg: several of one snapshot share it.)
+      if (!txgOf.has(x.of)) txgOf.set(x.of, ++txg);
+      const t = txgOf.get(x.of)!;
       const at = `${dataset}#${x.bookmark}`;
       lines.push(`${at}\tguid\t${x.guid ?? guidOf(x.of)}`, `${at}\tcreatetxg\t${t}`, `${at}\tuserrefs\t-`, `${at}\tencryption\toff`);
     }
@@ -255,7 +258,7 @@ describe('actions, the dry run and the interlock', () => {
   });
 
   test('refused: destroying the bookmark a send starts from, before that send', () => {
-    const { plan, check } = world([a, { bookmark: mine(a), of: a, gone: true }, { bookmark: mine(b), of: b, gone: true }, c], [a]);
+    const { plan, check } = world([{ bookmark: mine(a), of: a, gone: true }, { bookmark: mine(b), of: b, gone: true }, c], [a]);
     // Planned: from the newest the target has (a's), and b's (which the target never got) is left alone.
     const send = plan.actions.find((x) => x.op === 'send')!;
     expect(send.argv).toContain(`p/a#${mine(a)}`);
@@ -284,6 +287,138 @@ describe('actions, the dry run and the interlock', () => {
     };
     expect(plan.replications[0]!.baseBookmark?.name).toBe(mine(b));
     expect(check([...plan.actions, fake]).map((r) => [r.rule, r.snapshot])).toEqual([['base', b]]);
+  });
+});
+
+describe('several destinations, one base destroyed by hand (found by review)', () => {
+  const [a, b, c] = hourly('11-25 09', 3) as [string, string, string];
+  function two(items: Item[], opts: { retention?: string; holds?: HoldRecord[]; copy?: Snap[] } = {}) {
+    const configs = resolveConfigs(
+      rows('p/a', { snapshot: 'yes', retention: opts.retention ?? '24h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|daily' }),
+      N,
+    );
+    const inventory = source(items);
+    const copy = opts.copy ?? [a, b];
+    const destinations = new Map<string, DestinationState>([
+      ['bk', reachable({ tank: {}, 'tank/copy': { snaps: copy } }, OZ, 'bk')],
+      ['bk2', reachable({ tank: {}, 'tank/copy': { snaps: copy } }, OZ, 'bk2')],
+    ]);
+    const holds = opts.holds ?? [];
+    const plan = buildPlan({
+      configs,
+      inventory,
+      caps: OZ,
+      now: NOW,
+      calendar: cal,
+      names,
+      destinations,
+      holds,
+      localFeatures: POOL,
+      localDatasets: new Set(['p', 'p/a']),
+    });
+    const check = (actions: readonly Action[] = plan.actions) => checkPlan({ actions, configs, inventory, destinations, holds, names });
+    return { plan, check, inventory };
+  }
+
+  test('each has its own bookmark of it: each sends from its own, and the interlock agrees', () => {
+    const { plan, check } = two([a, { bookmark: mine(b, 'bk'), of: b, gone: true }, { bookmark: mine(b, 'bk2'), of: b, gone: true }, c]);
+    const from = (host: string) => plan.replications.find((r) => r.hostLabel === host)!.baseBookmark?.name;
+    expect([from('bk'), from('bk2')]).toEqual([mine(b, 'bk'), mine(b, 'bk2')]);
+    expect(check()).toEqual([]);
+  });
+
+  test('only one has a bookmark of it (the other was away, or has none): the other stands on it, so it stays; the interlock refuses its destroy', () => {
+    const { plan, check, inventory } = two([a, { bookmark: mine(b, 'bk'), of: b, gone: true }, c], { retention: '1h' });
+    const bk2 = plan.replications.find((r) => r.hostLabel === 'bk2')!;
+    expect(bk2.baseBookmark?.name).toBe(mine(b, 'bk'));
+    expect(plan.actions.filter((x) => x.op === 'unbookmark')).toEqual([]);
+    expect(check()).toEqual([]);
+    // What the run leaves: bk2's copy still shares a guid with the source (the bookmark).
+    const destroyed = new Set(plan.actions.filter((x) => x.op === 'destroy' && x.host === 'local').flatMap((x) => x.snapshots));
+    const left = [...inventory.get('p/a')!.snapshots.filter((s) => !destroyed.has(s.name)), ...inventory.get('p/a')!.bookmarks!].map((x) => x.guid);
+    expect(left).toContain(guidOf(b));
+    // A plan that destroyed it after bk's new bookmark would cut bk2's chain: refused.
+    const made = plan.actions.find((x) => x.op === 'bookmark' && x.replication === 'bk:tank/copy')!;
+    const cut: Action = {
+      ...made,
+      id: 'x1',
+      op: 'unbookmark',
+      argv: destroyBookmarkCommand('p/a', mine(b, 'bk')),
+      bookmark: mine(b, 'bk'),
+      snapshots: [],
+      after: [made.id],
+    };
+    const refused = check([...plan.actions, cut]);
+    expect(refused.map((r) => r.rule)).toEqual(['bookmark']);
+    expect(refused[0]!.message).toContain('it is the last common point of bk2:tank/copy, whose base snapshot is gone here');
+  });
+
+  test('a send from a bookmark that was cut is resumed (its token starts at the bookmark), not discarded', () => {
+    const config = configOf('24h', 'bk:tank/copy|hourly');
+    const info = source([a, { bookmark: mine(b), of: b, gone: true }, c]).get('p/a')!;
+    const state = withDecodedToken(reachable({ tank: {}, 'tank/copy': { snaps: [a, b], token: '1-abc-def-0' } }), 'tank/copy', 'p/a', c);
+    if (!state.reachable) throw new Error('unreachable');
+    const info0 = state.decodedTokens!.get('tank/copy')!;
+    const decoded = { ...info0, fromguid: BigInt(guidOf(b)), resolved: { to: `p/a@${c}`, from: `p/a#${mine(b)}` } };
+    const p = planReplication({
+      config,
+      destination: config.destinations[0]!,
+      snapshots: info.snapshots,
+      bookmarks: info.bookmarks!,
+      bookmarksUsable: true,
+      state: { ...state, decodedTokens: new Map([['tank/copy', decoded]]) },
+      now: NOW,
+      calendar: cal,
+      names,
+      localCaps: OZ,
+    });
+    expect([p.status, p.discardReceive, p.message]).toEqual(['resume', undefined, undefined]);
+    // A token from a guid that is neither a snapshot nor a bookmark here is still refused.
+    const alien = { ...decoded, fromguid: 12345n };
+    const q = planReplication({
+      config,
+      destination: config.destinations[0]!,
+      snapshots: info.snapshots,
+      bookmarks: info.bookmarks!,
+      bookmarksUsable: true,
+      state: { ...state, decodedTokens: new Map([['tank/copy', alien]]) },
+      now: NOW,
+      calendar: cal,
+      names,
+      localCaps: OZ,
+    });
+    expect([q.status, q.discardReceive]).toEqual(['error', true]);
+    expect(q.message).toContain('which is not a snapshot or bookmark of p/a');
+  });
+
+  test('the new base has a name not zback’s (made by hand): the stale hold on the old base there is released, no refusal', () => {
+    const [s09, s10, s11, s12] = hourly('11-25 09', 4) as [string, string, string, string];
+    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: 'bk:tank/copy|hourly' }), N);
+    const inventory = source([s09, { bookmark: mine(s10), of: s10, gone: true }, s11, s12, 'manual']);
+    const destinations = new Map<string, DestinationState>([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [s09, { name: s10, userrefs: 1 }] } })]]);
+    const holds: HoldRecord[] = [{ role: 'target', host: 'bk', dataset: 'tank/copy', snapshot: s10, tag: 'zback:replica' }];
+    const plan = buildPlan({
+      configs,
+      inventory,
+      caps: OZ,
+      now: NOW,
+      calendar: cal,
+      names,
+      destinations,
+      holds,
+      localFeatures: POOL,
+      localDatasets: new Set(['p', 'p/a']),
+    });
+    expect(plan.replications[0]!.newCommon).toBe('manual');
+    expect(plan.actions.some((x) => x.op === 'release' && x.host === 'bk' && x.snapshots[0] === s10)).toBe(true);
+    expect(checkPlan({ actions: plan.actions, configs, inventory, destinations, holds, names })).toEqual([]);
+  });
+
+  test('a divergence behind a bookmark names the snapshot the bookmark stands for as the last common one', () => {
+    const [w, x, y, z] = hourly('11-25 08', 4) as [string, string, string, string];
+    const p = plan1([w, { bookmark: mine(x), of: x, gone: true }, z], copyWith(w, x, y));
+    expect(p.conflict).toMatchObject({ kind: 'newer-on-target', common: x, rollbackTo: x, newer: [y] });
+    expect(p.message).toContain(`newer than the last common one (@${x})`);
   });
 });
 

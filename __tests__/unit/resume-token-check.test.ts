@@ -168,7 +168,7 @@ describe('checkResumeToken', () => {
     const forged = parsed('forged-fromguid'); // fromguid of tank/e@s1; OpenZFS: Invalid cross-device link
     const r = checkResumeToken(forged, A);
     expect(r.ok).toBe(false);
-    expect(!r.ok && r.problem).toMatch(/incremental from guid 0x[0-9a-f]+ \(\d+\), which is not a snapshot of tank\/a/);
+    expect(!r.ok && r.problem).toMatch(/incremental from guid 0x[0-9a-f]+ \(\d+\), which is not a snapshot or bookmark of tank\/a/);
     const noS1 = new Map([['s2', GUIDS.get('tank/a@s2')!]]);
     expect(checkResumeToken(parsed('incremental'), { ...A, snapshots: noS1 }).ok).toBe(false);
   });

@@ -202,6 +202,29 @@ function markHeldBases(
   if (held.source || held.target) r.baseHeld = held;
 }
 
+/**
+ * A destination replaces only its own bookmarks, but another destination of the dataset may stand
+ * on one of them: its base snapshot destroyed, the bookmark (of the same guid) is its last common
+ * point. Such a bookmark stays while nothing else of its guid does (the snapshot, another bookmark
+ * this plan keeps) — also for a destination whose common point is unknown now (unreachable,
+ * diverged, seeding): it may stand on it. The interlock checks the same (lib/safety/interlock.ts).
+ */
+function keepSharedBookmarks(mine: readonly ReplicationPlan[], info: DatasetInfo): void {
+  const guidOf = new Map((info.bookmarks ?? []).map((b) => [b.name, b.guid]));
+  const snapshotGuids = new Set(info.snapshots.map((s) => s.guid));
+  for (const r of mine) {
+    if (!r.bookmark?.remove.length) continue;
+    r.bookmark.remove = r.bookmark.remove.filter((name) => {
+      const guid = guidOf.get(name);
+      if (guid === undefined || snapshotGuids.has(guid)) return true;
+      const removed = new Set(mine.flatMap((x) => x.bookmark?.remove ?? []));
+      const survivor = (info.bookmarks ?? []).some((b) => b.guid === guid && b.name !== name && !removed.has(b.name));
+      const standsOnIt = mine.some((x) => x !== r && (x.baseBookmark?.guid === guid || (x.common === undefined && x.baseBookmark === undefined)));
+      return survivor || !standsOnIt;
+    });
+  }
+}
+
 /** zback's records, indexed once per plan: each dataset then reads only its own (1,000 datasets × 2,000 records was seconds). */
 interface RecordIndex {
   sourceByDataset: Map<string, HoldRecord[]>;
@@ -319,6 +342,7 @@ function planDataset(
       mine.push(r);
       evidence.set(r, [...seededBefore]);
     }
+    keepSharedBookmarks(mine, info);
     replications.push(...mine);
   }
   // The records that concern this dataset: its own holds, and those on its destinations' targets.

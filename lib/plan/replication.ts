@@ -224,7 +224,12 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   if (info?.resumeToken) {
     const decoded = state.decodedTokens?.get(target);
     const check = decoded
-      ? checkResumeToken(decoded, { dataset, snapshots: new Map(input.snapshots.map((s) => [s.name, s.guid])), encrypted: raw })
+      ? checkResumeToken(decoded, {
+          dataset,
+          snapshots: new Map(input.snapshots.map((s) => [s.name, s.guid])),
+          bookmarks: new Map((input.bookmarks ?? []).map((b) => [b.name, b.guid])),
+          encrypted: raw,
+        })
       : {
           ok: false as const,
           problem: `this machine's ZFS (${input.localCaps?.description ?? 'here'}) could not decode it (zfs send -nvt), so it cannot be checked`,
@@ -307,7 +312,12 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   const common = [...source].reverse().find((s) => s.guid !== null && targetGuids.has(s.guid));
   // A bookmark newer than the last common snapshot whose snapshot the target has: the base was
   // destroyed here (by hand, or by another tool), and the bookmark carries the chain on (SPEC §11).
-  const mark = [...(input.bookmarks ?? [])].reverse().find((b) => targetGuids.has(b.guid) && b.createtxg > (common?.createtxg ?? -1));
+  const usable = (input.bookmarks ?? []).filter((b) => targetGuids.has(b.guid) && b.createtxg > (common?.createtxg ?? -1));
+  const newestTxg = Math.max(...usable.map((b) => b.createtxg));
+  // Of several bookmarks of that point (each destination keeps its own), this destination's: so
+  // that another destination's rotation never takes the base from under this send.
+  const atNewest = usable.filter((b) => b.createtxg === newestTxg);
+  const mark = atNewest.find((b) => isBookmarkFor(b.name, hostLabel, target)) ?? atNewest[atNewest.length - 1];
   if (!common && !mark) {
     plan.status = 'diverged';
     conflict({ kind: 'no-common', targetEmpty: targetSnaps.length === 0, seededBefore: (input.seededBefore ?? []).length > 0, seededBase: seeded });
@@ -329,7 +339,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     plan.status = 'diverged';
     conflict({
       kind: 'newer-on-target',
-      common: common?.name ?? commonOnTarget.name,
+      common: mark ? commonOnTarget.name : common!.name,
       rollbackTo: commonOnTarget.name,
       newer: newer.map((s) => s.name),
       seededBase: seeded,

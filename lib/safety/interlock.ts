@@ -115,16 +115,17 @@ export function checkPlan(input: InterlockInput): Refusal[] {
    * the target has (`source`: the snapshot's name here, unset for a bookmark; `target`: the name
    * there). Undefined when its target cannot be read or shares none.
    */
-  const commonByGuid = (d: Dest): { source?: string; target: string } | undefined => {
+  const commonByGuid = (d: Dest): { source?: string; target: string; guid: string; txg: number } | undefined => {
     const target = targetOf(d);
     const source = input.inventory.get(d.dataset);
     if (!target || !source) return undefined;
     const there = new Map(target.snapshots.map((s) => [s.guid, s.name]));
-    let best: { txg: number; source?: string; target: string } | undefined;
+    let best: { txg: number; source?: string; target: string; guid: string } | undefined;
     for (const s of source.snapshots)
-      if (there.has(s.guid) && (!best || s.createtxg >= best.txg)) best = { txg: s.createtxg, source: s.name, target: there.get(s.guid)! };
-    for (const b of source.bookmarks ?? []) if (there.has(b.guid) && (!best || b.createtxg > best.txg)) best = { txg: b.createtxg, target: there.get(b.guid)! };
-    return best && { ...(best.source !== undefined ? { source: best.source } : {}), target: best.target };
+      if (there.has(s.guid) && (!best || s.createtxg >= best.txg)) best = { txg: s.createtxg, source: s.name, target: there.get(s.guid)!, guid: s.guid };
+    for (const b of source.bookmarks ?? [])
+      if (there.has(b.guid) && (!best || b.createtxg > best.txg)) best = { txg: b.createtxg, target: there.get(b.guid)!, guid: b.guid };
+    return best;
   };
   /** Bases of a destination on the source: by guid where readable, else every recorded one. */
   const sourceBases = (d: Dest): Set<string> => {
@@ -236,8 +237,11 @@ export function checkPlan(input: InterlockInput): Refusal[] {
         continue;
       }
       for (const d of mine) {
-        const bases = local ? sourceBases(d) : new Set([commonByGuid(d)?.target].filter((x): x is string => x !== undefined));
+        const point = local ? undefined : commonByGuid(d);
+        const bases = local ? sourceBases(d) : new Set([point?.target].filter((x): x is string => x !== undefined));
         if (!bases.has(s)) continue;
+        // A base the source keeps only as a bookmark (its snapshot destroyed here): newer is by that bookmark's creation.
+        const baseTxg = point?.target === s ? point.txg : undefined;
         if (a.op === 'release') {
           const tagDest = local ? destinationOfTag(a.tag ?? '') : null;
           if (tagDest && !tagMayName(tagDest, d)) continue; // another destination's tag: d's own hold stays
@@ -249,7 +253,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
               b.target === a.target &&
               b.replication !== undefined &&
               sameDestination(b.replication, d) &&
-              (b.snapshots[0] === s ? b.tag !== a.tag : isNewer(sourceInfo, b.snapshots[0]!, s, input.names)),
+              (b.snapshots[0] === s ? b.tag !== a.tag : isNewer(sourceInfo, b.snapshots[0]!, s, input.names, baseTxg)),
           );
           if (!replaced)
             refuse(
@@ -265,7 +269,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
               b.op === 'send' &&
               b.replication !== undefined &&
               sameDestination(b.replication, d) &&
-              b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names)),
+              b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names, baseTxg)),
           );
           if (!established)
             refuse(
@@ -312,7 +316,32 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       return;
     }
     const startsHere = input.actions.some((b) => b.op === 'send' && b.argv.includes(full) && !before.includes(b));
-    if (startsHere) refuse(a, `#${name}`, 'bookmark', ' (a send of this plan starts from it, and its destroy does not wait for that send)');
+    if (startsHere) {
+      refuse(a, `#${name}`, 'bookmark', ' (a send of this plan starts from it, and its destroy does not wait for that send)');
+      return;
+    }
+    // Another destination of the dataset may stand on it: its base snapshot destroyed here, this
+    // bookmark (of the same guid) is its last common point — or its point is unknown now (its
+    // target unreadable, or being resumed: a resume from a bookmark names no bookmark in its
+    // command). Only where nothing else of that guid stays: the snapshot, or a bookmark this plan
+    // does not destroy.
+    if (source?.snapshots.some((s) => s.guid === it.guid)) return;
+    const destroyed = new Set(input.actions.filter((x) => x.op === 'unbookmark' && x.target === a.target).map((x) => x.bookmark));
+    if (marks.some((b) => b.guid === it.guid && b.name !== name && !destroyed.has(b.name))) return;
+    for (const other of dests.filter((x) => x.dataset === a.target)) {
+      const point = resumePending(other) ? undefined : commonByGuid(other);
+      if (other.id === d.id && point !== undefined) continue; // its own: checked above
+      if (point === undefined || point.guid === it.guid) {
+        const where = other.label === 'local' ? other.config.datasetPath : `${other.label}:${other.config.datasetPath}`;
+        refuse(
+          a,
+          `#${name}`,
+          'bookmark',
+          ` (${point ? 'it is the last common point' : 'it may be the last common point'} of ${where}, whose base snapshot is gone here)`,
+        );
+        return;
+      }
+    }
   }
 
   function sameDestination(key: string, d: Dest): boolean {
@@ -331,10 +360,13 @@ function tagMayName(tagDest: { hostLabel: string; target: string }, d: Dest): bo
   return hostIdentity(tagDest.hostLabel) === hostIdentity(d.label) && (tagDest.target === d.config.path || tagDest.target === d.config.datasetPath);
 }
 
-/** `a` is a later snapshot than `b` of the dataset: by creation, or (not taken yet) by its name's time. */
-function isNewer(info: DatasetInfo | undefined, a: string, b: string, names: NameFormat): boolean {
+/**
+ * `a` is a later snapshot than `b` of the dataset: by creation, or (not taken yet) by its name's
+ * time. `bTxg`: b's creation when the source has it only as a bookmark.
+ */
+function isNewer(info: DatasetInfo | undefined, a: string, b: string, names: NameFormat, bTxg?: number): boolean {
   const ta = info?.snapshots.find((s) => s.name === a)?.createtxg;
-  const tb = info?.snapshots.find((s) => s.name === b)?.createtxg;
+  const tb = info?.snapshots.find((s) => s.name === b)?.createtxg ?? bTxg;
   if (ta !== undefined && tb !== undefined) return ta > tb;
   if (ta === undefined && tb !== undefined) return true; // a is taken in this run: newer than anything there
   const na = names.parse(a);

@@ -67,6 +67,8 @@ export interface ResumeTokenExpectation {
   dataset: string;
   /** Its snapshots: name after "@" → guid as `zfs get -p guid` prints it (decimal). */
   snapshots: ReadonlyMap<string, string>;
+  /** Its bookmarks: name after "#" → guid (an incremental from a bookmark, SPEC §11, starts at one). */
+  bookmarks?: ReadonlyMap<string, string>;
   /** Whether the dataset is encrypted: then only a raw (rawok) token may be used. */
   encrypted: boolean;
 }
@@ -190,12 +192,19 @@ export function checkResumeToken(info: ResumeTokenInfo, expected: ResumeTokenExp
     );
   }
 
-  let from: string | undefined;
+  // The incremental source: a snapshot, or (its snapshot destroyed) a bookmark of the same guid —
+  // zfs send -t then starts from whichever of them it finds, as -nvt says.
+  let fromName: string | undefined;
   if (info.fromguid !== undefined) {
     const fromguid = info.fromguid;
-    for (const [name, guid] of expected.snapshots) if (decimalU64(guid) === fromguid) from = name;
-    if (from === undefined) return refuse(`is incremental from guid ${hex(fromguid)} (${fromguid}), which is not a snapshot of ${dataset}`);
-    if (from === to) return refuse(`is incremental from ${dataset}@${from} to itself`);
+    const same = (guid: string) => decimalU64(guid) === fromguid;
+    const candidates = [
+      ...[...expected.snapshots].filter(([, g]) => same(g)).map(([n]) => `${dataset}@${n}`),
+      ...[...(expected.bookmarks ?? [])].filter(([, g]) => same(g)).map(([n]) => `${dataset}#${n}`),
+    ];
+    if (candidates.length === 0) return refuse(`is incremental from guid ${hex(fromguid)} (${fromguid}), which is not a snapshot or bookmark of ${dataset}`);
+    if (candidates.includes(`${dataset}@${to}`)) return refuse(`is incremental from ${dataset}@${to} to itself`);
+    fromName = candidates.find((c) => c === info.resolved?.from) ?? candidates[0]!;
   }
 
   if (info.otherKeys.length > 0) return refuse(`also carries ${info.otherKeys.join(', ')}, which zback's sends never put in a token`);
@@ -204,7 +213,6 @@ export function checkResumeToken(info: ResumeTokenInfo, expected: ResumeTokenExp
     return refuse(`names ${info.toname}, but zfs send -nvt did not say what it would send${info.complaint ? ` (${info.complaint})` : ''}`);
   }
   if (info.resolved.to !== info.toname) return refuse(`names ${info.toname}, but zfs would send ${info.resolved.to}`);
-  const fromName = from === undefined ? undefined : `${dataset}@${from}`;
   if (info.resolved.from !== fromName) {
     return refuse(
       fromName === undefined
@@ -217,5 +225,7 @@ export function checkResumeToken(info: ResumeTokenInfo, expected: ResumeTokenExp
   if (expected.encrypted && !info.flags.rawok) {
     return refuse(`names ${info.toname} of an encrypted dataset but is not a raw send (no rawok): resuming it would send the data decrypted`);
   }
-  return from === undefined ? { ok: true, to } : { ok: true, to, from };
+  // (`from`: the snapshot or "#bookmark" the stream starts at.)
+  const from = fromName?.slice(dataset.length + 1);
+  return from === undefined ? { ok: true, to } : { ok: true, to, from: fromName!.startsWith(`${dataset}@`) ? from : `#${from}` };
 }
