@@ -99,6 +99,21 @@ describe('bookmark names', () => {
   test('a name ZFS could not take (dataset and bookmark over 255 characters) is none: that dataset goes without', () => {
     const long = `p/${'x'.repeat(215)}`;
     expect(bookmarkName(long, a, 'bk', 'tank/copy')).toBeNull();
+    // The plan says so (the dry run shows it); the base is held as ever.
+    const config = configOf('24h', 'bk:tank/copy|hourly', long);
+    const info = source([a], long).get(long)!;
+    const p = planReplication({
+      config,
+      destination: config.destinations[0]!,
+      snapshots: info.snapshots,
+      bookmarksUsable: true,
+      state: reachable({ tank: {}, 'tank/copy': { snaps: [a] } }),
+      now: NOW,
+      calendar: cal,
+      names,
+      localCaps: OZ,
+    });
+    expect(p.bookmark).toEqual({ skipped: expect.stringContaining('its name would be longer than ZFS allows'), remove: [] });
   });
 
   test('only on OpenZFS with the pool feature enabled or active', () => {
@@ -252,6 +267,10 @@ describe('actions, the dry run and the interlock', () => {
     // A bookmark that is not there, or a command that is not exactly the destroy of that bookmark.
     expect(check(tamper(plan.actions, gone.id, { bookmark: mine(c), argv: destroyBookmarkCommand('p/a', mine(c)) })).map((r) => r.rule)).toEqual(['unknown']);
     expect(check(tamper(plan.actions, gone.id, { argv: ['zfs', 'destroy', '-r', `p/a#${mine(a)}`] })).map((r) => r.rule)).toEqual(['unknown']);
+    // The new bookmark is read from its command, not from what the action says of itself.
+    const made = plan.actions.find((x) => x.op === 'bookmark')!;
+    const lying = tamper(plan.actions, made.id, { argv: bookmarkCommand('p/a', made.snapshots[0]!, `${made.snapshots[0]!}.zback.bk2_tank_copy.00000000`) });
+    expect(check(lying).map((r) => r.rule)).toEqual(['bookmark']);
     const stopped = applyRefusals(plan, alone);
     expect(stopped.actions.some((x) => x.op === 'unbookmark')).toBe(false);
     expect(stopped.actions.some((x) => x.op === 'bookmark')).toBe(true);

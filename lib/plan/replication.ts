@@ -34,7 +34,7 @@ import { shellCommand } from '../transport/quote.js';
 import { parentOf, poolOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { BookmarkInfo, Inventory, SnapshotInfo } from '../zfs/parse.js';
-import { bookmarkName, isBookmarkFor } from './bookmarks.js';
+import { bookmarkName, bookmarkSuffix, isBookmarkFor } from './bookmarks.js';
 import type { Conflict, ReplicationPlan } from './types.js';
 import { conflictText } from '../report/conflicts.js';
 
@@ -468,6 +468,8 @@ function planBookmarks(plan: ReplicationPlan, input: ReplicationInput): void {
   const clash = name !== null && !current && mine.some((b) => b.name === name);
   const baseTxg = snap?.createtxg ?? Number.MAX_SAFE_INTEGER; // not taken yet: newer than every bookmark
   plan.bookmark = {
+    ...(name === null ? { skipped: `its name would be longer than ZFS allows (${plan.dataset}#${base}${bookmarkSuffix(plan.hostLabel, plan.target)})` } : {}),
+    ...(clash ? { skipped: `a bookmark of that name marks another snapshot (${plan.dataset}#${name}); the next base gets one` } : {}),
     ...(name !== null && !current && !clash ? { create: { snapshot: base, name } } : {}),
     ...(current ? { current: current.name } : {}),
     remove: current || (name !== null && !clash) ? mine.filter((b) => b.name !== name && b.createtxg < baseTxg).map((b) => b.name) : [],

@@ -135,7 +135,7 @@ export interface ReplicationPlan {
    * (`create`), or already there (`current`); `remove`: this destination's older ones, destroyed
    * only once the new one is made.
    */
-  bookmark?: { create?: { snapshot: string; name: string }; current?: string; remove: string[] };
+  bookmark?: { create?: { snapshot: string; name: string }; current?: string; remove: string[]; skipped?: string };
   /** After the sends: the new last common snapshot. */
   newCommon?: string;
   /** Next tick of the destination's schedule, for not-due. */

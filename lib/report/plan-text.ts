@@ -93,6 +93,7 @@ function replicationLines(r: ReplicationPlan, cal: Calendar, opts: PlanTextOptio
   if (b?.create)
     out.push(`  ${style.add('+ bookmark')} ${r.dataset}#${b.create.name}  ${style.dim(`(the safety net of ${dest}'s base @${b.create.snapshot})`)}`);
   else if (b?.current && opts.verbose) out.push(`  ${style.keep(`  bookmark ${r.dataset}#${b.current}  (the safety net of ${dest}'s base)`)}`);
+  if (b?.skipped) out.push(`  ${style.dim(`  bookmark  none for ${dest}: ${b.skipped} (its base is protected by holds only)`)}`);
   for (const old of b?.remove ?? []) out.push(`  ${style.remove('- bookmark')} ${r.dataset}#${old}  ${style.dim('(replaced by the newer one)')}`);
   for (const dec of r.targetDecisions) {
     if (!dec.keep && r.targetDestroy.includes(dec.name))

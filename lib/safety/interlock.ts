@@ -308,9 +308,17 @@ export function checkPlan(input: InterlockInput): Refusal[] {
     const source = input.inventory.get(a.target);
     const txgOf = (snapshot: string) => source?.snapshots.find((s) => s.name === snapshot)?.createtxg ?? Number.MAX_SAFE_INTEGER; // taken in this run
     const newerThere = marks.some((b) => ofD(b.name) && b.createtxg > it.createtxg);
-    const newerMade = before.some(
-      (b) => b.op === 'bookmark' && b.host === 'local' && b.target === a.target && ofD(b.bookmark ?? '') && txgOf(b.snapshots[0]!) > it.createtxg,
-    );
+    // (Read from the command itself: `zfs bookmark ds@snap ds#name`.)
+    const made = (b: Action) =>
+      b.op === 'bookmark' &&
+      b.host === 'local' &&
+      b.argv.length === 4 &&
+      b.argv[1] === 'bookmark' &&
+      b.argv[2]!.startsWith(`${a.target}@`) &&
+      b.argv[3]!.startsWith(`${a.target}#`) &&
+      ofD(b.argv[3]!.slice(a.target.length + 1)) &&
+      txgOf(b.argv[2]!.slice(a.target.length + 1)) > it.createtxg;
+    const newerMade = before.some(made);
     if (!newerThere && !newerMade) {
       refuse(a, `#${name}`, 'bookmark', ' (no newer bookmark of that destination is there or made first)');
       return;
