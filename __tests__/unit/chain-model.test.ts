@@ -14,7 +14,9 @@
  *  3. source and copy agree on the guid of every snapshot they both have;
  *  4. when the destination is back (up, pool imported, target in place) the run succeeds and sends
  *     incrementally: a copy that was seeded is never seeded again;
- *  5. on OpenZFS, a base destroyed by hand (its holds released first, as a person would) that zback
+ *  5. with a second destination (another target, a daily schedule), all of this holds for it too:
+ *     one destination's bookkeeping never cuts the other's chain;
+ *  6. on OpenZFS, a base destroyed by hand (its holds released first, as a person would) that zback
  *     had bookmarked does not cut the chain: the copy shares that bookmark's guid, the next run
  *     sends from the bookmark, and zback never destroys a bookmark that is not its own (SPEC §11).
  *
@@ -42,6 +44,8 @@ import { isZbackBookmark } from '../../lib/plan/bookmarks.js';
 
 const SOURCE = 'tank/d';
 const TARGET = 'bpool/c';
+/** The second destination (when the world has one): never renamed or replaced, daily. */
+const TARGET2 = 'bpool/c2';
 const names = new NameFormat();
 const cal = new Calendar('UTC');
 const N = propertyNames('org.wit');
@@ -62,8 +66,8 @@ type Event =
   | { kind: 'user-hold'; pick: number }
   | { kind: 'user-release' }
   | { kind: 'fail-next-send'; afterBytes: boolean }
-  /** A person releases the holds on the source's base and destroys it (OpenZFS: where zback bookmarked it). */
-  | { kind: 'destroy-base' }
+  /** A person releases the holds on the source's base of a destination and destroys it (OpenZFS: where zback bookmarked it). */
+  | { kind: 'destroy-base'; second: boolean }
   /** A person bookmarks the newest source snapshot (zback must leave it alone). */
   | { kind: 'hand-bookmark' }
   /** What zpool get says of the backup pool: every feature, an old pool's few, or nothing (it failed). */
@@ -93,7 +97,7 @@ const events: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'user-release' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail-next-send' as const), afterBytes: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('features' as const), pool: fc.constantFrom('new' as const, 'old' as const, 'unknown' as const) }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'destroy-base' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('destroy-base' as const), second: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'hand-bookmark' as const }) },
 );
 
@@ -128,6 +132,8 @@ class World {
   /** The dataset that carries the chain (the real copy), wherever it was renamed to. */
   copyName: string | null = null;
   seeded = false;
+  /** The second destination's copy was seeded (it stays at TARGET2). */
+  seeded2 = false;
   label = 'bk';
   retention = '6h';
   destRetention: string | null = null;
@@ -141,7 +147,10 @@ class World {
   /** Datasets on the backup host that hold large blocks (received with -L): ZFS wants -L for each later incremental. */
   largeBlocks = new Set<string>();
 
-  constructor(readonly caps: ZfsCapabilities) {}
+  constructor(
+    readonly caps: ZfsCapabilities,
+    readonly second = false,
+  ) {}
 
   snap(name: string): Snap {
     return { name, guid: `g${++this.guids}`, txg: ++this.txg, holds: new Set() };
@@ -187,7 +196,7 @@ class World {
     };
   }
   rows(): PropertyRow[] {
-    const dest = `${this.label}:${TARGET}|hourly${this.destRetention ? `|${this.destRetention}` : ''}`;
+    const dest = `${this.label}:${TARGET}|hourly${this.destRetention ? `|${this.destRetention}` : ''}` + (this.second ? `,${this.label}:${TARGET2}|daily` : '');
     return Object.entries({ snapshot: 'yes', retention: this.retention, destinations: dest }).map(([k, v]) => ({
       name: SOURCE,
       property: `org.wit:${k}`,
@@ -299,11 +308,16 @@ class World {
       if (!this.visible(parent)) return { ok: false, error: `cannot receive: parent does not exist` };
       const s = this.source.snaps[at(step.to)];
       if (!s) return { ok: false, error: 'source snapshot does not exist' };
-      if (this.seeded) this.violations.push(`seeded ${a.target} again although the copy at ${this.copyName} was seeded before`);
+      if (a.target === TARGET2) {
+        if (this.seeded2) this.violations.push(`seeded ${a.target} again`);
+        this.seeded2 = true;
+      } else {
+        if (this.seeded) this.violations.push(`seeded ${a.target} again although the copy at ${this.copyName} was seeded before`);
+        this.copyName = a.target;
+        this.seeded = true;
+      }
       this.backup.set(a.target, { snaps: [copyOf(s)] });
       if (a.argv.includes('-L')) this.largeBlocks.add(a.target);
-      this.copyName = a.target;
-      this.seeded = true;
       return { ok: true, bytes: 100 };
     }
     if (!target) return { ok: false, error: `destination '${a.target}' does not exist` };
@@ -326,7 +340,7 @@ class World {
     return this.copyName ? this.backup.get(this.copyName) : undefined;
   }
 
-  async run(): Promise<{ normal: boolean; outcome: Awaited<ReturnType<typeof executePlan>>; plan: ReturnType<typeof buildPlan> }> {
+  async run(): Promise<{ normal: boolean; normal2: boolean; outcome: Awaited<ReturnType<typeof executePlan>>; plan: ReturnType<typeof buildPlan> }> {
     const configs = resolveConfigs(this.rows(), N);
     const inventory: Inventory = new Map([[SOURCE, this.info(SOURCE, this.source)]]);
     const destinations = new Map([[this.label, this.destinationState()]]);
@@ -350,6 +364,7 @@ class World {
     if (refusals.length) this.violations.push(`interlock refused the planner's plan: ${refusals.map((r) => r.message).join(' | ')}`);
     const plan = applyRefusals(planned, refusals);
     const normal = this.up && this.imported && this.copyName === TARGET && this.failNext === null;
+    const normal2 = this.up && this.imported && this.failNext === null;
     const outcome = await executePlan(plan, this.ports());
     this.failNext = null; // a failure injected for this run only
     this.state = recordRun(this.state, plan, outcome, outcome.replications, names, {
@@ -358,12 +373,16 @@ class World {
       exitCode: outcome.ok ? 0 : 1,
       host: 'model',
     });
-    return { normal, outcome, plan };
+    return { normal, normal2, outcome, plan };
   }
 
   check(after: string): void {
-    const copy = this.copy();
-    if (this.seeded && copy) {
+    this.checkCopy(after, this.seeded, this.copy());
+    if (this.second) this.checkCopy(`${after} (${TARGET2})`, this.seeded2, this.backup.get(TARGET2));
+  }
+
+  checkCopy(after: string, seeded: boolean, copy: Dataset | undefined): void {
+    if (seeded && copy) {
       const guids = new Set(copy.snaps.map((s) => s.guid));
       if (!this.source.snaps.some((s) => guids.has(s.guid)) && !this.bookmarks.some((b) => guids.has(b.guid)))
         this.violations.push(`${after}: the copy shares no snapshot or bookmark with the source any more (chain cut)`);
@@ -372,12 +391,21 @@ class World {
         if (same && same.guid !== s.guid) this.violations.push(`${after}: ${s.name} has guid ${same.guid} here and ${s.guid} on the copy`);
       }
     }
-    if (this.seeded && !copy) this.violations.push(`${after}: the copy is gone`);
+    if (seeded && !copy) this.violations.push(`${after}: the copy is gone`);
   }
 }
 
-async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Promise<void> {
-  const w = new World(caps);
+/** The run replicated to `target` (found by it in the plan, its result in the outcome), or why not. */
+function replicatedTo(target: string, plan: ReturnType<typeof buildPlan>, outcome: Awaited<ReturnType<typeof executePlan>>): string | null {
+  const r = plan.replications.find((x) => x.target === target);
+  if (!r) return `no replication to ${target} in the plan`;
+  const done = outcome.replications.find((x) => x.plan === r);
+  if (['send', 'up-to-date', 'not-due'].includes(r.status) && done?.ok) return null;
+  return `${target}: ${r.status} ${r.message ?? (done?.failure ? failureText(done.failure) : '')}`;
+}
+
+async function simulate(sequence: readonly Event[], caps: ZfsCapabilities, second = false): Promise<void> {
+  const w = new World(caps, second);
   let step = 0;
   for (const e of sequence) {
     step++;
@@ -386,7 +414,7 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
       case 'run': {
         w.now += e.hours * 3_600_000;
         const before = w.source.snaps.length;
-        const { normal, outcome, plan } = await w.run();
+        const { normal, normal2, outcome, plan } = await w.run();
         // Snapshots never stop: after 1 h or more the hourly or daily schedule may be due; with
         // retention in hours it always is.
         if (
@@ -397,16 +425,11 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         ) {
           w.violations.push(`${tag}: no snapshot was taken although one was due`);
         }
-        if (normal && w.seeded) {
-          const r = plan.replications[0]!;
-          const done = outcome.replications[0];
-          const held = w.source.snaps.some((s) => [...s.holds].some((t) => !t.startsWith('zback:')));
-          if (!['send', 'up-to-date', 'not-due'].includes(r.status) || !done?.ok) {
-            w.violations.push(
-              `${tag}: the destination is back but the run did not replicate: ${r.status} ${r.message ?? (done?.failure ? failureText(done.failure) : '')}${held ? ' (a user hold is set)' : ''}`,
-            );
-          }
-        }
+        const held = w.source.snaps.some((s) => [...s.holds].some((t) => !t.startsWith('zback:')));
+        const why = normal && w.seeded ? replicatedTo(TARGET, plan, outcome) : null;
+        if (why) w.violations.push(`${tag}: the destination is back but the run did not replicate: ${why}${held ? ' (a user hold is set)' : ''}`);
+        const why2 = second && normal2 && w.seeded2 ? replicatedTo(TARGET2, plan, outcome) : null;
+        if (why2) w.violations.push(`${tag}: the second destination is there but the run did not replicate: ${why2}${held ? ' (a user hold is set)' : ''}`);
         break;
       }
       case 'down':
@@ -452,8 +475,8 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
         w.features = e.pool;
         break;
       case 'destroy-base': {
-        // The newest snapshot the copy has too, if zback bookmarked it: its holds released by hand, then destroyed.
-        const copy = w.copy();
+        // The newest snapshot a copy has too, if zback bookmarked it: its holds released by hand, then destroyed.
+        const copy = e.second && second ? w.backup.get(TARGET2) : w.copy();
         const guids = new Set(copy?.snaps.map((s) => s.guid) ?? []);
         const base = [...w.source.snaps].reverse().find((s) => guids.has(s.guid));
         if (base && w.bookmarks.some((b) => b.guid === base.guid && isZbackBookmark(b.name))) {
@@ -513,16 +536,14 @@ async function simulate(sequence: readonly Event[], caps: ZfsCapabilities): Prom
     w.backup.delete(`${TARGET}.away`);
     w.copyName = TARGET;
   }
-  if (w.copyName === TARGET) {
+  if (w.copyName === TARGET || (second && w.seeded2)) {
     for (let i = 0; i < 2; i++) {
       w.now += 3_600_000;
       const { outcome, plan } = await w.run();
-      const r = plan.replications[0]!;
-      if (w.seeded && (!['send', 'up-to-date', 'not-due'].includes(r.status) || !outcome.replications[0]?.ok)) {
-        w.violations.push(
-          `after the destination returned: ${r.status} ${r.message ?? (outcome.replications[0]?.failure ? failureText(outcome.replications[0].failure) : '')}`,
-        );
-      }
+      const why = w.seeded && w.copyName === TARGET ? replicatedTo(TARGET, plan, outcome) : null;
+      if (why) w.violations.push(`after the destination returned: ${why}`);
+      const why2 = second && w.seeded2 ? replicatedTo(TARGET2, plan, outcome) : null;
+      if (why2) w.violations.push(`after the destinations returned: ${why2}`);
       w.check('after the destination returned');
     }
   }
@@ -535,20 +556,21 @@ const REPLAY = process.env.ZBACK_MODEL_REPLAY;
 const SEED = Number(process.env.ZBACK_MODEL_SEED ?? 20261202);
 
 test.each([
-  ['legacy ZFS (zfs-fuse)', LEGACY_CAPABILITIES, 0],
-  ['OpenZFS 2.3 (batched destroys)', capabilitiesFor('2.3.2'), 1],
+  ['legacy ZFS (zfs-fuse)', LEGACY_CAPABILITIES, 0, false],
+  ['OpenZFS 2.3 (batched destroys)', capabilitiesFor('2.3.2'), 1, false],
+  ['OpenZFS 2.3 with a second destination (bookmarks shared)', capabilitiesFor('2.3.2'), 2, true],
 ])(
   `chain model on %s: ${RUNS} random sequences keep every invariant`,
-  async (_name, caps, offset) => {
+  async (_name, caps, offset, second) => {
     const started = Date.now();
-    if (REPLAY) return simulate(JSON.parse(REPLAY) as Event[], caps);
+    if (REPLAY) return simulate(JSON.parse(REPLAY) as Event[], caps, second);
     await fc.assert(
-      fc.asyncProperty(fc.array(events, { minLength: 3, maxLength: 30 }), (sequence) => simulate(sequence, caps)),
+      fc.asyncProperty(fc.array(events, { minLength: 3, maxLength: 30 }), (sequence) => simulate(sequence, caps, second)),
       { numRuns: RUNS, seed: SEED + offset, endOnFailure: false },
     );
     // Shown in the CI log: how many sequences, in how long.
     process.stdout.write(
-      `chain model (${caps === LEGACY_CAPABILITIES ? 'legacy' : 'OpenZFS'}): ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+      `chain model (${caps === LEGACY_CAPABILITIES ? 'legacy' : 'OpenZFS'}${second ? ', two destinations' : ''}): ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
     expect(RUNS).toBeGreaterThan(0);
   },
