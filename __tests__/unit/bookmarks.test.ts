@@ -12,6 +12,7 @@ import type { Action, ReplicationPlan } from '../../lib/plan/types.js';
 import { resolveConfigs } from '../../lib/policy/properties.js';
 import { renderPlan } from '../../lib/report/plan-text.js';
 import { buildStatus } from '../../lib/report/status.js';
+import { renderStatus } from '../../lib/report/status-text.js';
 import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
 import { canBookmark } from '../../lib/zfs/capabilities.js';
 import { bookmarkCommand, destroyBookmarkCommand, inventoryCommand, sendFromBookmarkCommand } from '../../lib/zfs/commands.js';
@@ -462,5 +463,36 @@ describe('status', () => {
       expect.stringContaining(`its base @${b} was destroyed here (not by zback); the next send starts from the bookmark`),
     );
     expect(report([a]).bookmark).toBeNull();
+  });
+
+  test('with --verbose each destination shows its bookmark and the stream options its copy was seeded with', () => {
+    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: 'bk:tank/copy|hourly' }), N);
+    const state = {
+      version: 1,
+      datasets: {
+        'p/a': {
+          lastRun: '2026-11-25T12:00:00Z',
+          ok: true,
+          errors: [],
+          notes: [],
+          destinations: { 'bk:tank/copy': { lastRun: '2026-11-25T12:00:00Z', result: 'sent' as const, lastReplicated: a, stream: '-L -e -c' } },
+        },
+      },
+    };
+    const r = buildStatus({
+      configs,
+      inventory: source([a, { bookmark: mine(a), of: a }]),
+      state,
+      now: NOW,
+      calendar: cal,
+      names,
+      stateDir: '/x',
+      thresholds: THRESHOLDS,
+    });
+    expect(r.datasets[0]!.destinations[0]!.stream).toBe('-L -e -c');
+    const text = renderStatus(r, cal, { verbose: true });
+    expect(text).toContain('stream -L -e -c, as the copy was seeded');
+    expect(text).toContain(`bookmark #${mine(a)}`);
+    expect(renderStatus(r, cal, { verbose: false })).not.toContain('bookmark #');
   });
 });

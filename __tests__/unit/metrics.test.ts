@@ -48,6 +48,7 @@ describe('renderMetrics', () => {
           lastSuccess: null,
           error: 'boom',
           bookmark: null,
+          stream: null,
           problems: [],
         },
       ],

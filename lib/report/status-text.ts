@@ -71,6 +71,7 @@ export function renderStatus(report: StatusReport, cal: Calendar, opts: { verbos
       lines.push(
         `${indent}→ ${pad(x.destination, 0)}  ${style.dim(x.schedule)}  last ${lastSent}  ${mark(x.problems)}${x.result ? style.dim(` ${x.result}`) : ''}`,
       );
+      if (opts.verbose && x.stream !== null) lines.push(`${indent}  ${style.dim(`stream ${x.stream || 'plain (no -L -e -c)'}, as the copy was seeded`)}`);
       if (x.bookmark && opts.verbose && !x.bookmark.snapshotGone) lines.push(`${indent}  ${style.dim(`bookmark #${x.bookmark.name}`)}`);
       for (const p of x.problems) lines.push(`${indent}  ${p.level === 'critical' ? levelStyle.critical('✗') : levelStyle.warning('!')} ${p.message}`);
     }

@@ -45,6 +45,8 @@ export interface DestinationStatus {
    * marks; `snapshotGone`: that snapshot was destroyed here, and the next send starts from the bookmark.
    */
   bookmark: { name: string; snapshot: string; snapshotGone: boolean } | null;
+  /** The stream options the copy was seeded with and keeps ("-L -e -c"; "" for a plain stream), as the runs recorded; null: not recorded. */
+  stream: string | null;
   problems: Problem[];
 }
 
@@ -196,6 +198,7 @@ export function buildStatus(input: StatusInput): StatusReport {
         lastSuccess: rec?.lastSuccess ?? null,
         error: rec?.error ?? null,
         bookmark: null,
+        stream: rec?.stream ?? null,
         problems: [],
       };
       const label = destinationHostLabel(d);
