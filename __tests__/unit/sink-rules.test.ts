@@ -6,6 +6,8 @@ import { allow, Refused, tooYoung, visibleDatasets, type SinkOptions } from '../
 import { TARGET_HOLD_TAG } from '../../lib/plan/replication.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
 import * as cmd from '../../lib/zfs/commands.js';
+import { spawn } from 'node:child_process';
+import { killOwn } from '../../lib/sink/sink.js';
 import { killCommand, shellCommand, withPidReport } from '../../lib/transport/quote.js';
 
 const OZ = capabilitiesFor('2.3.2');
@@ -184,5 +186,46 @@ describe('zpool: only the reading of pool features, only of the pools of the roo
     ['zpool export', ['zpool', 'export', pool], /only zback's own reading of pool features/],
   ])('%s is refused', (_what, argv, why) => {
     expect(() => allow(argv, SINK)).toThrow(why);
+  });
+});
+
+describe('killOwn: the sink stops only its own running commands', () => {
+  const SELF = 'node\0/usr/bin/zback\0sink\0--root\0bpool/from-fs1\0';
+  const fake = (table: Record<string, string | null>) => (p: number | 'self') => (p === 'self' ? SELF : (table[String(p)] ?? null));
+  const kills: Array<[number, string]> = [];
+  const kill = (pid: number, signal: string) => void kills.push([pid, signal]);
+
+  test('a process with exactly this sink’s command line gets SIGTERM; anything else is foreign, a missing or exiting one gone', () => {
+    kills.length = 0;
+    expect(killOwn(4242, fake({ 4242: SELF }), kill)).toBe('stopped');
+    expect(kills).toEqual([[4242, 'SIGTERM']]);
+    // Another sink's (another --root), sshd, a shell: foreign, and never signalled.
+    expect(killOwn(4243, fake({ 4243: SELF.replace('fs1', 'fs2') }), kill)).toBe('foreign');
+    expect(killOwn(4244, fake({ 4244: 'sshd: zsink@notty\0' }), kill)).toBe('foreign');
+    // Itself: foreign (a sink never stops itself on request).
+    expect(killOwn(process.pid, fake({ [process.pid]: SELF }), kill)).toBe('foreign');
+    // Not there, or exiting (a zombie's command line is empty): gone.
+    expect(killOwn(4245, fake({}), kill)).toBe('gone');
+    expect(killOwn(4246, fake({ 4246: '' }), kill)).toBe('gone');
+    expect(kills).toEqual([[4242, 'SIGTERM']]);
+    // It exited between the check and the signal: gone.
+    expect(
+      killOwn(4242, fake({ 4242: SELF }), () => {
+        throw Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' });
+      }),
+    ).toBe('gone');
+  });
+
+  test('with the real /proc: a running process of another command is foreign, a finished one gone', async () => {
+    const child = spawn('sleep', ['30']);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      expect(killOwn(child.pid!)).toBe('foreign');
+    } finally {
+      child.kill();
+    }
+    await new Promise((r) => child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(killOwn(child.pid!)).toBe('gone');
   });
 });

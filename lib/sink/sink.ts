@@ -167,22 +167,28 @@ async function readHead(stdin: NodeJS.ReadStream): Promise<{ ok: true; head: Buf
  * Stop one of this sink's own running commands (the source's deadline or an abort): only a
  * process started with exactly this sink's command line, so a source cannot signal anything else.
  */
-function killOwn(pid: number): 'stopped' | 'gone' | 'foreign' {
-  const cmdline = (p: number | 'self') => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, 'latin1');
-    } catch {
-      return null;
-    }
-  };
+export function killOwn(
+  pid: number,
+  cmdline: (p: number | 'self') => string | null = procCmdline,
+  kill: (pid: number, signal: NodeJS.Signals) => void = (p, s) => process.kill(p, s),
+): 'stopped' | 'gone' | 'foreign' {
   const theirs = cmdline(pid);
   // An exiting process (a zombie until sshd reaps it) has an empty command line: it is gone, not foreign.
   if (theirs === null || theirs === '') return 'gone';
   if (pid === process.pid || theirs !== cmdline('self')) return 'foreign';
   try {
-    process.kill(pid, 'SIGTERM');
+    kill(pid, 'SIGTERM');
   } catch {
     return 'gone';
   }
   return 'stopped';
+}
+
+/** A process's command line (NUL-separated), or null when it does not exist (or cannot be read). */
+function procCmdline(p: number | 'self'): string | null {
+  try {
+    return readFileSync(`/proc/${p}/cmdline`, 'latin1');
+  } catch {
+    return null;
+  }
 }
