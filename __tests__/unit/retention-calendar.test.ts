@@ -3,7 +3,8 @@
  * classic ISO-week algorithm): offsets, local fields, bucket identity, isoWeek, format, zone validation.
  */
 import fc from 'fast-check';
-import { Calendar, validateTimeZone } from '../../lib/policy/calendar.js';
+import { execFileSync } from 'node:child_process';
+import { Calendar, systemTimeZone, validateTimeZone } from '../../lib/policy/calendar.js';
 import { InvalidValue } from '../../lib/errors.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, isoWeekday, oracleIsoWeek, oracleLocal, oracleMemo, oracleOffsetChanges, type OracleUnit } from './retention-oracle.js';
 
@@ -210,5 +211,61 @@ describe('time zones', () => {
   test('a known zone is accepted and canonicalised by Intl', () => {
     expect(validateTimeZone('Europe/Berlin')).toBe('Europe/Berlin');
     expect(new Calendar('UTC').zone).toBe('UTC');
+  });
+});
+
+describe('UTC without Intl (start-up: ICU costs ~25 ms of a run from cron)', () => {
+  test.each(['UTC', 'Etc/UTC', 'GMT', 'Etc/Zulu', 'utc'])('%s is UTC, the same calendar as Intl’s', (zone) => {
+    const cal = new Calendar(zone);
+    expect(cal.zone).toBe('UTC');
+    const t = Date.parse('2026-03-29T01:30:00Z');
+    expect(cal.fields(t)).toMatchObject({ year: 2026, month: 3, day: 29, hour: 1, minute: 30, offsetMinutes: 0 });
+    expect(cal.bucketStart('d', t)).toBe(Date.parse('2026-03-29T00:00:00Z'));
+  });
+
+  test('a UTC calendar makes no Intl.DateTimeFormat; another zone does', () => {
+    let made = 0;
+    const Real = Intl.DateTimeFormat;
+    Intl.DateTimeFormat = function (...args: ConstructorParameters<typeof Intl.DateTimeFormat>) {
+      made++;
+      return new Real(...args);
+    } as unknown as typeof Intl.DateTimeFormat;
+    try {
+      new Calendar('Etc/UTC').format(Date.parse('2026-11-25T12:00:00Z'));
+      expect(made).toBe(0);
+      new Calendar('Europe/Berlin');
+      expect(made).toBeGreaterThan(0);
+    } finally {
+      Intl.DateTimeFormat = Real;
+    }
+  });
+
+  test('the system zone: UTC from TZ (with or without the leading ":") without Intl', () => {
+    const before = process.env.TZ;
+    try {
+      for (const tz of ['UTC', ':Etc/UTC', 'Etc/GMT']) {
+        process.env.TZ = tz;
+        expect(systemTimeZone()).toBe('UTC');
+      }
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  });
+
+  test('another zone in TZ, or none: what Intl resolves (a fresh process: Intl reads TZ when it starts)', () => {
+    const calendar = new URL('../../dist/lib/policy/calendar.js', import.meta.url).pathname;
+    const zone = (tz: string | undefined) =>
+      execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', `import { systemTimeZone } from ${JSON.stringify(calendar)}; console.log(systemTimeZone())`],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, TZ: tz },
+        },
+      ).trim();
+    expect(zone('Europe/Berlin')).toBe('Europe/Berlin');
+    expect(zone(':America/New_York')).toBe('America/New_York');
+    expect(zone('')).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
   });
 });
