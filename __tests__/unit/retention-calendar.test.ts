@@ -240,32 +240,23 @@ describe('UTC without Intl (start-up: ICU costs ~25 ms of a run from cron)', () 
     }
   });
 
-  test('the system zone: UTC from TZ (with or without the leading ":") without Intl', () => {
-    const before = process.env.TZ;
-    try {
-      for (const tz of ['UTC', ':Etc/UTC', 'Etc/GMT']) {
-        process.env.TZ = tz;
-        expect(systemTimeZone()).toBe('UTC');
-      }
-    } finally {
-      if (before === undefined) delete process.env.TZ;
-      else process.env.TZ = before;
-    }
+  test('the system zone: UTC from TZ (with or without the leading ":") or the /etc/localtime link, without Intl', () => {
+    for (const tz of ['UTC', ':Etc/UTC', 'Etc/GMT']) expect(systemTimeZone({ tz })).toBe('UTC');
+    expect(systemTimeZone({ localtime: () => '/usr/share/zoneinfo/Etc/UTC' })).toBe('UTC');
+    expect(systemTimeZone({ tz: '', localtime: () => '../usr/share/zoneinfo/UTC' })).toBe('UTC');
   });
 
-  test('another zone in TZ, or none: what Intl resolves (a fresh process: Intl reads TZ when it starts)', () => {
+  test('another zone, or none known: what Intl resolves (in a fresh process: Intl reads TZ when it starts)', () => {
     const calendar = new URL('../../dist/lib/policy/calendar.js', import.meta.url).pathname;
-    const zone = (tz: string | undefined) =>
+    const zone = (tz: string) =>
       execFileSync(
         process.execPath,
-        ['--input-type=module', '-e', `import { systemTimeZone } from ${JSON.stringify(calendar)}; console.log(systemTimeZone())`],
-        {
-          encoding: 'utf8',
-          env: { ...process.env, TZ: tz },
-        },
+        ['--input-type=module', '-e', `import { systemTimeZone } from ${JSON.stringify(calendar)}; console.log(systemTimeZone({ tz: process.env.TZ }))`],
+        { encoding: 'utf8', env: { ...process.env, TZ: tz } },
       ).trim();
     expect(zone('Europe/Berlin')).toBe('Europe/Berlin');
     expect(zone(':America/New_York')).toBe('America/New_York');
-    expect(zone('')).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(systemTimeZone({ localtime: () => null })).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(systemTimeZone({ localtime: () => '/usr/share/zoneinfo/Europe/Berlin' })).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
   });
 });

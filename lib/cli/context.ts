@@ -1,6 +1,7 @@
 /**
  * Options shared by every command, validated once: a bad option is a usage error (exit 2).
  */
+import { readlinkSync } from 'node:fs';
 import { InvalidValue, UsageError } from '../errors.js';
 import { Calendar, systemTimeZone } from '../policy/calendar.js';
 import { NameFormat } from '../policy/snapshot-names.js';
@@ -50,7 +51,7 @@ export function buildContext(args: GlobalArgs): Context {
   };
   return {
     properties: wrap('prefix', () => propertyNames(args.prefix)),
-    calendar: wrap('timezone', () => new Calendar(args.timezone || systemTimeZone())),
+    calendar: wrap('timezone', () => new Calendar(args.timezone || systemTimeZone({ tz: process.env.TZ, localtime: localtimeLink }))),
     format: wrap('snapshot-format', () => new NameFormat(args['snapshot-format'])),
     now: args.now ? parseNow(args.now) : Date.now(),
     stateDir: args['state-dir'],
@@ -58,4 +59,13 @@ export function buildContext(args: GlobalArgs): Context {
     json: args.json,
     ...(args['log-file'] ? { logFile: args['log-file'] } : {}),
   };
+}
+
+/** Where /etc/localtime points (…/zoneinfo/Europe/Berlin), or null: the system's zone without ICU. */
+function localtimeLink(): string | null {
+  try {
+    return readlinkSync('/etc/localtime');
+  } catch {
+    return null;
+  }
 }

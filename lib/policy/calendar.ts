@@ -6,7 +6,6 @@
  * start and at the end of that day agree (no transition inside it); only transition days fall
  * back to an exact lookup. That keeps 100,000 snapshots cheap.
  */
-import { readlinkSync } from 'node:fs';
 import { InvalidValue } from '../errors.js';
 
 const MINUTE = 60_000;
@@ -35,19 +34,12 @@ const UTC_NAMES: ReadonlySet<string> = new Set(
 );
 
 /**
- * The system's zone, as Intl would resolve it (from TZ, else the /etc/localtime link), without
- * loading ICU when the system plainly says UTC.
+ * The system's zone, as Intl would resolve it (from TZ, else the /etc/localtime link; the shell
+ * reads both), without loading ICU when the system plainly says UTC.
  */
-export function systemTimeZone(): string {
-  const tz = process.env.TZ?.replace(/^:/, '');
-  let named = tz;
-  if (tz === undefined || tz === '') {
-    try {
-      named = /\/zoneinfo\/(.+)$/.exec(readlinkSync('/etc/localtime'))?.[1];
-    } catch {
-      named = undefined; // no link: ask Intl
-    }
-  }
+export function systemTimeZone(system: { tz?: string | undefined; localtime?: () => string | null } = {}): string {
+  const tz = system.tz?.replace(/^:/, '');
+  const named = tz !== undefined && tz !== '' ? tz : /\/zoneinfo\/(.+)$/.exec(system.localtime?.() ?? '')?.[1];
   if (named !== undefined && UTC_NAMES.has(named)) return 'UTC';
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
