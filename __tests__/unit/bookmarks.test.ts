@@ -17,7 +17,7 @@ import { applyRefusals, checkPlan } from '../../lib/safety/interlock.js';
 import { canBookmark } from '../../lib/zfs/capabilities.js';
 import { bookmarkCommand, destroyBookmarkCommand, inventoryCommand, sendFromBookmarkCommand } from '../../lib/zfs/commands.js';
 import { parseInventory, type Inventory } from '../../lib/zfs/parse.js';
-import { cal, configOf, guidOf, hourly, LEG, N, names, NOW, OZ, reachable, rows, withDecodedToken, type Snap } from './plan-fixtures.js';
+import { cal, configOf, guidOf, hourly, LEG, N, names, NOW, OZ, reachable, rows, withDecodedToken } from './plan-fixtures.js';
 import type { HoldRecord } from '../../lib/state/holds.js';
 
 const THRESHOLDS = { warnMs: 2 * 3_600_000, critMs: 24 * 3_600_000 };
@@ -78,6 +78,30 @@ function plan1(
 }
 const sends = (p: ReplicationPlan) => p.sends.map((s) => s.sendArgv.join(' '));
 const copyWith = (...snaps: string[]) => reachable({ tank: {}, 'tank/copy': { snaps } });
+
+/**
+ * A whole plan of p/a (built by the planner, checked by the interlock) with `destinations` (the
+ * property's value) and each destination host's state.
+ */
+function planned(w: { items: Item[]; destinations: string; states: Map<string, DestinationState>; retention?: string; holds?: HoldRecord[] }) {
+  const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: w.retention ?? '24h', destinations: w.destinations }), N);
+  const inventory = source(w.items);
+  const holds = w.holds ?? [];
+  const plan = buildPlan({
+    configs,
+    inventory,
+    caps: OZ,
+    now: NOW,
+    calendar: cal,
+    names,
+    destinations: w.states,
+    holds,
+    localFeatures: POOL,
+    localDatasets: new Set(['p', 'p/a']),
+  });
+  const check = (actions: readonly Action[] = plan.actions) => checkPlan({ actions, configs, inventory, destinations: w.states, holds, names });
+  return { plan, check, inventory };
+}
 
 describe('bookmark names', () => {
   test('the snapshot, then the destination in words, then a hash of it; any spelling of the host is the same destination', () => {
@@ -207,24 +231,7 @@ describe('planReplication: the bookmark of each destination', () => {
 });
 
 describe('actions, the dry run and the interlock', () => {
-  function world(items: Item[], copy: string[], extra: { destinations?: string } = {}) {
-    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: extra.destinations ?? 'bk:tank/copy|hourly' }), N);
-    const inventory = source(items);
-    const destinations = new Map([['bk', copyWith(...copy)]]);
-    const plan = buildPlan({
-      configs,
-      inventory,
-      caps: OZ,
-      now: NOW,
-      calendar: cal,
-      names,
-      destinations,
-      localFeatures: POOL,
-      localDatasets: new Set(['p', 'p/a']),
-    });
-    const check = (actions: readonly Action[] = plan.actions) => checkPlan({ actions, configs, inventory, destinations, holds: [], names });
-    return { plan, check };
-  }
+  const world = (items: Item[], copy: string[]) => planned({ items, destinations: 'bk:tank/copy|hourly', states: new Map([['bk', copyWith(...copy)]]) });
   const ops = (as: readonly Action[]) =>
     as
       .filter((x) => x.op === 'send' || x.op === 'bookmark' || x.op === 'unbookmark')
@@ -312,33 +319,16 @@ describe('actions, the dry run and the interlock', () => {
 
 describe('several destinations, one base destroyed by hand (found by review)', () => {
   const [a, b, c] = hourly('11-25 09', 3) as [string, string, string];
-  function two(items: Item[], opts: { retention?: string; holds?: HoldRecord[]; copy?: Snap[] } = {}) {
-    const configs = resolveConfigs(
-      rows('p/a', { snapshot: 'yes', retention: opts.retention ?? '24h', destinations: 'bk:tank/copy|hourly,bk2:tank/copy|daily' }),
-      N,
-    );
-    const inventory = source(items);
-    const copy = opts.copy ?? [a, b];
-    const destinations = new Map<string, DestinationState>([
-      ['bk', reachable({ tank: {}, 'tank/copy': { snaps: copy } }, OZ, 'bk')],
-      ['bk2', reachable({ tank: {}, 'tank/copy': { snaps: copy } }, OZ, 'bk2')],
-    ]);
-    const holds = opts.holds ?? [];
-    const plan = buildPlan({
-      configs,
-      inventory,
-      caps: OZ,
-      now: NOW,
-      calendar: cal,
-      names,
-      destinations,
-      holds,
-      localFeatures: POOL,
-      localDatasets: new Set(['p', 'p/a']),
+  const two = (items: Item[], opts: { retention?: string } = {}) =>
+    planned({
+      items,
+      destinations: 'bk:tank/copy|hourly,bk2:tank/copy|daily',
+      states: new Map<string, DestinationState>([
+        ['bk', reachable({ tank: {}, 'tank/copy': { snaps: [a, b] } }, OZ, 'bk')],
+        ['bk2', reachable({ tank: {}, 'tank/copy': { snaps: [a, b] } }, OZ, 'bk2')],
+      ]),
+      ...opts,
     });
-    const check = (actions: readonly Action[] = plan.actions) => checkPlan({ actions, configs, inventory, destinations, holds, names });
-    return { plan, check, inventory };
-  }
 
   test('each has its own bookmark of it: each sends from its own, and the interlock agrees', () => {
     const { plan, check } = two([a, { bookmark: mine(b, 'bk'), of: b, gone: true }, { bookmark: mine(b, 'bk2'), of: b, gone: true }, c]);
@@ -413,25 +403,15 @@ describe('several destinations, one base destroyed by hand (found by review)', (
 
   test('the new base has a name not zback’s (made by hand): the stale hold on the old base there is released, no refusal', () => {
     const [s09, s10, s11, s12] = hourly('11-25 09', 4) as [string, string, string, string];
-    const configs = resolveConfigs(rows('p/a', { snapshot: 'yes', retention: '24h', destinations: 'bk:tank/copy|hourly' }), N);
-    const inventory = source([s09, { bookmark: mine(s10), of: s10, gone: true }, s11, s12, 'manual']);
-    const destinations = new Map<string, DestinationState>([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [s09, { name: s10, userrefs: 1 }] } })]]);
-    const holds: HoldRecord[] = [{ role: 'target', host: 'bk', dataset: 'tank/copy', snapshot: s10, tag: 'zback:replica' }];
-    const plan = buildPlan({
-      configs,
-      inventory,
-      caps: OZ,
-      now: NOW,
-      calendar: cal,
-      names,
-      destinations,
-      holds,
-      localFeatures: POOL,
-      localDatasets: new Set(['p', 'p/a']),
+    const { plan, check } = planned({
+      items: [s09, { bookmark: mine(s10), of: s10, gone: true }, s11, s12, 'manual'],
+      destinations: 'bk:tank/copy|hourly',
+      states: new Map<string, DestinationState>([['bk', reachable({ tank: {}, 'tank/copy': { snaps: [s09, { name: s10, userrefs: 1 }] } })]]),
+      holds: [{ role: 'target', host: 'bk', dataset: 'tank/copy', snapshot: s10, tag: 'zback:replica' }],
     });
     expect(plan.replications[0]!.newCommon).toBe('manual');
     expect(plan.actions.some((x) => x.op === 'release' && x.host === 'bk' && x.snapshots[0] === s10)).toBe(true);
-    expect(checkPlan({ actions: plan.actions, configs, inventory, destinations, holds, names })).toEqual([]);
+    expect(check()).toEqual([]);
   });
 
   test('a divergence behind a bookmark names the snapshot the bookmark stands for as the last common one', () => {
