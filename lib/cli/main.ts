@@ -45,11 +45,6 @@ function seconds(option: string, value: number): number {
 }
 
 /**
- * Each command's options. The commands' work is not given to yargs as handlers: yargs renders the
- * whole help text before it calls a handler (to have it for a failure message), which was most of
- * its cost at start-up; main() dispatches on the parsed command instead.
- */
-/**
  * --metrics-file, checked before the run (a mistake found at its end would cost the whole run's
  * metrics): node_exporter's textfile collector reads only `*.prom` files, from a folder that exists.
  */
@@ -70,6 +65,11 @@ function metricsFile(value: string): string {
   return path;
 }
 
+/**
+ * Each command's options. The commands' work is not given to yargs as handlers: yargs renders the
+ * whole help text before it calls a handler (to have it for a failure message), which was most of
+ * its cost at start-up; main() dispatches on the parsed command instead.
+ */
 const builders = {
   run: (y: Argv) =>
     y

@@ -27,18 +27,32 @@ export function bookmarkSuffix(hostLabel: string, target: string): string {
 }
 
 /**
- * The bookmark for `dataset@snapshot` and this destination; null when the name would be longer
+ * This destination's bookmarks, with its suffix hashed once (callers test every bookmark of a
+ * dataset): `owns` tells whether a bookmark (the part after "#") is zback's for it, `snapshotOf`
+ * which snapshot one of them marks, `nameFor` the name for `dataset@snapshot` — null when longer
  * than ZFS allows (a very long dataset name: that dataset goes without the safety net).
  */
+export function destinationBookmarks(hostLabel: string, target: string) {
+  const suffix = bookmarkSuffix(hostLabel, target);
+  return {
+    suffix,
+    owns: (bookmark: string): boolean => bookmark.length > suffix.length && bookmark.endsWith(suffix),
+    snapshotOf: (bookmark: string): string => bookmark.slice(0, bookmark.length - suffix.length),
+    nameFor: (dataset: string, snapshot: string): string | null => {
+      const name = `${snapshot}${suffix}`;
+      return dataset.length + 1 + name.length <= MAX_NAME_LENGTH ? name : null;
+    },
+  };
+}
+
+/** The bookmark for `dataset@snapshot` and this destination (see destinationBookmarks). */
 export function bookmarkName(dataset: string, snapshot: string, hostLabel: string, target: string): string | null {
-  const name = `${snapshot}${bookmarkSuffix(hostLabel, target)}`;
-  return dataset.length + 1 + name.length <= MAX_NAME_LENGTH ? name : null;
+  return destinationBookmarks(hostLabel, target).nameFor(dataset, snapshot);
 }
 
 /** Whether a bookmark (the part after "#") is zback's for this destination. */
 export function isBookmarkFor(bookmark: string, hostLabel: string, target: string): boolean {
-  const suffix = bookmarkSuffix(hostLabel, target);
-  return bookmark.length > suffix.length && bookmark.endsWith(suffix);
+  return destinationBookmarks(hostLabel, target).owns(bookmark);
 }
 
 /** Whether a bookmark is zback's at all (for some destination). */

@@ -214,10 +214,10 @@ function keepSharedBookmarks(mine: readonly ReplicationPlan[], info: DatasetInfo
   const snapshotGuids = new Set(info.snapshots.map((s) => s.guid));
   for (const r of mine) {
     if (!r.bookmark?.remove.length) continue;
+    const removed = new Set(mine.flatMap((x) => x.bookmark?.remove ?? []));
     r.bookmark.remove = r.bookmark.remove.filter((name) => {
       const guid = guidOf.get(name);
       if (guid === undefined || snapshotGuids.has(guid)) return true;
-      const removed = new Set(mine.flatMap((x) => x.bookmark?.remove ?? []));
       const survivor = (info.bookmarks ?? []).some((b) => b.guid === guid && b.name !== name && !removed.has(b.name));
       const standsOnIt = mine.some((x) => x !== r && (x.baseBookmark?.guid === guid || (x.common === undefined && x.baseBookmark === undefined)));
       return survivor || !standsOnIt;

@@ -34,7 +34,7 @@ import { shellCommand } from '../transport/quote.js';
 import { parentOf, poolOf } from '../zfs/dataset-names.js';
 import { incrementalSteps } from './send-steps.js';
 import type { BookmarkInfo, Inventory, SnapshotInfo } from '../zfs/parse.js';
-import { bookmarkName, bookmarkSuffix, isBookmarkFor } from './bookmarks.js';
+import { destinationBookmarks } from './bookmarks.js';
 import type { Conflict, ReplicationPlan } from './types.js';
 import { conflictText } from '../report/conflicts.js';
 
@@ -317,7 +317,8 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
   // Of several bookmarks of that point (each destination keeps its own), this destination's: so
   // that another destination's rotation never takes the base from under this send.
   const atNewest = usable.filter((b) => b.createtxg === newestTxg);
-  const mark = atNewest.find((b) => isBookmarkFor(b.name, hostLabel, target)) ?? atNewest[atNewest.length - 1];
+  const ours = atNewest.length > 1 ? destinationBookmarks(hostLabel, target) : undefined;
+  const mark = atNewest.find((b) => ours?.owns(b.name)) ?? atNewest[atNewest.length - 1];
   if (!common && !mark) {
     plan.status = 'diverged';
     conflict({ kind: 'no-common', targetEmpty: targetSnaps.length === 0, seededBefore: (input.seededBefore ?? []).length > 0, seededBase: seeded });
@@ -415,6 +416,7 @@ function finish(
     createtxg: Number.MAX_SAFE_INTEGER - delivered.length + i,
     time: input.names.parse(name),
   }));
+  planBookmarks(plan, input);
   const protect = new Map(held);
   const base = plan.newCommon ?? plan.common;
   if (base) protect.set(base, [...(protect.get(base) ?? []), 'last common snapshot with the source']);
@@ -424,7 +426,6 @@ function finish(
       ...(protect.get(plan.commonOnTarget) ?? []),
       `last common point with the source (its bookmark #${plan.baseBookmark.name})`,
     ]);
-  planBookmarks(plan, input);
   // Renamed on the target: protected under the name it has there.
   if (base && base === plan.common && plan.commonOnTarget)
     protect.set(plan.commonOnTarget, [...(protect.get(plan.commonOnTarget) ?? []), 'last common snapshot with the source']);
@@ -460,15 +461,16 @@ function planBookmarks(plan: ReplicationPlan, input: ReplicationInput): void {
   const base = plan.newCommon ?? plan.common;
   if (base === undefined) return;
   const snap = input.snapshots.find((s) => s.name === base);
-  const name = bookmarkName(plan.dataset, base, plan.hostLabel, plan.target);
-  const mine = (input.bookmarks ?? []).filter((b) => isBookmarkFor(b.name, plan.hostLabel, plan.target));
+  const ours = destinationBookmarks(plan.hostLabel, plan.target);
+  const name = ours.nameFor(plan.dataset, base);
+  const mine = (input.bookmarks ?? []).filter((b) => ours.owns(b.name));
   const current = name !== null && snap !== undefined ? mine.find((b) => b.name === name && b.guid === snap.guid) : undefined;
   // (One of that name for another snapshot — destroyed and taken again in the same second — would
   // make `zfs bookmark` fail: none is made, and that old one stays until a newer base.)
   const clash = name !== null && !current && mine.some((b) => b.name === name);
   const baseTxg = snap?.createtxg ?? Number.MAX_SAFE_INTEGER; // not taken yet: newer than every bookmark
   plan.bookmark = {
-    ...(name === null ? { skipped: `its name would be longer than ZFS allows (${plan.dataset}#${base}${bookmarkSuffix(plan.hostLabel, plan.target)})` } : {}),
+    ...(name === null ? { skipped: `its name would be longer than ZFS allows (${plan.dataset}#${base}${ours.suffix})` } : {}),
     ...(clash ? { skipped: `a bookmark of that name marks another snapshot (${plan.dataset}#${name}); the next base gets one` } : {}),
     ...(name !== null && !current && !clash ? { create: { snapshot: base, name } } : {}),
     ...(current ? { current: current.name } : {}),

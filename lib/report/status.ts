@@ -15,7 +15,7 @@ import { isBroken } from '../plan/replication.js';
 import type { ReplicationPlan } from '../plan/types.js';
 import type { RunState } from '../state/run-state.js';
 import type { Inventory } from '../zfs/parse.js';
-import { bookmarkSuffix, isBookmarkFor } from '../plan/bookmarks.js';
+import { destinationBookmarks } from '../plan/bookmarks.js';
 
 export const STATUS_SCHEMA = 'zback.status/1';
 
@@ -201,10 +201,10 @@ export function buildStatus(input: StatusInput): StatusReport {
         stream: rec?.stream ?? null,
         problems: [],
       };
-      const label = destinationHostLabel(d);
-      const mark = [...(info?.bookmarks ?? [])].reverse().find((b) => isBookmarkFor(b.name, label, d.datasetPath));
+      const ours = destinationBookmarks(destinationHostLabel(d), d.datasetPath);
+      const mark = [...(info?.bookmarks ?? [])].reverse().find((b) => ours.owns(b.name));
       if (mark) {
-        const snapshot = mark.name.slice(0, mark.name.length - bookmarkSuffix(label, d.datasetPath).length);
+        const snapshot = ours.snapshotOf(mark.name);
         const snapshotGone = !info!.snapshots.some((s) => s.guid === mark.guid);
         ds.bookmark = { name: mark.name, snapshot, snapshotGone };
         if (snapshotGone)

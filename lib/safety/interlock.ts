@@ -35,7 +35,7 @@ import type { DestinationState } from '../plan/replication.js';
 import type { Action, Plan, Refusal } from '../plan/types.js';
 import type { HoldRecord } from '../state/holds.js';
 import type { DatasetInfo, Inventory } from '../zfs/parse.js';
-import { isBookmarkFor } from '../plan/bookmarks.js';
+import { destinationBookmarks } from '../plan/bookmarks.js';
 
 export interface InterlockInput {
   actions: readonly Action[];
@@ -255,13 +255,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
               sameDestination(b.replication, d) &&
               (b.snapshots[0] === s ? b.tag !== a.tag : isNewer(sourceInfo, b.snapshots[0]!, s, input.names, baseTxg)),
           );
-          if (!replaced)
-            refuse(
-              a,
-              s,
-              'base',
-              ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and no hold on a newer base is placed first`,
-            );
+          if (!replaced) refuse(a, s, 'base', ` (${shown(d)}), and no hold on a newer base is placed first`);
         } else {
           const sourceInfo = input.inventory.get(d.dataset);
           const established = before.some(
@@ -271,13 +265,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
               sameDestination(b.replication, d) &&
               b.snapshots.some((n) => isNewer(sourceInfo, n, s, input.names, baseTxg)),
           );
-          if (!established)
-            refuse(
-              a,
-              s,
-              'base',
-              ` (${d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`}), and the destroy does not wait for a send that establishes a newer one`,
-            );
+          if (!established) refuse(a, s, 'base', ` (${shown(d)}), and the destroy does not wait for a send that establishes a newer one`);
         }
       }
     }
@@ -299,7 +287,7 @@ export function checkPlan(input: InterlockInput): Refusal[] {
       return;
     }
     const d = dests.find((x) => x.dataset === a.target && a.replication !== undefined && sameDestination(a.replication, x));
-    const ofD = (b: string) => d !== undefined && isBookmarkFor(b, d.label, d.config.datasetPath);
+    const ofD = d === undefined ? () => false : destinationBookmarks(d.label, d.config.datasetPath).owns;
     if (!d || !ofD(name)) {
       refuse(a, `#${name}`, 'bookmark', ' (it is not zback’s bookmark for the destination this action serves)');
       return;
@@ -334,22 +322,26 @@ export function checkPlan(input: InterlockInput): Refusal[] {
     // command). Only where nothing else of that guid stays: the snapshot, or a bookmark this plan
     // does not destroy.
     if (source?.snapshots.some((s) => s.guid === it.guid)) return;
-    const destroyed = new Set(input.actions.filter((x) => x.op === 'unbookmark' && x.target === a.target).map((x) => x.bookmark));
-    if (marks.some((b) => b.guid === it.guid && b.name !== name && !destroyed.has(b.name))) return;
+    const destroyed = new Set(input.actions.filter((x) => x.op === 'unbookmark' && x.host === 'local').map((x) => x.argv[2]));
+    if (marks.some((b) => b.guid === it.guid && b.name !== name && !destroyed.has(`${a.target}#${b.name}`))) return;
     for (const other of dests.filter((x) => x.dataset === a.target)) {
       const point = resumePending(other) ? undefined : commonByGuid(other);
       if (other.id === d.id && point !== undefined) continue; // its own: checked above
       if (point === undefined || point.guid === it.guid) {
-        const where = other.label === 'local' ? other.config.datasetPath : `${other.label}:${other.config.datasetPath}`;
         refuse(
           a,
           `#${name}`,
           'bookmark',
-          ` (${point ? 'it is the last common point' : 'it may be the last common point'} of ${where}, whose base snapshot is gone here)`,
+          ` (${point ? 'it is the last common point' : 'it may be the last common point'} of ${shown(other)}, whose base snapshot is gone here)`,
         );
         return;
       }
     }
+  }
+
+  /** A destination in messages: "host:path", or the path on this machine. */
+  function shown(d: Dest): string {
+    return d.label === 'local' ? d.config.datasetPath : `${d.label}:${d.config.datasetPath}`;
   }
 
   function sameDestination(key: string, d: Dest): boolean {
