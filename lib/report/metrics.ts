@@ -7,6 +7,7 @@
  * Timestamps are Unix seconds (alert on `time() - metric`); every series of a dataset or a
  * destination carries `dataset` (and `destination`, "host:target" as in status) as labels.
  */
+import { isBroken } from '../plan/replication.js';
 import type { RunState } from '../state/run-state.js';
 import type { StatusReport } from './status.js';
 
@@ -66,7 +67,8 @@ export function renderMetrics(report: StatusReport, state: RunState): string {
       if (r !== null) replicated.push({ labels: both, value: r });
       const s = seconds(x.lastSuccess);
       if (s !== null) success.push({ labels: both, value: s });
-      if (x.result !== null) destinationOk.push({ labels: both, value: ['sent', 'up-to-date', 'not-due', 'resume'].includes(x.result) ? 1 : 0 });
+      // (Failed as zback status says it: a failed send, or a broken replication.)
+      if (x.result !== null) destinationOk.push({ labels: both, value: x.result === 'failed' || isBroken({ status: x.result }) ? 0 : 1 });
       const bytes = state.datasets[d.dataset]?.destinations[x.destination]?.bytes;
       if (x.result !== null) sent.push({ labels: both, value: bytes ?? 0 }); // (nothing sent: 0)
     }
