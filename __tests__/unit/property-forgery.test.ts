@@ -72,6 +72,9 @@ function fakeZfs(pool: Pool, caps: ZfsCapabilities = OPENZFS) {
     async startSink() {
       throw new Error('not used');
     },
+    startSource() {
+      throw new Error('not used');
+    },
     async close() {},
   };
   const zfs = new Zfs(host, caps);

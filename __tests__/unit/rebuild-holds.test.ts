@@ -33,6 +33,9 @@ function holdingHost(label: string, tags: string[]) {
     async startSink() {
       throw new Error('not used');
     },
+    startSource() {
+      throw new Error('not used');
+    },
     async close() {},
   };
   return { zfs: new Zfs(host, LEGACY_CAPABILITIES), held, ran };

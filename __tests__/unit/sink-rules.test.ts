@@ -86,6 +86,10 @@ describe('the argv shapes: every command zback sends to a destination is allowed
     ['replica-retention', cmd.setPropertyCommand(T, 'org.wit:replica-retention', '24h30d')],
     ['canmount', cmd.setPropertyCommand(T, 'canmount', 'noauto')],
     ["the features of the root's pool", cmd.poolFeaturesCommand([T.split('/')[0]!])],
+    ['restore: a snapshot sent back', cmd.sendFullCommand(T, 'daily-1')],
+    ['restore: raw', cmd.sendFullCommand(`${T}/child`, 'daily-1', ['-w'])],
+    ['restore: large blocks, embedded, compressed', cmd.sendFullCommand(T, 'daily-1', ['-L', '-e', '-c'])],
+    ['restore: its size', cmd.sendEstimateCommand(cmd.sendFullCommand(T, 'daily-1', ['-L', '-e', '-c']))],
   ];
   test.each(sent)('%s', (_what, argv) => {
     expect(allow(parseSinkCommandArgv(argv), SINK).argv).toEqual(argv);
@@ -118,7 +122,15 @@ describe('refusals name what is wrong', () => {
     ['create -p', ['zfs', 'create', '-p', `${T}/x`], /not a command zback sends/],
     ['reading another root', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid', 'bpool'], /outside/],
     ['reading a user property', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid,org.x:secret', T], /org.x:secret/],
-    ['zfs send', ['zfs', 'send', `${T}@a`], /not a command zback sends/],
+    ['zfs send of a filesystem', ['zfs', 'send', T], /only snapshots/],
+    ['zfs send outside the root', ['zfs', 'send', 'bpool/off/web2/data@a'], /outside this sink's root/],
+    ['zfs send of two snapshots', ['zfs', 'send', `${T}@a,b`], /one snapshot in zfs send/],
+    ['zfs send -R (every child, with properties)', ['zfs', 'send', '-R', `${T}@a`], /not a command zback sends/],
+    ['zfs send -p', ['zfs', 'send', '-p', `${T}@a`], /not a command zback sends/],
+    ['an incremental send', ['zfs', 'send', '-i', `${T}@a`, `${T}@b`], /not a command zback sends/],
+    ['a send from a resume token', ['zfs', 'send', '-t', '1-abc'], /not a command zback sends/],
+    ['a stream option twice', ['zfs', 'send', '-w', '-w', `${T}@a`], /not a command zback sends/],
+    ['a send to a file', ['zfs', 'send', `${T}@a`, '>', '/etc/passwd'], /not a command zback sends/],
     ['a name ZFS would refuse', ['zfs', 'receive', '-u', 'bpool/off/web1/a\nb'], /not a dataset name/],
     ['a receive that sets mountpoint', ['zfs', 'receive', '-u', '-s', '-o', 'mountpoint=/', T], /not something zback does/],
     ['a receive that forges a mark', ['zfs', 'receive', '-u', '-o', 'org.wit:replica-retention=1h\nx', T], /printable text/],

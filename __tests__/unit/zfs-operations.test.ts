@@ -21,6 +21,9 @@ function scripted(answer: (cmd: string) => Partial<RunResult>) {
     async startSink() {
       throw new Error('not used');
     },
+    startSource() {
+      throw new Error('not used');
+    },
     async close() {},
   };
   return { zfs: new Zfs(host, LEGACY_CAPABILITIES), ran };

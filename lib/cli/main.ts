@@ -156,6 +156,29 @@ const builders = {
       .option('append-only', { type: 'boolean', default: false, describe: 'Refuse every destroy and release (prune here with zback prune)' })
       .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
       .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
+  restore: (y: Argv) =>
+    y
+      .usage(
+        '$0 restore --list [DATASET]\n$0 restore DATASET --from COPY [--at SNAPSHOT] --to NEW_DATASET\n\n' +
+          'Get data back from a copy (SPEC §12): --list shows every copy of each dataset and the snapshots it holds; a restore receives one snapshot of a copy (the newest, or --at) into a new dataset here, over one SSH connection (raw for an encrypted copy), and says how to put it in place. It never writes into an existing dataset.',
+      )
+      .positional('dataset', { type: 'string', describe: 'The dataset whose copy to restore (with --list: whose copies to show)' })
+      .option('list', { type: 'boolean', default: false, describe: 'Show the copies and their snapshots; restore nothing' })
+      .option('from', { type: 'string', describe: 'The copy: host:pool/path as --list shows it, or its host when the dataset has one copy there' })
+      .option('at', { type: 'string', describe: 'The snapshot to restore (default: the newest on the copy)' })
+      .option('to', { type: 'string', describe: 'The new dataset to receive into (it must not exist; its parent must)' })
+      .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'Print the send and receive; change nothing' })
+      .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration to use, as `ssh -F FILE`' })
+      .option('max-channels', { type: 'number', default: 4, describe: 'SSH channels open at once per host' })
+      .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Accept and record unknown host keys (never a changed one)' })
+      .option('idle-timeout', { type: 'number', default: 600, describe: 'Abort a restore whose stream makes no progress for this many seconds' })
+      .option('command-timeout', {
+        type: 'number',
+        default: 300,
+        describe: 'Stop any other zfs command or SSH channel open that takes longer than this many seconds',
+      })
+      .example('$0 restore --list tank/projects', '')
+      .example('$0 restore tank/projects --from backup:bpool/web1/projects --to tank/projects.restored', ''),
   prune: (y: Argv) =>
     y
       .option('root', { type: 'string', array: true, demandOption: true, describe: "Dataset whose copies are pruned (repeatable; as the sink's --root)" })
@@ -298,6 +321,31 @@ export async function main(argv: string[]): Promise<number> {
       const { sinkArgs, sinkCommand } = await import('./sink.js');
       return sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
     },
+    restore: (args: ArgsOf<'restore'>) =>
+      withContext(args, async (ctx) => {
+        const channels = args['max-channels'];
+        if (!Number.isInteger(channels) || channels < 1 || channels > 64) throw new UsageError(`--max-channels ${channels}: give a whole number from 1 to 64`);
+        if (args.list && (args.from !== undefined || args.to !== undefined || args.at !== undefined))
+          throw new UsageError('--list shows the copies; --from, --at and --to are for a restore (give one or the other)');
+        const { restoreCommand } = await import('./restore.js');
+        return restoreCommand(
+          ctx,
+          {
+            ...(args.dataset !== undefined ? { dataset: String(args.dataset) } : {}),
+            list: args.list,
+            ...(args.from !== undefined ? { from: String(args.from) } : {}),
+            ...(args.at !== undefined ? { at: String(args.at) } : {}),
+            ...(args.to !== undefined ? { to: String(args.to) } : {}),
+            dryRun: args['dry-run'],
+            ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
+            maxChannels: channels,
+            acceptNewHostKeys: args['accept-new-host-keys'],
+            commandTimeoutS: seconds('command-timeout', args['command-timeout']),
+            idleTimeoutS: seconds('idle-timeout', args['idle-timeout']),
+          },
+          output(ctx),
+        );
+      }),
     prune: (args: ArgsOf<'prune'>) =>
       withContext(args, async (ctx) => {
         const roots = (args.root ?? []).map(String);
@@ -342,10 +390,15 @@ export async function main(argv: string[]): Promise<number> {
     .command('unset <dataset>', 'Clear zback properties set on a dataset (it then inherits them again)', builders.unset)
     .command('forget <dataset>', 'Stop reporting a managed dataset that is gone for good (destroyed, or its pool retired)', builders.forget)
     .command('sink', "The forced command of a source's key on a backup host: only zback's own zfs commands, only under --root", builders.sink)
+    .command(
+      'restore [dataset]',
+      'Get data back: list the copies and their snapshots (--list), or receive a snapshot of one into a new dataset here',
+      builders.restore,
+    )
     .command('prune', 'On a backup host: prune the copies below --root by the retention each one carries (for an append-only sink)', builders.prune)
     .completion('completion', 'Print a shell completion script (bash; zsh with SHELL=zsh): zback completion >> ~/.bashrc')
     .exitProcess(false)
-    .demandCommand(1, 'Give a command: run, status, set, unset, forget, sink or prune (see --help).')
+    .demandCommand(1, 'Give a command: run, status, restore, set, unset, forget, sink or prune (see --help).')
     .strict()
     .version(packageVersion())
     .help()

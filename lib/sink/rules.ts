@@ -7,6 +7,7 @@
  */
 import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
+import { isStreamFlag } from '../zfs/capabilities.js';
 import { poolFeaturesCommand } from '../zfs/commands.js';
 import { datasetNameProblem, poolOf, snapshotNameProblem } from '../zfs/dataset-names.js';
 
@@ -21,6 +22,8 @@ export interface SinkOptions {
 
 export type Allowed =
   | { op: 'version' | 'get' | 'create' | 'receive' | 'receive-abort' | 'hold' | 'release' | 'set' | 'pool-features'; argv: string[] }
+  /** zback restore: one snapshot under a root, as a full stream back to the source (or its size). */
+  | { op: 'send'; argv: string[] }
   /** The dataset list: only the roots, what is below them and their ancestors are shown. */
   | { op: 'list'; argv: string[] }
   /** Snapshots whose creation is checked against --keep-days before the destroy. */
@@ -183,6 +186,18 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
       if (a.length !== 4) break;
       copyMark(a[2]!, inRoot(a[3], o, 'the dataset'), o);
       return { op: 'set', argv: a };
+    }
+    case 'send': {
+      // zback restore (SPEC §12): `zfs send [-nP] [-w -L -e -c] DATASET@SNAPSHOT`, one snapshot under
+      // a root as a full stream (sendFullCommand, sendEstimateCommand). Nothing else: no -R, -p,
+      // -i/-I, -t or -b, and nothing outside the roots.
+      let i = a[2] === '-nP' ? 3 : 2;
+      const flags = new Set<string>();
+      for (; i < a.length - 1 && isStreamFlag(a[i]!) && !flags.has(a[i]!); i++) flags.add(a[i]!);
+      if (i !== a.length - 1 || a[i]!.startsWith('-')) break;
+      const { names } = snapshotsOf(a[i], o);
+      if (names.length !== 1) throw new Refused(`one snapshot in zfs send, not ${JSON.stringify(a[i])}`);
+      return { op: 'send', argv: a };
     }
     case 'rollback':
       throw new Refused('zfs rollback is never allowed (it destroys snapshots on the backup host)');

@@ -34,6 +34,8 @@ export interface Host {
   run(argv: readonly string[]): Promise<RunResult>;
   /** Start a command that reads stdin; resolves once it is running. */
   startSink(argv: readonly string[]): Promise<Sink>;
+  /** Start a command whose stdout is a stream (`zfs send`: a run's sends here, a restore's on a destination). */
+  startSource(argv: readonly string[]): Source | Promise<Source>;
   /** Release what the host holds (the SSH connection); idempotent. */
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { DEFAULT_LIMITS, MAX_STDERR, outputCapText, printable, timeoutText } from './host.js';
-import type { CommandLimits, CommandObserver, Host, RunResult, Sink } from './host.js';
+import type { CommandLimits, CommandObserver, Host, RunResult, Sink, Source } from './host.js';
 import { addHostKey, checkHostKey, fingerprint, keyTypeOf, knownHostsName } from './known-hosts.js';
 import { killCommand, PID_MARKER_PREFIX, shellCommand, withPidReport } from './quote.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -237,6 +237,23 @@ export class RemoteHost implements Host {
   }
 
   async startSink(argv: readonly string[]): Promise<Sink> {
+    const { ch, done, abort } = await this.startStreaming(argv);
+    ch.resume(); // stdout must be consumed or 'close' never comes
+    return { stdin: ch, done, abort };
+  }
+
+  /**
+   * A command whose stdout is a stream (`zfs send` on the backup host, for zback restore): the
+   * channel is its stdout; EOF goes to the command at once, it reads nothing.
+   */
+  async startSource(argv: readonly string[]): Promise<Source> {
+    const { ch, done, abort } = await this.startStreaming(argv);
+    ch.end();
+    return { stdout: ch, done, abort };
+  }
+
+  /** An exec channel for a stream in either direction, with the command's PID known for abort(). */
+  private async startStreaming(argv: readonly string[]): Promise<{ ch: ClientChannel; done: Promise<RunResult>; abort: () => void }> {
     this.options.observe?.(this.label, argv);
     // sshd makes the session its own process group; `exec` keeps the shell's PID for the command,
     // which a marker line on stderr reports so the process can be killed if the stream fails. The
@@ -248,7 +265,6 @@ export class RemoteHost implements Host {
     let err = '';
     let started: (() => void) | null = null;
     const running = new Promise<void>((r) => (started = r));
-    ch.resume(); // stdout must be consumed or 'close' never comes
     ch.on('error', () => {});
     ch.stderr.on('data', (d: Buffer) => {
       if (err.length < MAX_STDERR) err += d.toString('utf8');
@@ -284,7 +300,7 @@ export class RemoteHost implements Host {
         ABORT_GRACE_MS,
       ).unref();
     };
-    return { stdin: ch, done, abort };
+    return { ch, done, abort };
   }
 
   /**

@@ -237,6 +237,27 @@ export function receiveCommand(target: string, caps: ZfsCapabilities, properties
 }
 
 /**
+ * zback restore's receive: a full stream into a new dataset here, never mounted, never -F (so
+ * never over an existing dataset), not resumable (an interrupted restore leaves nothing behind).
+ */
+export function restoreReceiveCommand(target: string): string[] {
+  assertDataset(target);
+  return [ZFS, 'receive', '-u', target];
+}
+
+/** Load an encrypted dataset's key (advice after a raw restore). */
+export function loadKeyCommand(dataset: string): string[] {
+  assertDataset(dataset);
+  return [ZFS, 'load-key', dataset];
+}
+
+/** Mount a dataset (advice after a restore). */
+export function mountCommand(dataset: string): string[] {
+  assertDataset(dataset);
+  return [ZFS, 'mount', dataset];
+}
+
+/**
  * The commands below are only ever advised to the operator, in the fix of a conflict
  * (lib/report/conflicts.ts): zback itself never renames, rolls back or destroys a filesystem.
  */

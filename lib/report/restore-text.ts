@@ -1,0 +1,112 @@
+/**
+ * What `zback restore` prints: the list of copies and their snapshots, the plan of a restore, and
+ * afterwards how to put the restored dataset in place (commands to copy and paste, quoted for a shell).
+ */
+import type { Calendar } from '../policy/calendar.js';
+import { formatDuration } from '../policy/duration.js';
+import { copyName, type CopyLocation } from '../plan/restore.js';
+import { shellCommand } from '../transport/quote.js';
+import { loadKeyCommand, mountCommand, renameCommand, setPropertyCommand } from '../zfs/commands.js';
+import { formatBytes } from './progress.js';
+import { style } from './style.js';
+
+/** One copy as --list found it. */
+export interface ListedCopy {
+  copy: CopyLocation;
+  /** Why it could not be read (host unreachable, the copy is missing, …). */
+  error?: string;
+  /** Oldest first. */
+  snapshots?: { name: string; guid: string; creation?: number }[];
+  /** OpenZFS: the copy's `encryption` (not "off": it restores raw). */
+  encryption?: string;
+}
+
+export function renderCopyList(copies: readonly ListedCopy[], cal: Calendar, now: number): string {
+  const lines: string[] = [];
+  let dataset = '';
+  for (const c of copies) {
+    if (c.copy.dataset !== dataset) {
+      dataset = c.copy.dataset;
+      lines.push(style.dataset(dataset));
+    }
+    const origin = c.copy.configured ? '' : ' (recorded by an earlier run; no longer configured)';
+    if (c.error !== undefined) {
+      lines.push(`  ${copyName(c.copy)}${origin}: ${style.error(c.error)}`);
+      continue;
+    }
+    const snaps = c.snapshots ?? [];
+    const raw = c.encryption !== undefined && c.encryption !== 'off' ? `, encrypted (${c.encryption}): restores raw` : '';
+    lines.push(`  ${copyName(c.copy)}${origin}: ${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}${raw}`);
+    for (const s of [...snaps].reverse()) {
+      const when = s.creation !== undefined ? `  ${cal.format(s.creation * 1000, false)}  (${formatDuration(Math.max(0, now - s.creation * 1000))} ago)` : '';
+      lines.push(`    ${s.name}${when}`);
+    }
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+export interface RestorePlanText {
+  copy: CopyLocation;
+  snapshot: string;
+  to: string;
+  send: readonly string[];
+  receive: readonly string[];
+  size: number | null;
+}
+
+/** The restore as it will run (the dry run prints only this). */
+export function renderRestorePlan(p: RestorePlanText): string {
+  const where = p.copy.hostLabel === 'local' ? '' : `[${p.copy.hostLabel}] `;
+  return (
+    `Restore ${copyName(p.copy)}@${p.snapshot} into ${p.to}${p.size !== null ? ` (about ${formatBytes(p.size)})` : ''}:\n` +
+    `  ${where}${shellCommand(p.send)} | ${shellCommand(p.receive)}\n`
+  );
+}
+
+export interface RestoreOutcome {
+  dataset: string;
+  copy: CopyLocation;
+  snapshot: string;
+  to: string;
+  bytes: number;
+  ms: number;
+  raw: boolean;
+  /** The dataset restored for is here (then the advice renames it aside first). */
+  originalExists: boolean;
+  /** zback's properties set on the dataset itself: they stay with it and must be set on the restored one. */
+  ownProperties: readonly (readonly [string, string])[];
+  /** The restored dataset is managed by inheritance (its parent's PREFIX:snapshot=yes): a run would take it on. */
+  inheritsManagement?: { property: string; origin: string };
+}
+
+/** What was done and how to put it in place, as commands to copy. */
+export function renderRestoreDone(o: RestoreOutcome): string {
+  const rate = o.ms > 0 ? `, ${formatBytes((o.bytes / o.ms) * 1000)}/s` : '';
+  const lines = [`Restored ${copyName(o.copy)}@${o.snapshot} into ${o.to}: ${formatBytes(o.bytes)} in ${formatDuration(o.ms)}${rate}. It is not mounted.`];
+  const step = (text: string) => lines.push(`  ${text}`);
+  if (o.raw) {
+    lines.push(`It is encrypted as the copy was, with ${o.dataset}'s key (the backup host never had it). Load the key first:`);
+    step(shellCommand(loadKeyCommand(o.to)));
+  }
+  lines.push('To look at it:');
+  step(`${shellCommand(mountCommand(o.to))}    (at the mountpoint it inherits: zfs get mountpoint ${shellCommand([o.to])})`);
+  if (o.to !== o.dataset) {
+    lines.push(`To put it in place of ${o.dataset}:`);
+    const aside = `${o.dataset}.before-restore`;
+    if (o.originalExists) step(`${shellCommand(renameCommand(o.dataset, aside))}    (keep it until you are sure; zfs destroy -r it then)`);
+    step(shellCommand(renameCommand(o.to, o.dataset)));
+    for (const [p, v] of o.ownProperties) step(shellCommand(setPropertyCommand(o.dataset, p, v)));
+    step(shellCommand(mountCommand(o.dataset)));
+  }
+  lines.push(
+    `zback's next run carries on from @${o.snapshot}: the copy has the same snapshot. If the copy has newer snapshots than that, the run says how to roll it back first.`,
+  );
+  if (o.inheritsManagement && o.to !== o.dataset)
+    lines.push(
+      style.warn(
+        `Until it is in place, ${o.to} inherits ${o.inheritsManagement.property}=yes from ${o.inheritsManagement.origin}: a zback run would take snapshots of it and seed copies of it. ` +
+          `Put it in place before the next run, or: ${shellCommand(setPropertyCommand(o.to, o.inheritsManagement.property, 'no'))}`,
+      ),
+    );
+  return lines.map((l) => `${l}\n`).join('');
+}
