@@ -198,12 +198,16 @@ describe('what is printed', () => {
       raw: true,
       originalExists: true,
       ownProperties: [[P.retention, '24h7d']],
+      managedBy: P.snapshot,
       inheritsManagement: { property: P.snapshot, origin: 'tank' },
     });
-    expect(text).toContain('Restored backup:bpool/c/da ta@s1 into tank/da ta.restored: 10.0 MiB in 2s, 5.0 MiB/s. It is not mounted.');
+    expect(text).toContain('Restored backup:bpool/c/da ta@s1 into tank/da ta.restored: 10.0 MiB in 2.0 s, 5.0 MiB/s. It is not mounted.');
     expect(text).toContain("  zfs load-key 'tank/da ta.restored'\n");
-    expect(text).toContain("  zfs rename 'tank/da ta' 'tank/da ta.before-restore'");
+    expect(text).toContain("  zfs unmount 'tank/da ta'    (stop what uses it first)\n  zfs rename 'tank/da ta' 'tank/da ta.before-restore'");
+    expect(text).toContain("zfs get -s local all 'tank/da ta.before-restore' shows them");
+    expect(text).toContain(`  zfs set ${P.snapshot}=no 'tank/da ta.before-restore'`);
     expect(text).toContain("  zfs rename 'tank/da ta.restored' 'tank/da ta'\n");
+    expect(text).toMatch(/tank\/da ta.before-restore keeps zback's holds/);
     expect(text).toContain(`  zfs set ${P.retention}=24h7d 'tank/da ta'\n`);
     expect(text).toContain("  zfs mount 'tank/da ta'\n");
     expect(text).toMatch(/inherits org\.wit:snapshot=yes from tank: a zback run would take snapshots of it/);

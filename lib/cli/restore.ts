@@ -237,6 +237,7 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
       raw,
       originalExists: here.has(dataset),
       ownProperties: own.map((r) => [r.property, r.value] as const),
+      managedBy: ctx.properties.snapshot,
       ...(config?.kind === 'managed' && config.config.group !== to
         ? { inheritsManagement: { property: ctx.properties.snapshot, origin: config.config.group } }
         : {}),

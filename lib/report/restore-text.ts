@@ -6,7 +6,7 @@ import type { Calendar } from '../policy/calendar.js';
 import { formatDuration } from '../policy/duration.js';
 import { copyName, type CopyLocation } from '../plan/restore.js';
 import { shellCommand } from '../transport/quote.js';
-import { loadKeyCommand, mountCommand, renameCommand, setPropertyCommand } from '../zfs/commands.js';
+import { loadKeyCommand, mountCommand, renameCommand, setPropertyCommand, unmountCommand } from '../zfs/commands.js';
 import { formatBytes } from './progress.js';
 import { style } from './style.js';
 
@@ -75,14 +75,21 @@ export interface RestoreOutcome {
   originalExists: boolean;
   /** zback's properties set on the dataset itself: they stay with it and must be set on the restored one. */
   ownProperties: readonly (readonly [string, string])[];
+  /** PREFIX:snapshot, which the advice sets to "no" on the dataset renamed aside. */
+  managedBy: string;
   /** The restored dataset is managed by inheritance (its parent's PREFIX:snapshot=yes): a run would take it on. */
   inheritsManagement?: { property: string; origin: string };
+}
+
+/** Where the advice puts the dataset a restore replaces. */
+export function asideName(dataset: string): string {
+  return `${dataset}.before-restore`;
 }
 
 /** What was done and how to put it in place, as commands to copy. */
 export function renderRestoreDone(o: RestoreOutcome): string {
   const rate = o.ms > 0 ? `, ${formatBytes((o.bytes / o.ms) * 1000)}/s` : '';
-  const lines = [`Restored ${copyName(o.copy)}@${o.snapshot} into ${o.to}: ${formatBytes(o.bytes)} in ${formatDuration(o.ms)}${rate}. It is not mounted.`];
+  const lines = [`Restored ${copyName(o.copy)}@${o.snapshot} into ${o.to}: ${formatBytes(o.bytes)} in ${o.ms < 60_000 ? `${(o.ms / 1000).toFixed(1)} s` : formatDuration(o.ms)}${rate}. It is not mounted.`];
   const step = (text: string) => lines.push(`  ${text}`);
   if (o.raw) {
     lines.push(`It is encrypted as the copy was, with ${o.dataset}'s key (the backup host never had it). Load the key first:`);
@@ -92,12 +99,24 @@ export function renderRestoreDone(o: RestoreOutcome): string {
   step(`${shellCommand(mountCommand(o.to))}    (at the mountpoint it inherits: zfs get mountpoint ${shellCommand([o.to])})`);
   if (o.to !== o.dataset) {
     lines.push(`To put it in place of ${o.dataset}:`);
-    const aside = `${o.dataset}.before-restore`;
-    if (o.originalExists) step(`${shellCommand(renameCommand(o.dataset, aside))}    (keep it until you are sure; zfs destroy -r it then)`);
+    const aside = asideName(o.dataset);
+    if (o.originalExists) {
+      // Explicit, so that what still uses it is found first (a rename would fail on it half-way).
+      step(`${shellCommand(unmountCommand(o.dataset))}    (stop what uses it first)`);
+      step(`${shellCommand(renameCommand(o.dataset, aside))}    (keep it until you are sure)`);
+      // Renamed, it would still be managed, with the same destinations: two datasets for one copy.
+      step(`${shellCommand(setPropertyCommand(aside, o.managedBy, 'no'))}    (zback leaves it alone from now on)`);
+    }
     step(shellCommand(renameCommand(o.to, o.dataset)));
     for (const [p, v] of o.ownProperties) step(shellCommand(setPropertyCommand(o.dataset, p, v)));
     step(shellCommand(mountCommand(o.dataset)));
   }
+  if (o.to !== o.dataset && o.originalExists)
+    lines.push(
+      `Other properties set on ${o.dataset} itself (mountpoint, quota, …) stay with it: zfs get -s local all ${shellCommand([asideName(o.dataset)])} shows them; set those you need on ${shellCommand([o.dataset])}.`,
+      
+      `${asideName(o.dataset)} keeps zback's holds on its snapshots: to destroy it once you are sure, release them first (zfs holds -r ${shellCommand([asideName(o.dataset)])} lists them).`,
+    );
   lines.push(
     `zback's next run carries on from @${o.snapshot}: the copy has the same snapshot. If the copy has newer snapshots than that, the run says how to roll it back first.`,
   );

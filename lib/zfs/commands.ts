@@ -251,6 +251,12 @@ export function loadKeyCommand(dataset: string): string[] {
   return [ZFS, 'load-key', dataset];
 }
 
+/** Unmount a dataset (advice before a restored one takes its place). */
+export function unmountCommand(dataset: string): string[] {
+  assertDataset(dataset);
+  return [ZFS, 'unmount', dataset];
+}
+
 /** Mount a dataset (advice after a restore). */
 export function mountCommand(dataset: string): string[] {
   assertDataset(dataset);
