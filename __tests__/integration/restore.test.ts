@@ -60,7 +60,11 @@ test('data destroyed on the source comes back byte for byte; the printed swap le
   ok(list);
   expect(list.stdout).toContain(`bak${n}:bpool/c/d: 3 snapshots`);
   expect(list.stdout.indexOf(snapAt(12))).toBeLessThan(list.stdout.indexOf(snapAt(10))); // newest first
-  const json = JSON.parse((await zback(['restore', '--list', '--json'])).stdout) as { dataset: string; copy: string; snapshots: { name: string; guid: string }[] }[];
+  const json = JSON.parse((await zback(['restore', '--list', '--json'])).stdout) as {
+    dataset: string;
+    copy: string;
+    snapshots: { name: string; guid: string }[];
+  }[];
   expect(json.map((c) => [c.dataset, c.copy, c.snapshots.map((s) => [s.name, s.guid])])).toEqual([
     ['tank/d', `bak${n}:bpool/c/d`, [10, 11, 12].map((h) => [snapAt(h), guids.get(snapAt(h))])],
   ]);

@@ -89,7 +89,9 @@ export function asideName(dataset: string): string {
 /** What was done and how to put it in place, as commands to copy. */
 export function renderRestoreDone(o: RestoreOutcome): string {
   const rate = o.ms > 0 ? `, ${formatBytes((o.bytes / o.ms) * 1000)}/s` : '';
-  const lines = [`Restored ${copyName(o.copy)}@${o.snapshot} into ${o.to}: ${formatBytes(o.bytes)} in ${o.ms < 60_000 ? `${(o.ms / 1000).toFixed(1)} s` : formatDuration(o.ms)}${rate}. It is not mounted.`];
+  const lines = [
+    `Restored ${copyName(o.copy)}@${o.snapshot} into ${o.to}: ${formatBytes(o.bytes)} in ${o.ms < 60_000 ? `${(o.ms / 1000).toFixed(1)} s` : formatDuration(o.ms)}${rate}. It is not mounted.`,
+  ];
   const step = (text: string) => lines.push(`  ${text}`);
   if (o.raw) {
     lines.push(`It is encrypted as the copy was, with ${o.dataset}'s key (the backup host never had it). Load the key first:`);
@@ -114,7 +116,7 @@ export function renderRestoreDone(o: RestoreOutcome): string {
   if (o.to !== o.dataset && o.originalExists)
     lines.push(
       `Other properties set on ${o.dataset} itself (mountpoint, quota, …) stay with it: zfs get -s local all ${shellCommand([asideName(o.dataset)])} shows them; set those you need on ${shellCommand([o.dataset])}.`,
-      
+
       `${asideName(o.dataset)} keeps zback's holds on its snapshots: to destroy it once you are sure, release them first (zfs holds -r ${shellCommand([asideName(o.dataset)])} lists them).`,
     );
   lines.push(
