@@ -497,6 +497,17 @@ test(
       expect(await snapshots(copy)).toEqual([11, 12, 13].map(at));
       expect(await checksums(`${copy}@${at(13)}`)).toBe(await checksums(`tank/sink1@${at(13)}`));
       expect(await vm.ok(`zfs get -H -o source,value test.sink:replica-retention ${copy}`)).toBe('local\t2h\n');
+
+      // zback restore through the sink needs one more permission, send: without it ZFS refuses
+      // (loudly, and nothing is created here); with it the copy comes back as it was.
+      const restore = ['restore', 'tank/sink1', ...own, '--from', 'backup', '--at', at(12), '--to', 'tank/sink1back'];
+      const denied = await vm.zback(restore);
+      expect([denied.code, denied.stderr]).toEqual([1, expect.stringMatching(/restore of backup:\S+ into tank\/sink1back failed: .*permission denied/i)]);
+      expect(await vm.ok('zfs list -H -o name tank/sink1back 2>/dev/null || true')).toBe('');
+      await vm.ok('zfs allow -u zsink send bpool/sinkroot');
+      const back = await vm.zback(restore);
+      expect([back.code, back.stderr]).toEqual([0, '']);
+      expect(await checksums(`tank/sink1back@${at(12)}`)).toBe(await checksums(`tank/sink1@${at(12)}`));
       // The sink ran as zsink (its log is zsink's), logged the destroys it ran, and refused nothing.
       expect(await vm.ok(`stat -c %U ${log}`)).toBe('zsink\n');
       const text = await sinkLog(log);
@@ -547,9 +558,22 @@ test(
       expect(await vm.ok(`zfs get -H -o value encryption,keystatus,encryptionroot,canmount ${copy}`)).toBe(sealed);
       expect(await sinkLog(log)).not.toMatch(/refused/);
 
+      // zback restore from the sealed copy, through the sink: raw, so the key never goes to the
+      // backup host (the source's is not even loaded now); the restored dataset opens with it.
+      const plan = await vm.zback(['restore', 'tank/sinksecret', ...own, '--from', 'backup', '--to', 'tank/sinkrestored', '--dry-run']);
+      expect([plan.code, plan.stderr]).toEqual([0, '']);
+      expect(plan.stdout).toMatch(new RegExp(`^  \\[backup\\] zfs send -w ${copy}@${at(11)} \\| zfs receive -u tank/sinkrestored$`, 'm'));
+      expect(plan.stdout).toMatch(/\(about \d+(\.\d)? MiB\)/); // zfs send -nP through the sink
+      const restored = await vm.zback(['restore', 'tank/sinksecret', ...own, '--from', 'backup', '--to', 'tank/sinkrestored']);
+      expect([restored.code, restored.stderr]).toEqual([0, '']);
+      expect(restored.stdout).toContain(`Load the key first:\n  zfs load-key tank/sinkrestored\n`);
+      expect(await vm.ok('zfs get -H -o value encryption,keystatus,encryptionroot tank/sinkrestored')).toBe('aes-256-gcm\nunavailable\ntank/sinkrestored\n');
+      await vm.ok('zfs load-key -L file:///root/senc.key tank/sinkrestored');
+
       // With the key, the copy reads exactly as the source.
       await vm.ok(`zfs load-key tank/sinksecret && zfs load-key -L file:///root/senc.key ${copy}`);
       expect(await checksums(`${copy}@${at(11)}`)).toBe(await checksums(`tank/sinksecret@${at(11)}`));
+      expect(await checksums(`tank/sinkrestored@${at(11)}`)).toBe(await checksums(`tank/sinksecret@${at(11)}`));
       await vm.ok(`zfs unload-key ${copy}`);
     } finally {
       await unforceRootSink();

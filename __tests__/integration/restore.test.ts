@@ -152,22 +152,51 @@ test('through a restricted sink: a snapshot under its root comes back; nothing o
   expect(readFileSync(log, 'utf8')).toMatch(/refused: bpool\/other is outside this sink's root.*zfs send bpool\/other@keep/);
 });
 
-test('a restore whose stream is cut, or whose host is gone, fails loudly and leaves nothing behind', async () => {
+test('a restore whose stream is cut, stalls or is stopped by a signal, or whose host is gone, fails loudly and leaves nothing behind', async () => {
   await bak.zfs('create', 'bpool/c');
   await replicated('bpool/c/d');
-  // The backup host's send dies after 100 KB of the stream (a disk error, a killed process).
-  const wrapper = join(lab.dir, `cut-${n}.sh`);
+  // What the backup host's send does to its stream, by the mode file: dies after 100 KB (a disk
+  // error, a killed process), or stalls there (a hung disk); every other command runs as usual.
+  const mode = join(lab.dir, `mode-${n}`);
+  const wrapper = join(lab.dir, `wrapper-${n}.sh`);
   writeFileSync(
     wrapper,
-    '#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in\n  *"exec zfs send bpool"*) sh -c "$SSH_ORIGINAL_COMMAND" | head -c 100000; exit 1;;\n  *) exec sh -c "$SSH_ORIGINAL_COMMAND";;\nesac\n',
+    `#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in\n  *"exec zfs send bpool"*)\n    if [ "$(cat ${mode})" = cut ]; then sh -c "$SSH_ORIGINAL_COMMAND" | head -c 100000; exit 1; fi\n    sh -c "$SSH_ORIGINAL_COMMAND" | { head -c 100000; sleep 60; }; exit 1;;\n  *) exec sh -c "$SSH_ORIGINAL_COMMAND";;\nesac\n`,
   );
   chmodSync(wrapper, 0o755);
   const key = readFileSync(join(bak.sshDir, 'id_ed25519.pub'), 'utf8').trim();
   writeFileSync(join(bak.sshDir, 'authorized_keys'), `command="${wrapper}" ${key}\n`);
+  const nothingLeft = async (to: string) => {
+    expect((await src.exec(['zfs', 'list', to])).code).not.toBe(0);
+    expect((await src.exec(['pgrep', '-af', `zfs receive -u ${to}`])).stdout).toBe('');
+  };
+
+  writeFileSync(mode, 'cut');
   const cut = await zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/cut']);
   expect(cut.code).toBe(1);
-  expect(cut.stderr).toMatch(/^zback: restore of bak\d+:bpool\/c\/d@\S+ into tank\/cut failed: /m);
-  expect((await src.exec(['zfs', 'list', 'tank/cut'])).code).not.toBe(0);
+  expect(cut.stderr).toMatch(/^zback: restore of bak\d+:bpool\/c\/d@\S+ into tank\/cut failed: zfs send failed/m);
+  await nothingLeft('tank/cut');
+
+  writeFileSync(mode, 'stall');
+  const started = Date.now();
+  const stalled = await zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/stall', '--idle-timeout', '2']);
+  expect(stalled.code).toBe(1);
+  expect(stalled.stderr).toMatch(/^zback: restore of \S+ into tank\/stall failed: no progress for 2 s/m);
+  expect(Date.now() - started).toBeLessThan(30_000);
+  await nothingLeft('tank/stall');
+
+  // SIGTERM (or Ctrl-C) in the middle of the stream: both ends stopped, at once.
+  const running = zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/sig']);
+  for (let i = 0; i < 400 && (await src.exec(['pgrep', '-f', 'zfs receive -u tank/sig'])).stdout === ''; i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  const signalled = Date.now();
+  expect((await src.exec(['pkill', '-TERM', '-f', `bin/zback restore .*--state-dir ${state()}`])).code).toBe(0);
+  const stopped = await running;
+  expect(Date.now() - signalled).toBeLessThan(15_000);
+  expect(stopped.code).toBe(1);
+  expect(stopped.stderr).toMatch(/^zback: stopped by SIGTERM: the restore is aborted; tank\/sig is not created/m);
+  expect(stopped.stderr).toMatch(/^zback: restore of \S+ into tank\/sig failed: stopped by SIGTERM/m);
+  await nothingLeft('tank/sig');
 
   await bak.stopSshd();
   const gone = await zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/gone']);
@@ -176,5 +205,5 @@ test('a restore whose stream is cut, or whose host is gone, fails loudly and lea
   const listed = await zback(['restore', '--list']);
   expect(listed.code).toBe(1);
   expect(listed.stdout).toMatch(/bak\d+:bpool\/c\/d: cannot connect/);
-  expect((await src.exec(['zfs', 'list', 'tank/gone'])).code).not.toBe(0);
+  await nothingLeft('tank/gone');
 });

@@ -75,6 +75,9 @@ function host(label: string, answer: (cmd: string) => Partial<RunResult> = () =>
       ran.push(cmd);
       return done(answer(cmd));
     },
+    startSource() {
+      throw new Error('a source is started through the LocalHost below');
+    },
     async startSink(argv) {
       ran.push(`sink: ${argv.join(' ')}`);
       const next = sinks.shift();

@@ -224,6 +224,7 @@ describe('what is printed', () => {
       raw: false,
       originalExists: false,
       ownProperties: [],
+      managedBy: P.snapshot,
     });
     expect(text).not.toContain('rename');
     expect(text).not.toContain('load-key');
