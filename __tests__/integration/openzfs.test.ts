@@ -132,7 +132,7 @@ test(
     expect(first.stdout).toContain('[local] zfs snapshot tank/data@2026-11-26-100000 tank/data/x@2026-11-26-100000');
     // OpenZFS on the backup host: each seed marks its copy inside the receive (zfs receive -o), no zfs set after it.
     expect(first.stdout).toMatch(
-      /\[backup\] zfs receive -u -s -o org\.wit:replica-of=\S+:tank\/data -o canmount=noauto -o org\.wit:replica-retention=3h bpool\/copy\/data\n/,
+      /\[backup\] zfs receive -u -s -o org\.wit:replica-of=\S+:tank\/data -o canmount=noauto -o org\.wit:replica-retention=3h -o org\.wit:replica-schedule=hourly@UTC bpool\/copy\/data\n/,
     );
     expect(first.stdout).not.toMatch(/\[backup\] zfs set/);
     // Not on a terminal: no progress is shown, so no size estimate (zfs send -nP) is asked for.
@@ -463,7 +463,7 @@ test(
       // The copy's marks inside the seed's receive: the sink allows -o for them, and zsink's userprop and canmount.
       expect(seed.stdout).toMatch(
         new RegExp(
-          `\\[backup\\] zfs receive -u -s -o test\\.sink:replica-of=\\S+:tank/sink1 -o canmount=noauto -o test\\.sink:replica-retention=2h ${copy}\\n`,
+          `\\[backup\\] zfs receive -u -s -o test\\.sink:replica-of=\\S+:tank/sink1 -o canmount=noauto -o test\\.sink:replica-retention=2h -o test\\.sink:replica-schedule=hourly@UTC ${copy}\\n`,
         ),
       );
       expect(seed.stdout).not.toMatch(/could not mark/);

@@ -11,19 +11,32 @@ import { resolveConfigs } from '../../lib/policy/properties.js';
 import { checkPlan } from '../../lib/safety/interlock.js';
 import { allow } from '../../lib/sink/rules.js';
 import { LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
-import type { SinkInfo } from '../../lib/sink/hello.js';
+import { SINK_ACCEPTS, type SinkInfo } from '../../lib/sink/hello.js';
+import { DEFAULT_COPY_MARK, type CopyMark } from '../../lib/plan/copy-mark.js';
 import { at, cal, guidOf, hourly, inventoryOf, N, names, NOW, OZ, reachable, rows, withDecodedToken, type DsSpec } from './plan-fixtures.js';
 
 const old = at('11-23 05');
 const today = hourly('11-25 00', 12); // 00 … 11
 
-function build(opts: { destinations?: string; retention?: string; source?: DsSpec; state: DestinationState }): Plan {
+const SCHEDULED: CopyMark = { ...DEFAULT_COPY_MARK, scheduleProperty: 'org.wit:replica-schedule' };
+
+function build(opts: { destinations?: string; retention?: string; source?: DsSpec; state: DestinationState; copyMark?: CopyMark }): Plan {
   const configs = resolveConfigs(
     rows('p/a', { snapshot: 'yes', retention: opts.retention ?? '24h', destinations: opts.destinations ?? 'bk:tank/off/copy|hourly|2h' }),
     N,
   );
   const inventory = inventoryOf({ 'p/a': opts.source ?? { snaps: [old, ...today] } });
-  const plan = buildPlan({ configs, inventory, caps: OZ, now: NOW, calendar: cal, names, destinations: new Map([['bk', opts.state]]), holds: [] });
+  const plan = buildPlan({
+    configs,
+    inventory,
+    caps: OZ,
+    now: NOW,
+    calendar: cal,
+    names,
+    destinations: new Map([['bk', opts.state]]),
+    holds: [],
+    ...(opts.copyMark ? { copyMark: opts.copyMark } : {}),
+  });
   expect(checkPlan({ actions: plan.actions, configs, inventory, destinations: new Map([['bk', opts.state]]), holds: [], names })).toEqual([]);
   return plan;
 }
@@ -68,6 +81,26 @@ describe('a restricted sink: the source plans only what it allows', () => {
       'mark-copy zfs set canmount=noauto tank/off/copy',
       'mark-copy zfs set org.wit:replica-retention=2h tank/off/copy',
     ]);
+  });
+
+  test("the copy's schedule mark (for zback status --replicas there): inside the receive where the sink accepts it, left out for an older sink", () => {
+    const seedOn = (state: DestinationState, destinations = 'bk:tank/off/copy|0 */4 * * 1-5|2h') =>
+      build({ destinations, state, copyMark: SCHEDULED }).actions.find((a) => a.op === 'send' && a.send?.kind === 'full')!;
+    const current = seedOn(onSink({ tank: {}, 'tank/off': {} }, { accepts: SINK_ACCEPTS }));
+    expect(current.recvArgv!.slice(-3)).toEqual(['-o', `org.wit:replica-schedule=0_*/4_*_*_1-5@${cal.zone}`, 'tank/off/copy']);
+    expect(allow(current.recvArgv!, { roots: ['tank/off'], keepDays: 0, appendOnly: false }).op).toBe('receive');
+    // A sink from before schedule marks says nothing of them: the seed goes without (it would be refused).
+    expect(seedOn(onSink({ tank: {}, 'tank/off': {} }, {})).recvArgv!.join(' ')).not.toContain('replica-schedule');
+    // A plain host (no sink) takes any user property.
+    expect(seedOn(reachable({ tank: {}, 'tank/off': {} }), 'bk:tank/off/copy|daily|2h').recvArgv!.slice(-3)).toEqual([
+      '-o',
+      `org.wit:replica-schedule=daily@${cal.zone}`,
+      'tank/off/copy',
+    ]);
+    // Without zfs receive -o, one zfs set more.
+    const legacy = { ...reachable({ tank: {}, 'tank/off': {} }), caps: LEGACY_CAPABILITIES } as DestinationState;
+    const p = build({ destinations: 'bk:tank/off/copy|hourly|2h', state: legacy, copyMark: SCHEDULED });
+    expect(ops(p).filter((o) => o.startsWith('mark-copy'))).toContain(`mark-copy zfs set org.wit:replica-schedule=hourly@${cal.zone} tank/off/copy`);
   });
 
   test('a target outside the sink’s roots is an error before anything is sent, with the fix', () => {

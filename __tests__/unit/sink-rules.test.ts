@@ -84,6 +84,7 @@ describe('the argv shapes: every command zback sends to a destination is allowed
     ['destroy a batch', cmd.destroyCommands(T, ['a', 'b', 'c'], OZ)[0]!],
     ['replica-of', cmd.setPropertyCommand(T, 'org.wit:replica-of', 'web1:tank/data')],
     ['replica-retention', cmd.setPropertyCommand(T, 'org.wit:replica-retention', '24h30d')],
+    ['replica-schedule', cmd.setPropertyCommand(T, 'org.wit:replica-schedule', '0_*/4_*_*_1-5@Europe/Berlin')],
     ['canmount', cmd.setPropertyCommand(T, 'canmount', 'noauto')],
     ["the features of the root's pool", cmd.poolFeaturesCommand([T.split('/')[0]!])],
     ['restore: a snapshot sent back', cmd.sendFullCommand(T, 'daily-1')],
@@ -118,6 +119,9 @@ describe('refusals name what is wrong', () => {
     ['setting mountpoint', ['zfs', 'set', 'mountpoint=/', T], /not something zback does/],
     ['a forged line in a mark', ['zfs', 'set', 'org.wit:replica-retention=1h\nbpool/off/web2\torg.wit:replica-retention\t1h', T], /printable text/],
     ['a mark that is no retention', ['zfs', 'set', 'org.wit:replica-retention=forever', T], /not a retention/],
+    ['a schedule mark that is no schedule', ['zfs', 'set', 'org.wit:replica-schedule=sometimes@UTC', T], /not a schedule mark/],
+    ['a schedule mark in no zone', ['zfs', 'set', 'org.wit:replica-schedule=hourly@Mars/Olympus', T], /not a schedule mark/],
+    ['a schedule mark with a space', ['zfs', 'set', 'org.wit:replica-schedule=0 * * * *@UTC', T], /printable text/],
     ['creating the root itself', ['zfs', 'create', '-o', 'canmount=off', 'bpool/off/web1'], /administrator creates it/],
     ['create -p', ['zfs', 'create', '-p', `${T}/x`], /not a command zback sends/],
     ['reading another root', ['zfs', 'get', '-H', '-p', '-o', 'name,property,value', '-r', 'guid', 'bpool'], /outside/],
@@ -176,7 +180,14 @@ describe('what the source may see and the floor', () => {
 
   test('the hello line round-trips; a host that is not a sink says nothing', () => {
     const info = { roots: ['bpool/off/web1'], appendOnly: true, keepDays: 7 };
-    expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual(info);
+    expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual({ ...info, accepts: ['schedule-mark', 'restore'] });
+    // A sink from before `accepts` (version 1's line): it accepts nothing more.
+    expect(parseHello('ZBACK_SINK {"v":1,"roots":["bpool/off/web1"],"appendOnly":false,"keepDays":0}')).toEqual({
+      roots: ['bpool/off/web1'],
+      appendOnly: false,
+      keepDays: 0,
+      accepts: [],
+    });
     expect(parseHello('unrecognized command')).toBeNull();
     expect(parseHello('ZBACK_SINK {broken')).toBeNull();
     // A host's roots that are no dataset names (escape sequences, say) are dropped.

@@ -11,7 +11,8 @@ import { describe, expect, test } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyMarkProperties, DEFAULT_COPY_MARK } from '../../lib/plan/copy-mark.js';
+import { copyMarkProperties, DEFAULT_COPY_MARK, parseScheduleMark, scheduleMark } from '../../lib/plan/copy-mark.js';
+import { parseSchedule } from '../../lib/policy/schedule.js';
 import { destinationIdentity, destinationOfTag, holdIdentity, hostIdentity, keyIdentity, splitKey } from '../../lib/plan/identity.js';
 import { formatDuration, parseDuration } from '../../lib/policy/duration.js';
 import { formatBytes, progressReporter } from '../../lib/report/progress.js';
@@ -92,6 +93,19 @@ test("a seeded copy's marks: replica-of names this machine and the source, canmo
     ['x:replica-of', 'h:tank/a'],
     ['canmount', 'noauto'],
   ]);
+});
+
+test("a copy's schedule mark: one word (spaces as _), with the zone it ticks in, read back as it was", () => {
+  const cron = parseSchedule('0 */4 * * 1-5');
+  expect(scheduleMark(cron, 'Europe/Berlin')).toBe('0_*/4_*_*_1-5@Europe/Berlin');
+  expect(parseScheduleMark('0_*/4_*_*_1-5@Europe/Berlin')).toEqual({ schedule: cron, zone: 'Europe/Berlin' });
+  expect(parseScheduleMark(scheduleMark(parseSchedule('hourly'), 'UTC'))).toEqual({ schedule: parseSchedule('hourly'), zone: 'UTC' });
+  expect(copyMarkProperties({ ...DEFAULT_COPY_MARK, scheduleProperty: 'org.wit:replica-schedule' }, 'tank/a', '1d', 'daily@UTC').at(-1)).toEqual([
+    'org.wit:replica-schedule',
+    'daily@UTC',
+  ]);
+  expect(() => parseScheduleMark('hourly')).toThrow(/not a schedule mark/);
+  expect(() => parseScheduleMark('sometimes@UTC')).toThrow(/unknown schedule/);
 });
 
 test('the semaphore: at most N holders, the others in order, a release given twice counts once', async () => {

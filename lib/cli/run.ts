@@ -212,7 +212,12 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       reseed: args.reseed ?? [],
       hooks: hookFiles.hooks,
       unusableHooks: hookFiles.unusable,
-      copyMark: { property: ctx.properties.replicaOf, source: hostname(), retentionProperty: ctx.properties.replicaRetention },
+      copyMark: {
+        property: ctx.properties.replicaOf,
+        source: hostname(),
+        retentionProperty: ctx.properties.replicaRetention,
+        scheduleProperty: ctx.properties.replicaSchedule,
+      },
     };
     const check = (p: Plan, inventory: Inventory, remote: DestinationDiscovery) =>
       // The interlock checks the plan against the inventories and zback's records, not the planner.

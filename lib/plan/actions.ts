@@ -156,7 +156,7 @@ export function buildActions(
       // A seed's receive sets the copy's marks itself where the destination's ZFS can (`-o`);
       // otherwise, and after a resumed receive (which may be a seed's), they are set one by one.
       if ((step.kind === 'full' && !step.marksInReceive) || step.kind === 'resume') {
-        for (const [property, value] of copyMarkProperties(mark, r.dataset, r.copyRetention)) {
+        for (const [property, value] of copyMarkProperties(mark, r.dataset, r.copyRetention, r.copySchedule)) {
           const argv = setPropertyCommand(r.target, property, value);
           push({
             ...on,

@@ -10,7 +10,7 @@
  * - Due when the common snapshot is older than the most recent tick of the destination's schedule.
  */
 import { sourceHoldTag, TARGET_HOLD_TAG } from './hold-tags.js';
-import { copyMarkProperties, DEFAULT_COPY_MARK, type CopyMark } from './copy-mark.js';
+import { copyMarkProperties, DEFAULT_COPY_MARK, scheduleMark, type CopyMark } from './copy-mark.js';
 import type { Calendar } from '../policy/calendar.js';
 import { destinationHostLabel } from '../policy/destinations.js';
 import type { NameFormat } from '../policy/snapshot-names.js';
@@ -146,6 +146,10 @@ function emptyPlan(input: ReplicationInput): ReplicationPlan {
     targetDestroy: [],
     targetDestroyArgvs: [],
     copyRetention: formatRetention(input.destination.retention ?? input.config.retention.value),
+    // A sink from before schedule marks would refuse the seed that carries one.
+    ...(!input.state.reachable || !input.state.sink || input.state.sink.accepts?.includes('schedule-mark')
+      ? { copySchedule: scheduleMark(input.destination.schedule, input.calendar.zone) }
+      : {}),
     ...(input.destination.bwlimit ? { bwlimit: input.destination.bwlimit } : {}),
   };
 }
@@ -292,7 +296,7 @@ function planReplicationUnguarded(input: ReplicationInput): ReplicationPlan {
     plan.status = 'send';
     // Where the destination's ZFS can, the seed's receive marks the copy itself: one command, and
     // no moment when the copy exists unmarked (a zback there could take it for its own).
-    const marks = caps.receiveProperties ? copyMarkProperties(input.copyMark ?? DEFAULT_COPY_MARK, dataset, plan.copyRetention) : [];
+    const marks = caps.receiveProperties ? copyMarkProperties(input.copyMark ?? DEFAULT_COPY_MARK, dataset, plan.copyRetention, plan.copySchedule) : [];
     plan.sends.push({
       kind: 'full',
       to: seed.name,

@@ -160,6 +160,8 @@ export interface ReplicationPlan {
   targetDestroyArgvs: string[][];
   /** The destination's retention as text: recorded on a copy when it is seeded (zback prune reads it). */
   copyRetention: string;
+  /** The copy's schedule mark (scheduleMark), or undefined where its restricted sink is too old to accept one. */
+  copySchedule?: string;
   /** The copy's stream options beyond a plain stream (`-L -e -c`; SPEC §11): recorded when they were sent. */
   streamFlags?: StreamFlag[];
   /** The destination's `bwlimit=`: bytes per second at most on the link to its host (SPEC §11). */

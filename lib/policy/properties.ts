@@ -26,6 +26,8 @@ export interface PropertyNames {
   replicaOf: string;
   /** Set by zback on a copy it seeded: the destination's retention, which `zback prune` applies there. */
   replicaRetention: string;
+  /** Set by zback on a copy it seeded: the destination's schedule and zone, by which `zback status --replicas` there judges it stale. */
+  replicaSchedule: string;
 }
 
 /** Validates a user-property prefix (the part before ":"). */
@@ -47,6 +49,7 @@ export function propertyNames(prefix: string = DEFAULT_PREFIX): PropertyNames {
     schedule: `${prefix}:schedule`,
     replicaOf: `${prefix}:replica-of`,
     replicaRetention: `${prefix}:replica-retention`,
+    replicaSchedule: `${prefix}:replica-schedule`,
   };
 }
 

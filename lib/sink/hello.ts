@@ -13,10 +13,15 @@ export interface SinkInfo {
   roots: string[];
   appendOnly: boolean;
   keepDays: number;
+  /** What this sink accepts beyond version 1's commands: `schedule-mark` (a copy's schedule mark), `restore` (zfs send under its roots). */
+  accepts?: string[];
 }
 
+/** What this version of the sink accepts beyond version 1 (a source leaves out what an older sink would refuse). */
+export const SINK_ACCEPTS = ['schedule-mark', 'restore'];
+
 export function helloLine(info: SinkInfo): string {
-  return `${SINK_HELLO} ${JSON.stringify({ v: 1, roots: info.roots, appendOnly: info.appendOnly, keepDays: info.keepDays })}\n`;
+  return `${SINK_HELLO} ${JSON.stringify({ v: 1, roots: info.roots, appendOnly: info.appendOnly, keepDays: info.keepDays, accepts: info.accepts ?? SINK_ACCEPTS })}\n`;
 }
 
 /** The sink's rules from a `zfs version` stderr; null when the host is not a sink (or says nonsense). */
@@ -28,7 +33,8 @@ export function parseHello(stderr: string): SinkInfo | null {
     // Only names ZFS would accept: the text is the backup host's, and it ends up in messages.
     const roots = Array.isArray(j.roots) ? j.roots.filter((r): r is string => typeof r === 'string' && datasetNameProblem(r) === null) : [];
     const keepDays = typeof j.keepDays === 'number' && Number.isFinite(j.keepDays) && j.keepDays >= 0 ? j.keepDays : 0;
-    return { roots, appendOnly: j.appendOnly === true, keepDays };
+    const accepts = Array.isArray(j.accepts) ? j.accepts.filter((a): a is string => typeof a === 'string' && /^[a-z-]{1,40}$/.test(a)) : [];
+    return { roots, appendOnly: j.appendOnly === true, keepDays, accepts };
   } catch {
     return null;
   }

@@ -7,6 +7,8 @@
  */
 import { TARGET_HOLD_TAG } from '../plan/hold-tags.js';
 import { parseRetention } from '../policy/retention.js';
+import { parseScheduleMark } from '../plan/copy-mark.js';
+import { validateTimeZone } from '../policy/calendar.js';
 import { isStreamFlag } from '../zfs/capabilities.js';
 import { poolFeaturesCommand } from '../zfs/commands.js';
 import { datasetNameProblem, poolOf, snapshotNameProblem } from '../zfs/dataset-names.js';
@@ -34,7 +36,7 @@ export class Refused extends Error {}
 /** Properties the source reads on a destination (discovery, status). */
 const READABLE = new Set(['guid', 'createtxg', 'userrefs', 'receive_resume_token', 'encryption', 'creation']);
 /** Properties the source sets on a copy it seeded. */
-const COPY_MARK = /^[a-z0-9][a-z0-9._-]*:replica-(of|retention)$/;
+const COPY_MARK = /^[a-z0-9][a-z0-9._-]*:replica-(of|retention|schedule)$/;
 
 function dataset(name: string | undefined, what: string): string {
   if (name === undefined) throw new Refused(`${what} is missing`);
@@ -79,6 +81,14 @@ function copyMark(assignment: string, d: string, o: SinkOptions): void {
   if (!mark) throw new Refused(`setting ${JSON.stringify(assignment)} is not something zback does on a backup host (only its copy marks and canmount=noauto)`);
   // zback prune reads these marks: no line break or space may forge another copy's row.
   if (!/^[\x21-\x7e]{1,1024}$/.test(value)) throw new Refused(`the value of ${prop} must be printable text without spaces`);
+  if (prop.endsWith(':replica-schedule')) {
+    try {
+      const { zone } = parseScheduleMark(value);
+      validateTimeZone(zone);
+    } catch (e) {
+      throw new Refused(`${JSON.stringify(value)} is not a schedule mark (${(e as Error).message})`);
+    }
+  }
   if (prop.endsWith(':replica-retention')) {
     try {
       parseRetention(value);
