@@ -4,7 +4,6 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Lab, lockIsFree, run, ZBACK, type LabHost } from '../helpers/lab.js';
 import { splayDelayMs } from '../../lib/cli/splay.js';
@@ -329,16 +328,16 @@ test("--metrics-file: the run's outcome for node_exporter, replaced atomically, 
 test("--splay: a run waits its host's fixed share first and is dated when it starts; a signal in the wait ends it with nothing done; --dry-run and --now do not wait", async () => {
   await host.zfs('create', 'tank/sp');
   await host.zback(['set', 'tank/sp', '--snapshot', 'yes', '--retention', '24h']);
-  // The lab's hosts share this machine's name (only their mounts are private), as zback sees it.
-  const share = splayDelayMs(hostname(), 1) / 1000; // this host's fraction of any --splay
+  // Each lab host has its own name (its own UTS namespace): zback there sees it as hostname().
+  const share = splayDelayMs(host.name, 1) / 1000; // this host's fraction of any --splay
   expect(share).toBeGreaterThan(0.0005); // else no --splay up to 3600 s could be seen to wait
   const splay = Math.min(3600, Math.ceil(2.5 / share));
-  const expected = splayDelayMs(hostname(), splay);
+  const expected = splayDelayMs(host.name, splay);
   const started = Date.now();
   const r = await host.zback(['run', '--verbose', '--splay', String(splay), ...state()]);
   const waited = Date.now() - started;
   expect([r.code, r.stderr]).toEqual([0, '']);
-  expect(r.stdout).toContain(`waiting ${(expected / 1000).toFixed(1)} s before the run (--splay ${splay}: the share of ${hostname()})`);
+  expect(r.stdout).toContain(`waiting ${(expected / 1000).toFixed(1)} s before the run (--splay ${splay}: the share of ${host.name})`);
   expect(waited).toBeGreaterThanOrEqual(expected);
   // The snapshot carries the time the run started, after the wait (names have whole seconds).
   const [name] = await host.snapshots('tank/sp');
@@ -352,7 +351,7 @@ test("--splay: a run waits its host's fixed share first and is dated when it sta
     const t = Date.now();
     const q = await host.zback(['run', '--splay', '3600', ...args, ...state()]);
     expect([q.code, q.stderr]).toEqual([0, '']);
-    expect(Date.now() - t).toBeLessThan(splayDelayMs(hostname(), 3600));
+    expect(Date.now() - t).toBeLessThan(splayDelayMs(host.name, 3600));
   }
 
   // SIGTERM while waiting (a shutdown, a cron timeout): exit 1 with a line, no snapshot, no run recorded.

@@ -304,3 +304,71 @@ test('in a real terminal: a person sees the status table, in colour unless NO_CO
   expect(send.raw).toMatch(/tank\/big → bak:bpool\/big: [\d.]+ (KiB|MiB), [\d.]+ (KiB|MiB|GiB)\/s/);
   expect(send.screen).toMatch(/tank\/big: snapshot @2026-11-27-190000; sent 1 to bak:bpool\/big/);
 });
+
+test('status --replicas on the backup host: three source hosts push to it; grouped by host, the one that stopped is stale by its recorded schedule', async () => {
+  // Three more "hosts", each with its own name (its own UTS namespace): what zback records as a copy's source.
+  // A backup host of its own (the other tests' copies are on bak): "hub", with its own sshd.
+  const sources = await Promise.all(['web1', 'web2', 'web3'].map((name) => lab.start(name)));
+  const hub = await lab.start('hub');
+  await hub.pool('hpool');
+  await hub.sshd(port + 1);
+  const hourAt = (h: number) => `2026-11-26T${String(h).padStart(2, '0')}:00:00Z`;
+  const own = (w: LabHost) => ['--state-dir', join(lab.dir, `state-${w.name}`), '--timezone', 'UTC', '--ssh-config', join(hub.sshDir, 'config')];
+  await hub.zfs('create', 'hpool/from');
+  for (const w of sources) {
+    await w.pool('tank');
+    await w.datasetWithData('tank/d', 64);
+    const schedule = w.name === 'web3' ? 'daily' : 'hourly';
+    const set = await w.zback(['set', 'tank/d', '--snapshot', 'yes', '--retention', '48h', '--destinations', `hub:hpool/from/${w.name}/d|${schedule}`]);
+    expect([set.code, set.stderr]).toEqual([0, '']);
+  }
+  // All three send at 10:00; web2 then stops (its server is down), the others go on.
+  for (const [h, hosts] of [
+    [10, sources],
+    [11, [sources[0]!, sources[2]!]],
+    [12, [sources[0]!, sources[2]!]],
+  ] as const) {
+    for (const w of hosts) {
+      const r = await w.zback(['run', '--now', hourAt(h), ...own(w)]);
+      expect([w.name, h, r.code, r.stderr]).toEqual([w.name, h, 0, '']);
+    }
+  }
+  await hub.zfs('create', 'hpool/by-hand'); // not a copy zback seeded: not listed
+  expect((await hub.getProp('hpool/from/web1/d', 'org.wit:replica-schedule')).value).toBe('hourly@UTC');
+  expect((await hub.getProp('hpool/from/web3/d', 'org.wit:replica-schedule')).value).toBe('daily@UTC');
+
+  const view = (...more: string[]) =>
+    hub.zback(['status', '--replicas', '--now', '2026-11-26T12:30:00Z', '--warn-after', '30m', '--crit-after', '1h', ...more]);
+  const text = await view();
+  expect([text.code, text.stderr]).toEqual([0, '']);
+  expect(text.stdout).toMatch(/^zback status --replicas on hub at 2026-11-26 12:30:00 \+00:00 \(UTC\)$/m);
+  for (const w of ['web1', 'web2', 'web3']) expect(text.stdout).toMatch(new RegExp(`^${w} · 1 copy\\n.*\\n +\\S+ +hpool/from/${w}/d +tank/d `, 'm'));
+  expect(text.stdout).toMatch(/CRIT +hpool\/from\/web2\/d +tank\/d +hourly +1 +@2026-11-26-100000 \(2h30m ago\)/);
+  expect(text.stdout).toContain('✗ stale: the next snapshot from web2 is overdue by 90 min (schedule hourly in UTC)');
+  expect(text.stdout).not.toContain('by-hand');
+  expect(text.stdout).toMatch(/3 copies from 3 source hosts: 1 critical$/m);
+
+  const check = await view('--check');
+  expect(check.code).toBe(2);
+  expect(check.stdout).toBe(
+    'ZBACK REPLICAS CRITICAL - 3 copies from 3 hosts, 1 critical, 0 warning: hpool/from/web2/d (web2:tank/d): stale: the next snapshot from web2 is overdue by 90 min (schedule hourly in UTC) | copies=3 sources=3 critical=1 warning=0\n',
+  );
+  const report = JSON.parse((await view('--json')).stdout) as {
+    schema: string;
+    sources: {
+      source: string;
+      copies: { copy: string; dataset: string; schedule: string; zone: string; snapshots: number; usedBytes: number; newest: { name: string } }[];
+    }[];
+  };
+  expect(report.schema).toBe('zback.replicas/1');
+  expect(report.sources.map((s) => [s.source, s.copies.map((c) => [c.copy, c.dataset, c.schedule, c.zone, c.snapshots, c.newest.name])])).toEqual([
+    ['web1', [['hpool/from/web1/d', 'tank/d', 'hourly', 'UTC', 3, '2026-11-26-120000']]],
+    ['web2', [['hpool/from/web2/d', 'tank/d', 'hourly', 'UTC', 1, '2026-11-26-100000']]],
+    ['web3', [['hpool/from/web3/d', 'tank/d', 'daily', 'UTC', 1, '2026-11-26-100000']]],
+  ]);
+  expect(report.sources.every((s) => s.copies.every((c) => c.usedBytes > 64 * 1024))).toBe(true);
+  // web2 back: the next run sends, and the view is all ok again.
+  const back = await sources[1]!.zback(['run', '--now', hourAt(12), ...own(sources[1]!)]);
+  expect([back.code, back.stderr]).toEqual([0, '']);
+  expect((await view('--check')).code).toBe(0);
+});

@@ -113,7 +113,7 @@ require_pid() {
 
 in_ns() { # in_ns PID CMD... (no cwd handling; used internally)
   local pid=$1; shift
-  nsenter -t "$pid" -m -- "$@" 9>&-
+  nsenter -t "$pid" -m -u -- "$@" 9>&-
 }
 
 # ---------------------------------------------------------------- start
@@ -133,9 +133,11 @@ cmd_start() {
   : >"$dir/daemon.log"
   # The shell becomes zfs-fuse via exec, so the pid it records is the daemon,
   # which is the namespace's first and long-lived process.
-  setsid unshare -m --propagation private -- /bin/sh -c '
+  # Its own UTS namespace too: the host's hostname is NAME (what zback records as a copy's source).
+  setsid unshare -m -u --propagation private -- /bin/sh -c '
     set -e
     d=$1
+    printf "%s" "$2" >/proc/sys/kernel/hostname
     mkdir -p /var/run/zfs /var/lock/zfs /var/lib/zfs
     mount --bind "$d/run" /var/run/zfs
     mount --bind "$d/lock" /var/lock/zfs
@@ -144,7 +146,7 @@ cmd_start() {
     cut -d" " -f22 /proc/$$/stat >"$d/daemon.pid.stime"
     echo $$ >"$d/daemon.pid"
     exec zfs-fuse --no-daemon --no-kstat-mount -m 64
-  ' zfs-lab-start "$dir" </dev/null >>"$dir/daemon.log" 2>&1 9>&- &
+  ' zfs-lab-start "$dir" "$name" </dev/null >>"$dir/daemon.log" 2>&1 9>&- &
   local launcher=$!
   deadline=$(( t0 + WAIT_READY * 1000 ))
   pid=
@@ -179,7 +181,7 @@ cmd_exec() {
   pid=$(require_pid "$name")
   # Entering a mount namespace resets the cwd to /; go back to the caller's cwd
   # when it exists inside (it does not if it lies under /root).
-  ZFS_LAB_CWD=$PWD exec nsenter -t "$pid" -m -- /bin/sh -c \
+  ZFS_LAB_CWD=$PWD exec nsenter -t "$pid" -m -u -- /bin/sh -c \
     'cd "$ZFS_LAB_CWD" 2>/dev/null || cd /; unset ZFS_LAB_CWD; exec "$@"' zfs-lab-exec "$@"
 }
 

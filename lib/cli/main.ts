@@ -123,6 +123,11 @@ const builders = {
     y
       .option('check', { type: 'boolean', default: false, describe: 'One line and a Nagios exit code: 0 ok, 1 warning, 2 critical, 3 unknown' })
       .option('remote', { type: 'boolean', default: false, describe: 'Ask the destinations now (over one SSH connection per host)' })
+      .option('replicas', {
+        type: 'boolean',
+        default: false,
+        describe: 'On a backup host: every copy zback seeded here, by source host, and which have stopped getting snapshots (by the schedule each records)',
+      })
       .option('warn-after', { type: 'string', default: '2h', describe: 'Overdue snapshot or replication: warning after this long (e.g. 90m, 2h)' })
       .option('crit-after', { type: 'string', default: '1d', describe: 'Overdue snapshot or replication: critical after this long' })
       .option('ssh-config', { type: 'string', describe: 'OpenSSH client configuration for --remote, as `ssh -F FILE`' })
@@ -286,6 +291,8 @@ export async function main(argv: string[]): Promise<number> {
         const warnMs = duration('warn-after', args['warn-after']);
         const critMs = duration('crit-after', args['crit-after']);
         if (critMs < warnMs) throw new UsageError('--crit-after must not be shorter than --warn-after');
+        if (args.replicas && args.remote)
+          throw new UsageError('--replicas shows the copies on this host; --remote asks the destinations of the datasets here (give one or the other)');
         const { statusCommand } = await import('./status.js');
         return statusCommand(
           ctx,
@@ -293,6 +300,7 @@ export async function main(argv: string[]): Promise<number> {
             json: ctx.json,
             check: args.check,
             remote: args.remote,
+            replicas: args.replicas,
             thresholds: { warnMs, critMs },
             ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
             maxChannels: args['max-channels'],

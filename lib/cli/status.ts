@@ -2,7 +2,11 @@
  * `zback status [--json] [--check] [--remote]`: read-only. Local ZFS plus the state the last run
  * recorded; destinations only with --remote (over the same pooled connection a run uses).
  */
+import { hostname } from 'node:os';
 import { discoverAndPlan } from '../execute/discover.js';
+import { topmost } from '../plan/planner.js';
+import { buildReplicas } from '../report/replicas.js';
+import { renderReplicas, renderReplicasCheck } from '../report/replicas-text.js';
 import { errorMessage } from '../errors.js';
 import { TickCache } from '../policy/schedule.js';
 import { buildStatus, type Thresholds } from '../report/status.js';
@@ -22,6 +26,8 @@ export interface StatusArgs {
   json: boolean;
   check: boolean;
   remote: boolean;
+  /** The backup host's view: the copies zback seeded here (SPEC §12). */
+  replicas?: boolean;
   thresholds: Thresholds;
   sshConfig?: string;
   maxChannels: number;
@@ -44,6 +50,7 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
   });
   try {
     const zfs = await Zfs.detect(local);
+    if (args.replicas) return await replicas(zfs, ctx, args, out);
     const stateRead = readRunStateChecked(ctx.stateDir); // read-only: status never moves a file
     const ticks = new TickCache();
     const { configs, inventory, plan } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: args.remote, ticks });
@@ -80,4 +87,32 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
   } finally {
     await pool.closeAll();
   }
+}
+
+/** `zback status --replicas`: every copy zback seeded on this (backup) host, from the copies' own marks. */
+async function replicas(zfs: Zfs, ctx: Context, args: StatusArgs, out: Output): Promise<number> {
+  const p = ctx.properties;
+  const { rows, unreadable } = await zfs.copyMarks(null, [p.replicaOf, p.replicaRetention, p.replicaSchedule]);
+  const copies = [...new Set(rows.filter((r) => r.property === p.replicaOf && !r.name.includes('@')).map((r) => r.name)), ...unreadable].filter(
+    (n) => !n.includes('@'),
+  );
+  const [inventory, used] = await Promise.all([zfs.inventory(topmost(copies), true), zfs.used(copies)]);
+  const report = buildReplicas({
+    marks: rows,
+    inventory,
+    used,
+    unreadable,
+    names: p,
+    format: ctx.format,
+    now: ctx.now,
+    thresholds: args.thresholds,
+    host: hostname(),
+  });
+  if (args.check) {
+    const { line, exitCode } = renderReplicasCheck(report);
+    out.print(line + '\n');
+    return exitCode;
+  }
+  out.print(args.json ? JSON.stringify(report, null, 2) + '\n' : renderReplicas(report, ctx.calendar));
+  return EXIT.OK;
 }

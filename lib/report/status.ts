@@ -107,7 +107,7 @@ export interface StatusInput {
   missing?: ReadonlyArray<{ dataset: string; error?: string }>;
 }
 
-function overdueProblem(what: string, overdueMs: number, t: Thresholds): Problem | null {
+export function overdueProblem(what: string, overdueMs: number, t: Thresholds): Problem | null {
   const mins = Math.round(overdueMs / 60_000);
   const human = mins >= 120 ? `${Math.round(mins / 60)} h` : `${mins} min`;
   if (overdueMs > t.critMs) return { level: 'critical', message: `${what} is overdue by ${human}` };

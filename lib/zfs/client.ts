@@ -138,11 +138,23 @@ export class Zfs {
     }
   }
 
-  /** The marks on the copies below a backup host's root, read twice and cross-checked. */
-  async copyMarks(root: string, properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
+  /** The marks on the copies below a backup host's root (null: on every dataset here), read twice and cross-checked. */
+  async copyMarks(root: string | null, properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
     const nameFirst = parsePropertyRows((await this.check(cmd.copyMarksCommand(root, properties))).stdout);
     const valueFirst = parsePropertyRowsValueFirst((await this.check(cmd.copyMarksCommand(root, properties, true))).stdout);
     return crossCheckRows(nameFirst, valueFirst);
+  }
+
+  /** The space each dataset uses (bytes); datasets gone meanwhile are left out. */
+  async used(datasets: readonly string[]): Promise<Map<string, number>> {
+    const used = new Map<string, number>();
+    if (datasets.length === 0) return used;
+    const r = await this.host.run(cmd.usedCommand(datasets));
+    for (const line of r.stdout.split('\n')) {
+      const [name, value] = line.split('\t');
+      if (name && value && /^\d+$/.test(value) && datasets.includes(name)) used.set(name, Number(value));
+    }
+    return used;
   }
 
   async listDatasets(): Promise<string[]> {

@@ -63,8 +63,8 @@ export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities
  * The marks zback set on the copies it seeded below a backup host's root (local values only:
  * what the copies inherit is not theirs). `valueFirst`: the cross-checking second reading.
  */
-export function copyMarksCommand(root: string, properties: readonly string[], valueFirst = false): string[] {
-  assertDataset(root);
+export function copyMarksCommand(root: string | null, properties: readonly string[], valueFirst = false): string[] {
+  if (root !== null) assertDataset(root);
   return [
     ZFS,
     'get',
@@ -74,10 +74,16 @@ export function copyMarksCommand(root: string, properties: readonly string[], va
     valueFirst ? 'value,source,property,name' : 'name,property,value,source',
     '-s',
     'local',
-    '-r',
-    properties.join(','),
-    root,
+    // No root: every dataset of every pool (zback status --replicas).
+    ...(root !== null ? ['-r', properties.join(','), root] : [properties.join(',')]),
   ];
+}
+
+/** The space each dataset uses, in bytes. */
+export function usedCommand(datasets: readonly string[]): string[] {
+  if (datasets.length === 0) throw new Error('refusing to build a zfs get command without a dataset');
+  datasets.forEach(assertDataset);
+  return [ZFS, 'get', '-H', '-p', '-o', 'name,value', 'used', ...datasets];
 }
 
 /** A property's local value on one dataset (empty output: not set there). */
