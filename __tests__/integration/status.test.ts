@@ -372,3 +372,59 @@ test('status --replicas on the backup host: three source hosts push to it; group
   expect([back.code, back.stderr]).toEqual([0, '']);
   expect((await view('--check')).code).toBe(0);
 });
+
+/** Headless Chromium (Debian's chromium), as a person's browser would render the page. */
+function chromium(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--enable-logging=stderr', '--v=0', ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, HOME: lab.dir },
+  });
+  if (r.error) throw new Error(`chromium could not run (Debian package chromium; the README's test command installs it): ${r.error.message}`);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('status --html: one self-contained page, rendered by a real browser (headless Chromium): the table with its problems, timelines with why each snapshot is kept, the lag over the last runs', async () => {
+  await src.datasetWithData('tank/page', 64);
+  await zback(['set', 'tank/page', '--snapshot', 'yes', '--retention', '6h2d', '--destinations', `bak:bpool/page|hourly|12h2d,nowhere:bpool/page|daily`]);
+  // Every 3 hours for a day and a half; the backup pool is away for three runs (its lag grows, then is caught up).
+  for (let h = 0; h <= 36; h += 3) {
+    const at = new Date(Date.UTC(2026, 11, 1, h)).toISOString().replace('.000Z', 'Z');
+    if (h === 12) await bak.exportPool('bpool');
+    if (h === 21) await bak.importPool('bpool');
+    await src.writeRandom('tank/page', `h${h}.bin`, 8);
+    await run(at, '--max-channels', '2'); // exit 1 (nowhere is unreachable): its failure is part of the page
+  }
+  const page = join(lab.dir, 'page.html');
+  const bad = await zback(['status', '--html', join(lab.dir, 'no-such-folder', 'page.html')]);
+  expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/--html .*: the folder .*no-such-folder does not exist/)]);
+  const r = await zback(['status', '--html', page, '--remote', '--ssh-config', join(lab.dir, 'ssh-config'), '--now', '2026-12-02T12:30:00Z']);
+  expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']); // for cron: the page alone
+  const html = readFileSync(page, 'utf8');
+  // Self-contained: no script, nothing fetched from anywhere.
+  expect(html).not.toMatch(/<script|<link|<img|<iframe|url\(|@import/i);
+  expect(html).not.toMatch(/(src|href)="(?!#)/);
+
+  const dom = chromium(['--dump-dom', `file://${page}`]);
+  expect(dom.code).toBe(0);
+  expect(dom.stdout).toContain('<h2>tank/page</h2>');
+  expect(dom.stdout).toMatch(/CRIT<\/td><td colspan="6">→ nowhere:bpool\/page · daily · last nothing yet · unreachable/);
+  // Why each snapshot is kept, here and on the backup host (each side by its own retention).
+  expect(dom.stdout).toContain(
+    '<td class="name">@2026-12-02-120000</td><td class="hourly">hourly 1/6 (2026-12-02 12:00 +00:00); newest zback snapshot; base for bak:bpool/page</td>' +
+      '<td class="hourly">hourly 1/12 (2026-12-02 12:00 +00:00); newest zback snapshot; last common snapshot with the source</td><td class="absent">–</td>',
+  );
+  expect(dom.stdout).toMatch(/<td class="name">@2026-12-02-000000<\/td><td class="daily">[^<]*daily 1\/2 \(2026-12-02\)/);
+  expect(dom.stdout).toContain('Replication lag over the last runs');
+  // The pool's three runs away: each failed run is marked on bak's lag line.
+  for (const h of [12, 15, 18]) expect(dom.stdout).toContain(`<title>2026-12-01 ${h}:00 +00:00: error</title>`);
+  expect(dom.stdout).toContain('<title>replication lag of tank/page over the last 13 runs</title>');
+  const png = join(lab.dir, 'page.png');
+  const shot = chromium([`--screenshot=${png}`, '--window-size=1100,1400', `file://${page}`]);
+  expect(shot.code).toBe(0);
+  expect(shot.stderr).not.toMatch(/CONSOLE|Uncaught|Failed to load resource|net::ERR/);
+  const image = readFileSync(png);
+  expect(image.subarray(1, 4).toString('latin1')).toBe('PNG');
+  expect(image.length).toBeGreaterThan(30_000); // a drawn page, not a blank one
+  console.log(`status --html: ${html.length} bytes of HTML, a ${image.length}-byte screenshot in ${png}`);
+});

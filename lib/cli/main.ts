@@ -65,6 +65,19 @@ function metricsFile(value: string): string {
   return path;
 }
 
+/** --html: a page written where a folder exists (checked before the status is gathered). */
+function htmlFile(value: string): string {
+  const path = resolve(value);
+  let folder = false;
+  try {
+    folder = statSync(dirname(path)).isDirectory();
+  } catch {
+    /* not there */
+  }
+  if (!folder) throw new UsageError(`--html ${JSON.stringify(value)}: the folder ${dirname(path)} does not exist`);
+  return path;
+}
+
 /**
  * Each command's options. The commands' work is not given to yargs as handlers: yargs renders the
  * whole help text before it calls a handler (to have it for a failure message), which was most of
@@ -123,6 +136,11 @@ const builders = {
     y
       .option('check', { type: 'boolean', default: false, describe: 'One line and a Nagios exit code: 0 ok, 1 warning, 2 critical, 3 unknown' })
       .option('remote', { type: 'boolean', default: false, describe: 'Ask the destinations now (over one SSH connection per host)' })
+      .option('html', {
+        type: 'string',
+        describe:
+          'Also write the status as one self-contained web page here (timelines of every snapshot and why it is kept, lag over the last runs); prints nothing else unless --check or --json',
+      })
       .option('replicas', {
         type: 'boolean',
         default: false,
@@ -301,6 +319,7 @@ export async function main(argv: string[]): Promise<number> {
             check: args.check,
             remote: args.remote,
             replicas: args.replicas,
+            ...(args.html !== undefined ? { html: htmlFile(String(args.html)) } : {}),
             thresholds: { warnMs, critMs },
             ...(args['ssh-config'] ? { sshConfig: args['ssh-config'] } : {}),
             maxChannels: args['max-channels'],

@@ -24,6 +24,7 @@ import { recordRun } from '../execute/record.js';
 import { progressReporter } from '../report/progress.js';
 import { HoldLedger } from '../state/holds.js';
 import { readRunState, readRunStateChecked, writeRunState } from '../state/run-state.js';
+import { appendRunHistory, historyEntry } from '../state/history.js';
 import { writeFileAtomically } from '../state/files.js';
 import { buildStatus, DEFAULT_THRESHOLDS } from '../report/status.js';
 import { renderMetrics } from '../report/metrics.js';
@@ -264,6 +265,8 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       };
       const state = plan && outcome ? recordRun(previous, plan, outcome, outcome.replications, ctx.format, times) : { ...previous, run };
       writeRunState(ctx.stateDir, state);
+      // The lag over the last runs, for zback status --html (a run that planned nothing to record adds nothing).
+      if (plan && outcome) appendRunHistory(ctx.stateDir, historyEntry(state, times.finished, exitCode));
       if (args.metricsFile) {
         const report = buildStatus({
           configs: local0.configs,

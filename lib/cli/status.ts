@@ -3,6 +3,12 @@
  * recorded; destinations only with --remote (over the same pooled connection a run uses).
  */
 import { hostname } from 'node:os';
+import type { Plan } from '../plan/types.js';
+import { replicationKey, type DestinationState } from '../plan/replication.js';
+import { renderHtml, type TimelineRow } from '../report/html.js';
+import { readRunHistory } from '../state/history.js';
+import { writeFileAtomically } from '../state/files.js';
+import type { RunState } from '../state/run-state.js';
 import { discoverAndPlan } from '../execute/discover.js';
 import { topmost } from '../plan/planner.js';
 import { buildReplicas } from '../report/replicas.js';
@@ -28,6 +34,8 @@ export interface StatusArgs {
   remote: boolean;
   /** The backup host's view: the copies zback seeded here (SPEC §12). */
   replicas?: boolean;
+  /** Write the status as one self-contained HTML page here (absolute path). */
+  html?: string;
   thresholds: Thresholds;
   sshConfig?: string;
   maxChannels: number;
@@ -53,7 +61,7 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
     if (args.replicas) return await replicas(zfs, ctx, args, out);
     const stateRead = readRunStateChecked(ctx.stateDir); // read-only: status never moves a file
     const ticks = new TickCache();
-    const { configs, inventory, plan } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: args.remote, ticks });
+    const { configs, inventory, plan, remote } = await discoverAndPlan(zfs, pool, { ...ctx, destinations: args.remote, ticks });
     const live = args.remote ? plan.replications : undefined;
     const report = buildStatus({
       configs,
@@ -69,6 +77,12 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
       ...(live ? { live } : {}),
       missing: plan.datasets.filter((d) => d.missing).map((d) => ({ dataset: d.dataset, ...(d.error ? { error: d.error } : {}) })),
     });
+    if (args.html) {
+      const timelines = timelinesOf(plan, stateRead.state, remote?.states ?? null, hostname());
+      writeFileAtomically(args.html, renderHtml({ report, timelines, history: readRunHistory(ctx.stateDir), calendar: ctx.calendar, host: hostname() }));
+      // For cron: the page alone, unless a check or the JSON is asked for too.
+      if (!args.check && !args.json) return EXIT.OK;
+    }
     if (args.check) {
       const { line, exitCode } = renderCheck(report);
       out.print(line + '\n');
@@ -87,6 +101,37 @@ export async function statusCommand(ctx: Context, args: StatusArgs, out: Output)
   } finally {
     await pool.closeAll();
   }
+}
+
+/**
+ * Each dataset's timeline rows: its snapshots here with the retention's decisions, then each
+ * destination's — all its snapshots with --remote, else only the last one the runs recorded.
+ */
+function timelinesOf(plan: Plan, state: RunState, live: ReadonlyMap<string, DestinationState> | null, host: string): Map<string, TimelineRow[]> {
+  const rows = new Map<string, TimelineRow[]>();
+  for (const d of plan.datasets) {
+    if (!d.config) continue;
+    rows.set(d.dataset, [{ label: `${d.dataset} (here, ${host})`, snapshots: d.decisions.filter((x) => x.name !== d.newSnapshot) }]);
+  }
+  for (const r of plan.replications) {
+    const list = rows.get(r.dataset);
+    if (!list) continue;
+    const key = replicationKey(r);
+    const there = live?.get(r.hostLabel);
+    if (there?.reachable) {
+      const present = new Set((there.inventory.get(r.target)?.snapshots ?? []).map((s) => s.name));
+      list.push({ label: key, snapshots: r.targetDecisions.filter((x) => present.has(x.name)) });
+    } else {
+      const recorded = state.datasets[r.dataset]?.destinations?.[key];
+      const time = recorded?.lastReplicatedTime ? Date.parse(recorded.lastReplicatedTime) : NaN;
+      list.push({
+        label: key,
+        snapshots: [],
+        recordedOnly: recorded?.lastReplicated && Number.isFinite(time) ? { name: recorded.lastReplicated, time } : null,
+      });
+    }
+  }
+  return rows;
 }
 
 /** `zback status --replicas`: every copy zback seeded on this (backup) host, from the copies' own marks. */
