@@ -156,6 +156,12 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
   const where = copy.hostLabel === 'local' ? 'this machine' : copy.hostLabel;
   const host = await pool.get(copy.host);
   const theirs = copy.hostLabel === 'local' ? zfs : await Zfs.detect(host);
+  if (theirs.sink && !theirs.sink.accepts?.includes('restore')) {
+    out.error(
+      `${copyName(copy)}: the zback sink on ${where} is older than zback restore and would refuse the send: update zback there (or restore as a user the sink does not restrict)`,
+    );
+    return EXIT.FAILED;
+  }
   if (!(await theirs.listDatasets()).includes(copy.target)) {
     out.error(`${copyName(copy)}: ${copy.target} does not exist on ${where} (zback restore --list ${shellCommand([dataset])} shows the copies)`);
     return EXIT.FAILED;

@@ -150,9 +150,10 @@ export class Zfs {
     const used = new Map<string, number>();
     if (datasets.length === 0) return used;
     const r = await this.host.run(cmd.usedCommand(datasets));
+    const asked = new Set(datasets);
     for (const line of r.stdout.split('\n')) {
       const [name, value] = line.split('\t');
-      if (name && value && /^\d+$/.test(value) && datasets.includes(name)) used.set(name, Number(value));
+      if (name && value && /^\d+$/.test(value) && asked.has(name)) used.set(name, Number(value));
     }
     return used;
   }
