@@ -45,10 +45,10 @@ const realZfs = execFileSync('sh', ['-c', 'command -v zfs'], { encoding: 'utf8' 
 writeFileSync(join(wrapperDir, 'zfs'), `#!/bin/sh\n[ -n "$BENCH_ZFS_LOG" ] && printf '%s\\n' "$*" >> "$BENCH_ZFS_LOG"\nexec ${realZfs} "$@"\n`, { mode: 0o755 });
 
 /** Runs zback in host `src`; returns wall ms, zback's own CPU, zfs invocations, stderr. */
-function zback(args, { count = false } = {}) {
+function zback(args, { count = false, stateDir = join(dir, 'state') } = {}) {
   const zlog = join(dir, `zfs-${Math.random().toString(36).slice(2)}.log`);
   const t0 = performance.now();
-  const r = inHost('src', ['node', ZBACK, ...args, '--state-dir', join(dir, 'state'), '--ssh-config', join(dir, 'bak', 'ssh', 'config')], {
+  const r = inHost('src', ['node', ZBACK, ...args, '--state-dir', stateDir, '--ssh-config', join(dir, 'bak', 'ssh', 'config')], {
     env: { PATH: `${wrapperDir}:${process.env.PATH}`, ZBACK_REPORT_CPU: '1', BENCH_ZFS_LOG: count ? zlog : '' },
   });
   const wallMs = performance.now() - t0;
@@ -272,6 +272,15 @@ async function sideBySide() {
   zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/w');
   zfs('src', 'set', 'org.wit:retention=24h', 'tank/w');
   zfs('src', 'set', 'org.wit:destinations=bak:bpool/w-zback|hourly', 'tank/w');
+  // A twin tree for zback with 8 channels at once instead of 4 (its own prefix and state: the two
+  // runs never see each other's datasets), to tell how much the per-dataset receives bound it.
+  zfs('src', 'create', 'tank/x');
+  for (let i = 0; i < 20; i++) zfs('src', 'create', `tank/x/d${String(i).padStart(2, '0')}`);
+  const twins = zfs('src', 'list', '-H', '-o', 'name,mountpoint', '-r', 'tank/x').trim().split('\n').map((l) => l.split('\t'));
+  zfs('src', 'set', 'bench8:snapshot=yes', 'tank/x');
+  zfs('src', 'set', 'bench8:retention=24h', 'tank/x');
+  zfs('src', 'set', 'bench8:destinations=bak:bpool/x-zback|hourly', 'tank/x');
+  const eight = (h, count = false) => zback(['run', '--prefix', 'bench8', '--max-channels', '8', '--now', at(h)], { count, stateDir: join(dir, 'state8') });
   const ssh = `ssh -F ${join(dir, 'bak', 'ssh', 'config')} bak`;
   const at = (h) => `2026-12-02T${String(h).padStart(2, '0')}:00:00Z`;
   const snap = (h) => `2026-12-02-${String(h).padStart(2, '0')}0000`;
@@ -291,21 +300,28 @@ async function sideBySide() {
     // Seeds: zback's own, and one -R stream for each of the two copies the others update.
     const seed = zback(['run', '--now', at(1)]);
     if (seed.code !== 0) throw new Error(`side by side: zback seed failed: ${seed.stderr}`);
+    const seed8 = eight(1);
+    if (seed8.code !== 0) throw new Error(`side by side: zback (8 channels) seed failed: ${seed8.stderr}`);
     timed(`zfs send -R tank/w@${snap(1)} | ${ssh} zfs recv -u bpool/w-loop && zfs send -R tank/w@${snap(1)} | ${ssh} zfs recv -u bpool/w-stream`);
     remote();
-    const runs = { zback: [], loop: [], stream: [] };
+    const runs = { zback: [], zback8: [], loop: [], stream: [] };
     for (let h = 2; h < 2 + REPS; h++) {
       for (const [, mnt] of datasets) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/h${h}"`]);
       const z = zback(['run', '--now', at(h)], { count: true });
       if (z.code !== 0) throw new Error(`side by side: zback incremental failed: ${z.stderr}`);
       runs.zback.push({ ms: z.wallMs, channels: remote(), localCalls: z.calls.length, cpuMs: z.cpuMs });
+      for (const [, mnt] of twins) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/h${h}"`]);
+      const z8 = eight(h, true);
+      if (z8.code !== 0) throw new Error(`side by side: zback (8 channels) incremental failed: ${z8.stderr}`);
+      runs.zback8.push({ ms: z8.wallMs, channels: remote(), localCalls: z8.calls.length, cpuMs: z8.cpuMs });
       const loop = timed(datasets.map(([d]) => `zfs send -i @${snap(h - 1)} ${d}@${snap(h)} | ${ssh} zfs recv -u bpool/w-loop${d.slice('tank/w'.length)}`).join(' && '));
       runs.loop.push({ ...loop, channels: remote() });
       const stream = timed(`zfs send -R -I @${snap(h - 1)} tank/w@${snap(h)} | ${ssh} zfs recv -u bpool/w-stream`);
       runs.stream.push({ ...stream, channels: remote() });
-      log(`side by side ${h - 1}/${REPS}: zback ${z.wallMs.toFixed(0)} ms, per-dataset loop ${loop.ms.toFixed(0)} ms, one -R stream ${stream.ms.toFixed(0)} ms`);
+      log(`side by side ${h - 1}/${REPS}: zback ${z.wallMs.toFixed(0)} ms (8 channels: ${z8.wallMs.toFixed(0)} ms), per-dataset loop ${loop.ms.toFixed(0)} ms, one -R stream ${stream.ms.toFixed(0)} ms`);
     }
     zfs('src', 'set', 'org.wit:snapshot=no', 'tank/w');
+    zfs('src', 'set', 'bench8:snapshot=no', 'tank/x');
     const summary = (xs) => ({
       wallMs: median(xs.map((x) => x.ms)),
       execChannels: median(xs.map((x) => x.channels.channels)),
@@ -313,7 +329,7 @@ async function sideBySide() {
       zfsCallsBackup: median(xs.map((x) => x.channels.zfsCalls)),
       ...(xs[0].cpuMs !== undefined ? { zbackCpuMs: median(xs.map((x) => x.cpuMs)) } : {}),
     });
-    results.sideBySide = { datasets: datasets.length, zback: summary(runs.zback), loop: summary(runs.loop), stream: summary(runs.stream), backupCommands: runs.zback[0].channels.lines };
+    results.sideBySide = { datasets: datasets.length, zback: summary(runs.zback), zback8: summary(runs.zback8), loop: summary(runs.loop), stream: summary(runs.stream), backupCommands: runs.zback[0].channels.lines };
   });
 }
 
@@ -421,11 +437,29 @@ async function throughput() {
     sshMs.push(performance.now() - t);
     opensshCipher ||= (/cipher: (\S+)/.exec(o.stdout) ?? [])[1] ?? '?';
     log(`zfs stream ${i + 1}: zback ${z.wallMs.toFixed(0)} ms, openssh ${sshMs[sshMs.length - 1].toFixed(0)} ms`);
-    // Make room for the next pair (the pool holds a few copies only).
-    for (const t of [`${target}z`, `${target}o`]) {
+    // Make room for the next pair (the pool holds a few copies only); the last zback copy stays for the restores.
+    const last = i === (QUICK ? 2 : 3) - 1;
+    for (const t of last ? [`${target}o`] : [`${target}z`, `${target}o`]) {
       for (let k = 0; k < 10 && inHost('bak', ['zfs', 'destroy', '-r', t]).status !== 0; k++) execFileSync('sleep', ['0.3']);
     }
   }
+  // zback restore of that copy back to the source host, against `ssh bak zfs send | zfs recv` of the same snapshot.
+  const copy = `bpool/t${(QUICK ? 2 : 3) - 1}z`;
+  const snap = inHost('bak', ['zfs', 'list', '-H', '-o', 'name', '-t', 'snapshot', '-r', copy]).stdout.trim().split('\n').pop();
+  const restoreMs = [];
+  const pullMs = [];
+  for (let i = 0; i < (QUICK ? 2 : 3); i++) {
+    const r = zback(['restore', 'tank/big', '--from', `bak:${copy}`, '--to', `tank/rz${i}`]);
+    if (r.code !== 0) throw new Error(`zback restore: ${r.stderr}`);
+    restoreMs.push(r.wallMs);
+    const t = performance.now();
+    const o = inHost('src', ['sh', '-c', `${ssh} zfs send ${snap} | zfs recv -u tank/ro${i}`]);
+    if (o.status !== 0) throw new Error(`ssh zfs send | zfs recv: ${o.stderr}`);
+    pullMs.push(performance.now() - t);
+    log(`restore ${i + 1}: zback ${r.wallMs.toFixed(0)} ms, ssh zfs send | zfs recv ${pullMs[pullMs.length - 1].toFixed(0)} ms`);
+    for (const t of [`tank/rz${i}`, `tank/ro${i}`]) for (let k = 0; k < 10 && inHost('src', ['zfs', 'destroy', '-r', t]).status !== 0; k++) execFileSync('sleep', ['0.3']);
+  }
+  results.restore = { mib: size, zbackMiBps: size / (median(restoreMs) / 1000), opensshMiBps: size / (median(pullMs) / 1000), ratio: median(pullMs) / median(restoreMs) };
   results.zfsStream = {
     mib: size,
     zbackMiBps: size / (median(zbMs) / 1000),
@@ -525,7 +559,7 @@ function report() {
   if (k) rows.push([`incremental, ${k.datasets} datasets`, `direct ${(k.directWallMs / 1000).toFixed(1)} s, through zback sink ${(k.sinkWallMs / 1000).toFixed(1)} s (× ${k.ratio.toFixed(2)})`, 'shown, not a target: one node start (≈0.16 s CPU) per command the sink runs']);
   const b = results.sideBySide;
   const row = (name, x) => `${name} ${(x.wallMs / 1000).toFixed(2)} s, ${x.execChannels} channels, zfs ${x.zfsCallsSource}/${x.zfsCallsBackup}`;
-  if (b) rows.push([`incremental, ${b.datasets} datasets (zfs calls source/backup)`, `${row('zback', b.zback)}; ${row('send|ssh recv per dataset', b.loop)}; ${row('one send -R -I', b.stream)}`, `≤ ${b.datasets + 6} channels, ≤ ${b.datasets + 8} zfs calls per side; wall ≤ 2 × send -R`]);
+  if (b) rows.push([`incremental, ${b.datasets} datasets (zfs calls source/backup)`, `${row('zback', b.zback)}${b.zback8 ? ` (×${(b.zback.wallMs / b.stream.wallMs).toFixed(2)} the stream); ${row('zback --max-channels 8', b.zback8)} (×${(b.zback8.wallMs / b.stream.wallMs).toFixed(2)})` : ''}; ${row('send|ssh recv per dataset', b.loop)}; ${row('one send -R -I', b.stream)}`, `≤ ${b.datasets + 6} channels, ≤ ${b.datasets + 8} zfs calls per side; wall ≤ 2 × send -R`]);
   const c = results.scale;
   const fig = (x) => `${(x.wallMs / 1000).toFixed(1)} s wall, CPU ${(x.cpuMs / 1000).toFixed(2)} s, RSS ${x.peakRssMiB.toFixed(0)} MiB${x.execChannels !== undefined ? `, ${x.execChannels} channels, zfs ${x.zfsCallsSource}/${x.zfsCallsBackup}` : `, ${x.zfsCallsSource ?? '-'} zfs calls`}`;
   if (c) {
@@ -537,6 +571,8 @@ function report() {
   }
   const z = results.zfsStream;
   if (z) rows.push([`zfs send ${z.mib} MiB`, `zback ${z.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH (${z.opensshCipher}) ${z.opensshMiBps.toFixed(0)} MiB/s = ${z.ratio.toFixed(2)}; peak RSS ${z.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat < 150 MB']);
+  const rs = results.restore;
+  if (rs) rows.push([`zback restore ${rs.mib} MiB`, `zback ${rs.zbackMiBps.toFixed(0)} MiB/s vs ssh host zfs send | zfs recv ${rs.opensshMiBps.toFixed(0)} MiB/s = ${rs.ratio.toFixed(2)}`, '≥ 0.9']);
   const s = results.plainStream;
   if (s) rows.push([`plain stream ${s.mib} MiB`, `zback (${s.zbackCipher}) ${s.zbackMiBps.toFixed(0)} MiB/s vs OpenSSH ${s.opensshMiBps.toFixed(0)} MiB/s = ${s.ratio.toFixed(2)}; peak RSS ${s.zbackPeakRssMiB.toFixed(0)} MiB`, '≥ 0.9; flat']);
   for (const x of results.bandwidth ?? [])

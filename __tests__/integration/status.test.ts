@@ -303,6 +303,17 @@ test('in a real terminal: a person sees the status table, in colour unless NO_CO
   expect(send.screen).toMatch(/^EXIT=0$/m);
   expect(send.raw).toMatch(/tank\/big → bak:bpool\/big: [\d.]+ (KiB|MiB), [\d.]+ (KiB|MiB|GiB)\/s/);
   expect(send.screen).toMatch(/tank\/big: snapshot @2026-11-27-190000; sent 1 to bak:bpool\/big/);
+
+  // The same ~48 MB back with zback restore: progress on the terminal, then what was done and how to swap it in.
+  const back = inTerminal(
+    `${join(lab.dir, 'bin', 'zfs-lab-exec')} node ${ZBACK} restore tank/big --from bak --to tank/big-restored --state-dir ${stateDir} --ssh-config ${join(lab.dir, 'ssh-config')}`,
+  );
+  expect(back.screen).toMatch(/^EXIT=0$/m);
+  expect(back.raw).toMatch(/bak:bpool\/big@2026-11-27-190000 → tank\/big-restored: [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB|GiB)\/s/);
+  expect(back.screen).toMatch(
+    /^Restored bak:bpool\/big@2026-11-27-190000 into tank\/big-restored: 4\d\.\d MiB in [\d.]+ s, [\d.]+ MiB\/s\. It is not mounted\.$/m,
+  );
+  expect(back.screen).toMatch(/^ {2}zfs rename tank\/big-restored tank\/big$/m);
 });
 
 test('status --replicas on the backup host: three source hosts push to it; grouped by host, the one that stopped is stale by its recorded schedule', async () => {
