@@ -448,7 +448,7 @@ test(
     zfs create bpool/sinkroot
     zfs allow -u zsink ${ZSINK_ALLOW} bpool/sinkroot
     install -d -m 700 -o zsink -g zsink /home/zsink/.ssh
-    printf 'restrict,command="%s" %s\\n' '${SINK} --root bpool/sinkroot --log ${log}' "$(cat /root/.ssh/id_ed25519.pub)" > /home/zsink/.ssh/authorized_keys
+    printf 'restrict,command="%s" %s\\n' '${SINK} --root bpool/sinkroot --allow-restore --log ${log}' "$(cat /root/.ssh/id_ed25519.pub)" > /home/zsink/.ssh/authorized_keys
     chown zsink:zsink /home/zsink/.ssh/authorized_keys
     # The same host "backup", reached as zsink (the destination reads backup:… as in the other tests).
     printf 'Host backup\\n  HostName 127.0.0.1\\n  User zsink\\n' > ${cfg}
@@ -535,7 +535,7 @@ test(
     head -c 2000000 /dev/urandom > /tank/sinksecret/data.bin
     zfs create bpool/sencroot
     zfs set test.senc:snapshot=yes test.senc:retention=24h 'test.senc:destinations=backup:${copy}|hourly' tank/sinksecret`);
-    await forceRootSink('--root bpool/sencroot', log);
+    await forceRootSink('--root bpool/sencroot --allow-restore', log);
     try {
       const seed = await vm.zback(['run', '--verbose', ...own, '--now', hour(10)]);
       expect([seed.code, seed.stderr]).toEqual([0, '']);

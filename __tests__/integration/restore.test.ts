@@ -110,6 +110,7 @@ test('data destroyed on the source comes back byte for byte; the printed swap le
     'zfs unmount tank/d',
     'zfs rename tank/d tank/d.before-restore',
     'zfs set org.wit:snapshot=no tank/d.before-restore',
+    'zfs set canmount=noauto tank/d.before-restore',
     'zfs rename tank/d.restored tank/d',
     'zfs set org.wit:snapshot=yes tank/d',
     'zfs set org.wit:retention=24h tank/d',
@@ -134,10 +135,20 @@ test('through a restricted sink: a snapshot under its root comes back; nothing o
   await bak.zfs('snapshot', 'bpool/other@keep');
   const key = readFileSync(join(bak.sshDir, 'id_ed25519.pub'), 'utf8').trim();
   const log = join(lab.dir, `sink-${n}.log`);
-  writeFileSync(join(bak.sshDir, 'authorized_keys'), `restrict,command="${process.execPath} ${ZBACK} sink --root bpool/off --log ${log}" ${key}\n`);
+  const sink = (more: string) =>
+    writeFileSync(join(bak.sshDir, 'authorized_keys'), `restrict,command="${process.execPath} ${ZBACK} sink --root bpool/off${more} --log ${log}" ${key}\n`);
+  sink('');
   await replicated('bpool/off/d');
   const at12 = await src.snapshotChecksums(`tank/d@${snapAt(12)}`);
   ok(await zback(['restore', '--list', 'tank/d']));
+  // A sink is write-only unless its administrator lets the source read its copies back.
+  const refused = await zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/back']);
+  expect([refused.code, refused.stderr]).toEqual([
+    1,
+    expect.stringMatching(/the zback sink on bak\d+ does not send copies back: .*zback sink --allow-restore/),
+  ]);
+  expect((await src.exec(['zfs', 'list', 'tank/back'])).code).not.toBe(0);
+  sink(' --allow-restore');
   ok(await zback(['restore', 'tank/d', '--from', `bak${n}`, '--to', 'tank/back']));
   expect(await src.snapshotChecksums(`tank/back@${snapAt(12)}`)).toBe(at12);
   // A copy outside the sink's root, named outright: refused there, nothing received here.
@@ -194,7 +205,7 @@ test('a restore whose stream is cut, stalls or is stopped by a signal, or whose 
   const stopped = await running;
   expect(Date.now() - signalled).toBeLessThan(15_000);
   expect(stopped.code).toBe(1);
-  expect(stopped.stderr).toMatch(/^zback: stopped by SIGTERM: the restore is aborted; tank\/sig is not created/m);
+  expect(stopped.stderr).toMatch(/^zback: stopped by SIGTERM: the restore is being aborted$/m);
   expect(stopped.stderr).toMatch(/^zback: restore of \S+ into tank\/sig failed: stopped by SIGTERM/m);
   await nothingLeft('tank/sig');
 

@@ -346,7 +346,7 @@ test('status --replicas on the backup host: three source hosts push to it; group
   }
   await hub.zfs('create', 'hpool/by-hand'); // not a copy zback seeded: not listed
   expect((await hub.getProp('hpool/from/web1/d', 'org.wit:replica-schedule')).value).toBe('hourly@UTC');
-  expect((await hub.getProp('hpool/from/web3/d', 'org.wit:replica-schedule')).value).toBe('daily@UTC');
+  expect((await hub.getProp('hpool/from/web3/d', 'org.wit:replica-schedule')).value).toBe('daily+hourly@UTC'); // hourly snapshots (48h), sent daily
 
   const view = (...more: string[]) =>
     hub.zback(['status', '--replicas', '--now', '2026-11-26T12:30:00Z', '--warn-after', '30m', '--crit-after', '1h', ...more]);

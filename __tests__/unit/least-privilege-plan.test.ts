@@ -87,14 +87,15 @@ describe('a restricted sink: the source plans only what it allows', () => {
     const seedOn = (state: DestinationState, destinations = 'bk:tank/off/copy|0 */4 * * 1-5|2h') =>
       build({ destinations, state, copyMark: SCHEDULED }).actions.find((a) => a.op === 'send' && a.send?.kind === 'full')!;
     const current = seedOn(onSink({ tank: {}, 'tank/off': {} }, { accepts: SINK_ACCEPTS }));
-    expect(current.recvArgv!.slice(-3)).toEqual(['-o', `org.wit:replica-schedule=0_*/4_*_*_1-5@${cal.zone}`, 'tank/off/copy']);
+    // The destination's schedule, and the dataset's (hourly, from its 24h retention) where it differs.
+    expect(current.recvArgv!.slice(-3)).toEqual(['-o', `org.wit:replica-schedule=0_*/4_*_*_1-5+hourly@${cal.zone}`, 'tank/off/copy']);
     expect(allow(current.recvArgv!, { roots: ['tank/off'], keepDays: 0, appendOnly: false }).op).toBe('receive');
     // A sink from before schedule marks says nothing of them: the seed goes without (it would be refused).
     expect(seedOn(onSink({ tank: {}, 'tank/off': {} }, {})).recvArgv!.join(' ')).not.toContain('replica-schedule');
     // A plain host (no sink) takes any user property.
     expect(seedOn(reachable({ tank: {}, 'tank/off': {} }), 'bk:tank/off/copy|daily|2h').recvArgv!.slice(-3)).toEqual([
       '-o',
-      `org.wit:replica-schedule=daily@${cal.zone}`,
+      `org.wit:replica-schedule=daily+hourly@${cal.zone}`,
       'tank/off/copy',
     ]);
     // Without zfs receive -o, one zfs set more.

@@ -102,6 +102,28 @@ describe('the backup host’s view', () => {
     expect(later.sources[1]!.copies[0]!.problems[0]!.level).toBe('critical');
   });
 
+  test('a copy gets a snapshot only when both schedules have ticked: hourly sends of daily snapshots are not overdue by day', () => {
+    const daily = build({
+      marks: [...marks('bpool/web1/db', 'web1:tank/db', 'hourly+daily@UTC'), ...marks('bpool/web1/old', 'web1:tank/old', 'hourly+daily@UTC')],
+      inventory: inventory({ 'bpool/web1/db': [Date.parse('2026-12-04T00:00:00Z')], 'bpool/web1/old': [Date.parse('2026-12-03T00:00:00Z')] }),
+    });
+    const [db, old] = daily.sources[0]!.copies;
+    expect(db!.problems).toEqual([]); // today's 00:00 snapshot is the newest there can be
+    expect(db!.snapshotSchedule).toBe('daily');
+    expect(old!.problems).toEqual([
+      { level: 'warning', message: 'stale: the next snapshot from web1 is overdue by 15 h (schedule hourly, snapshots daily in UTC)' },
+    ]);
+  });
+
+  test('a snapshot made by hand on the backup host does not make a copy that gets nothing look current', () => {
+    const inv = inventory({ 'bpool/web2/d': [NOW - 5 * H, NOW - 60_000] });
+    inv.get('bpool/web2/d')!.snapshots[0]!.name = '2026-12-04-100000';
+    inv.get('bpool/web2/d')!.snapshots[1]!.name = 'before-upgrade';
+    const c = build({ ...input, inventory: inv }).sources.find((s) => s.source === 'web2')!.copies[0]!;
+    expect(c.newest!.name).toBe('2026-12-04-100000');
+    expect(c.problems[0]!.message).toMatch(/overdue by 4 h/);
+  });
+
   test('a copy that records no schedule: silent when older than --crit-after', () => {
     expect(copy('bpool/web3/d').problems).toEqual([
       { level: 'critical', message: 'silent: no snapshot has come from web3 for 3 d (--crit-after 24 h; the copy records no schedule)' },

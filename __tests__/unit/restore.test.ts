@@ -4,7 +4,16 @@
  * and the commands printed afterwards.
  */
 import { describe, expect, test } from '@jest/globals';
-import { chooseCopy, chooseSnapshot, copyName, hostTargetOf, knownCopies, newDatasetProblem, type CopyLocation } from '../../lib/plan/restore.js';
+import {
+  chooseCopy,
+  chooseSnapshot,
+  copyName,
+  freeAsideName,
+  hostTargetOf,
+  knownCopies,
+  newDatasetProblem,
+  type CopyLocation,
+} from '../../lib/plan/restore.js';
 import { DEFAULT_PREFIX, propertyNames, resolveConfigs } from '../../lib/policy/properties.js';
 import { renderRestoreDone, renderRestorePlan } from '../../lib/report/restore-text.js';
 import type { RunState } from '../../lib/state/run-state.js';
@@ -187,47 +196,68 @@ describe('what is printed', () => {
       "Restore backup:bpool/c/da ta@s1 into tank/new (about 3.0 MiB):\n  [backup] zfs send -w 'bpool/c/da ta@s1' | zfs receive -u tank/new\n",
     );
   });
-  test('afterwards: the key (raw), how to look, how to swap it in with its own properties, and the inherited management', () => {
-    const text = renderRestoreDone({
-      dataset: 'tank/da ta',
-      copy,
-      snapshot: 's1',
-      to: 'tank/da ta.restored',
-      bytes: 10 * 1024 * 1024,
-      ms: 2000,
-      raw: true,
-      originalExists: true,
-      ownProperties: [[P.retention, '24h7d']],
-      managedBy: P.snapshot,
-      inheritsManagement: { property: P.snapshot, origin: 'tank' },
-    });
+  const base = {
+    dataset: 'tank/da ta',
+    copy,
+    snapshot: 's1',
+    to: 'tank/da ta.restored',
+    bytes: 10 * 1024 * 1024,
+    ms: 2000,
+    raw: false,
+    originalExists: true,
+    originalHasChildren: false,
+    aside: 'tank/da ta.before-restore',
+    ownProperties: [] as [string, string][],
+    managedBy: P.snapshot,
+  };
+  const steps = (text: string) =>
+    text
+      .slice(text.indexOf('To put it in place of'))
+      .split('\n')
+      .filter((l) => l.startsWith('  zfs '))
+      .map((l) => l.trim().replace(/ {4}\(.*\)$/, ''));
+  test('afterwards: the key (raw), how to look, the swap with its own properties, held back from management until then', () => {
+    const text = renderRestoreDone({ ...base, raw: true, ownProperties: [[P.retention, '24h7d']], heldBack: { origin: 'tank' } });
     expect(text).toContain('Restored backup:bpool/c/da ta@s1 into tank/da ta.restored: 10.0 MiB in 2.0 s, 5.0 MiB/s. It is not mounted.');
+    expect(text).toMatch(/It would inherit org\.wit:snapshot=yes from tank: zback set org\.wit:snapshot=no on it, so that no run/);
     expect(text).toContain("  zfs load-key 'tank/da ta.restored'\n");
-    expect(text).toContain("  zfs unmount 'tank/da ta'    (stop what uses it first)\n  zfs rename 'tank/da ta' 'tank/da ta.before-restore'");
+    expect(text).toMatch(/its own encryption root now: .*zfs set keylocation=… 'tank\/da ta.restored'/);
+    expect(steps(text)).toEqual([
+      "zfs unmount 'tank/da ta'",
+      "zfs rename 'tank/da ta' 'tank/da ta.before-restore'",
+      "zfs set org.wit:snapshot=no 'tank/da ta.before-restore'",
+      "zfs set canmount=noauto 'tank/da ta.before-restore'",
+      "zfs rename 'tank/da ta.restored' 'tank/da ta'",
+      "zfs inherit org.wit:snapshot 'tank/da ta'",
+      "zfs set org.wit:retention=24h7d 'tank/da ta'",
+      "zfs mount 'tank/da ta'",
+    ]);
     expect(text).toContain("zfs get -s local all 'tank/da ta.before-restore' shows them");
-    expect(text).toContain(`  zfs set ${P.snapshot}=no 'tank/da ta.before-restore'`);
-    expect(text).toContain("  zfs rename 'tank/da ta.restored' 'tank/da ta'\n");
     expect(text).toMatch(/tank\/da ta.before-restore keeps zback's holds/);
-    expect(text).toContain(`  zfs set ${P.retention}=24h7d 'tank/da ta'\n`);
-    expect(text).toContain("  zfs mount 'tank/da ta'\n");
-    expect(text).toMatch(/inherits org\.wit:snapshot=yes from tank: a zback run would take snapshots of it/);
+    expect(text).toMatch(/zback's next run carries on from @s1/);
     expect(text.indexOf('load-key')).toBeLessThan(text.indexOf('zfs mount'));
   });
-  test('restored under the name of a dataset that is gone: nothing to swap', () => {
-    const text = renderRestoreDone({
-      dataset: 'tank/gone',
-      copy,
-      snapshot: 's1',
-      to: 'tank/gone',
-      bytes: 1,
-      ms: 1,
-      raw: false,
-      originalExists: false,
-      ownProperties: [],
-      managedBy: P.snapshot,
-    });
+  test('a second restore sets aside under a free name; children are named', () => {
+    const text = renderRestoreDone({ ...base, aside: 'tank/da ta.before-restore-2', originalHasChildren: true, ownProperties: [[P.snapshot, 'yes']] });
+    expect(steps(text)[1]).toBe("zfs rename 'tank/da ta' 'tank/da ta.before-restore-2'");
+    expect(text).toContain('(stop what uses it first; its child datasets too)');
+    expect(text).toMatch(/child datasets move aside with it: restore each of them too/);
+    expect(freeAsideName('tank/a', new Set(['tank/a', 'tank/a.before-restore']))).toBe('tank/a.before-restore-2');
+    expect(freeAsideName(`tank/${'x'.repeat(245)}`, new Set())).toBeNull();
+  });
+  test('no swap that cannot work: another pool, or inside the dataset itself', () => {
+    const other = renderRestoreDone({ ...base, to: 'scratch/da ta' });
+    expect(steps(other)).toEqual([]);
+    expect(other).toMatch(/it must be in the pool tank \(zfs rename stays in a pool\): restore again with --to tank\/…/);
+    const inside = renderRestoreDone({ ...base, to: 'tank/da ta/restored' });
+    expect(steps(inside)).toEqual([]);
+    expect(inside).toMatch(/restore again with --to outside tank\/da ta/);
+  });
+  test('restored under the name of a dataset that is gone: nothing to swap; zback must be told to manage it again', () => {
+    const text = renderRestoreDone({ ...base, dataset: 'tank/gone', to: 'tank/gone', bytes: 1, ms: 1, originalExists: false });
     expect(text).not.toContain('rename');
     expect(text).not.toContain('load-key');
     expect(text).toContain('  zfs mount tank/gone');
+    expect(text).toMatch(/zback does not manage tank\/gone now .*zback set tank\/gone --snapshot yes …\) and the runs carry on from @s1/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { parseSinkCommand, readQuotedWords, SinkRefusal } from '../../lib/sink/command-line.js';
-import { helloLine, parseHello } from '../../lib/sink/hello.js';
+import { helloLine, parseHello, sinkAccepts } from '../../lib/sink/hello.js';
 import { allow, Refused, tooYoung, visibleDatasets, type SinkOptions } from '../../lib/sink/rules.js';
 import { TARGET_HOLD_TAG } from '../../lib/plan/replication.js';
 import { capabilitiesFor, LEGACY_CAPABILITIES } from '../../lib/zfs/capabilities.js';
@@ -11,7 +11,7 @@ import { killOwn } from '../../lib/sink/sink.js';
 import { killCommand, shellCommand, withPidReport } from '../../lib/transport/quote.js';
 
 const OZ = capabilitiesFor('2.3.2');
-const SINK: SinkOptions = { roots: ['bpool/off/web1'], keepDays: 0, appendOnly: false };
+const SINK: SinkOptions = { roots: ['bpool/off/web1'], keepDays: 0, appendOnly: false, allowRestore: true };
 const T = 'bpool/off/web1/data';
 const M = 'ZBACK_PID_0123456789ab';
 
@@ -154,6 +154,12 @@ describe('refusals name what is wrong', () => {
     expect(allow(cmd.receiveCommand(T, OZ), o).op).toBe('receive');
   });
 
+  test('restore is the administrator’s choice: without --allow-restore the sink is write-only', () => {
+    const writeOnly = { ...SINK, allowRestore: false };
+    expect(() => allow(cmd.sendFullCommand(T, 'daily-1'), writeOnly)).toThrow(/does not send copies back \(zback restore needs zback sink --allow-restore/);
+    expect(() => allow(cmd.sendEstimateCommand(cmd.sendFullCommand(T, 'daily-1')), { roots: SINK.roots, keepDays: 0, appendOnly: false })).toThrow(Refused);
+  });
+
   test('marks are set only on copies below a root, never on the root itself', () => {
     expect(() => allow(cmd.setPropertyCommand('bpool/off/web1', 'canmount', 'off'), SINK)).toThrow(/this sink's root/);
   });
@@ -180,7 +186,8 @@ describe('what the source may see and the floor', () => {
 
   test('the hello line round-trips; a host that is not a sink says nothing', () => {
     const info = { roots: ['bpool/off/web1'], appendOnly: true, keepDays: 7 };
-    expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual({ ...info, accepts: ['schedule-mark', 'restore'] });
+    expect(parseHello(`zfs-2.3.2\n${helloLine(info)}`)).toEqual({ ...info, accepts: ['schedule-mark'] });
+    expect(parseHello(helloLine({ ...info, accepts: sinkAccepts(true) }))).toEqual({ ...info, accepts: ['schedule-mark', 'restore'] });
     // A sink from before `accepts` (version 1's line): it accepts nothing more.
     expect(parseHello('ZBACK_SINK {"v":1,"roots":["bpool/off/web1"],"appendOnly":false,"keepDays":0}')).toEqual({
       roots: ['bpool/off/web1'],

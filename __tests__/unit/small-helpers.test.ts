@@ -104,6 +104,10 @@ test("a copy's schedule mark: one word (spaces as _), with the zone it ticks in,
     'org.wit:replica-schedule',
     'daily@UTC',
   ]);
+  expect(scheduleMark(parseSchedule('hourly'), 'UTC', parseSchedule('daily'))).toBe('hourly+daily@UTC');
+  expect(scheduleMark(parseSchedule('hourly'), 'UTC', parseSchedule('hourly'))).toBe('hourly@UTC');
+  expect(parseScheduleMark('0_*/4_*_*_*+daily@UTC')).toEqual({ schedule: parseSchedule('0 */4 * * *'), snapshots: parseSchedule('daily'), zone: 'UTC' });
+  expect(() => parseScheduleMark('hourly+daily+weekly@UTC')).toThrow(/not a schedule mark/);
   expect(() => parseScheduleMark('hourly')).toThrow(/not a schedule mark/);
   expect(() => parseScheduleMark('sometimes@UTC')).toThrow(/unknown schedule/);
 });

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost } from '../../lib/transport/local.js';
-import { transfer, type TransferOptions, type TransferResult } from '../../lib/transport/pipe.js';
+import { transfer, withHeadCheck, type TransferOptions, type TransferResult } from '../../lib/transport/pipe.js';
 import { TokenBucket } from '../../lib/transport/rate-limit.js';
 
 let dir: string;
@@ -324,5 +324,35 @@ describe('TokenBucket', () => {
   test('refuses a rate of 0 or below', () => {
     expect(() => new TokenBucket(0)).toThrow(/above 0/);
     expect(() => new TokenBucket(-5)).toThrow(/above 0/);
+  });
+});
+
+describe('withHeadCheck: the first bytes are checked before any reaches the receiver', () => {
+  const MiB = 1024 * 1024;
+  const startsWithOk = (head: Buffer) =>
+    head.length < 2 ? { need: 2 } : head.subarray(0, 2).toString() === 'OK' ? { ok: true as const } : { ok: false as const, why: 'not OK' };
+  test('an accepted stream passes whole, in chunks of any size', async () => {
+    const out = join(dir, 'head-ok');
+    const src = withHeadCheck(local.startSource(sh(`printf O; sleep 0.1; printf K; head -c ${MiB} /dev/zero`)), startsWithOk);
+    const r = await transfer(src, await local.startSink(sh(`${B}/cat > ${out}`)));
+    expect([r.ok, r.bytes, statSync(out).size]).toEqual([true, MiB + 2, MiB + 2]);
+  });
+  test('a refused stream never reaches the receiver, which is stopped without EOF; the sender is stopped too', async () => {
+    const out = join(dir, 'head-refused');
+    const src = withHeadCheck(local.startSource([`${B}/yes`, 'NO']), startsWithOk);
+    const r = await transfer(src, await local.startSink(sh(`${B}/cat > ${out}; echo received`)));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/zfs send failed \(.*refused here: not OK\)/);
+    expect(r.sink.code).not.toBe(0); // aborted, not ended: it never saw EOF
+    expect(existsSync(out) ? readFileSync(out).length : 0).toBe(0); // (killed before its redirect, or empty)
+  });
+  test('a stream that ends before its head: refused; a sender that failed says why itself', async () => {
+    const short = await transfer(withHeadCheck(local.startSource(sh('printf O')), startsWithOk), await local.startSink([`${B}/cat`]));
+    expect(short.reason).toMatch(/refused here: the stream ended after 1 bytes, before its header could be checked/);
+    const failed = await transfer(
+      withHeadCheck(local.startSource(sh('echo "cannot send: permission denied" >&2; exit 1')), startsWithOk),
+      await local.startSink([`${B}/cat`]),
+    );
+    expect(failed.reason).toBe('zfs send failed (exit 1: cannot send: permission denied)');
   });
 });

@@ -177,6 +177,11 @@ const builders = {
       .option('root', { type: 'string', array: true, demandOption: true, describe: 'Dataset under which the source may receive and prune (repeatable)' })
       .option('keep-days', { type: 'number', default: 0, describe: 'Refuse to destroy a snapshot made less than this many days ago (as ZFS records it here)' })
       .option('append-only', { type: 'boolean', default: false, describe: 'Refuse every destroy and release (prune here with zback prune)' })
+      .option('allow-restore', {
+        type: 'boolean',
+        default: false,
+        describe: 'Let the source read its copies back (zback restore: zfs send of one snapshot under --root); off, the sink is write-only',
+      })
       .option('log', { type: 'string', describe: 'Log of refusals and destroys (default /var/log/zback/sink.log, or ~/.zback-sink.log for a user)' })
       .example('restrict,command="zback sink --root bpool/offsite/web1 --keep-days 7" ssh-ed25519 AAAA… root@web1', '(one line of authorized_keys)'),
   restore: (y: Argv) =>
@@ -346,7 +351,7 @@ export async function main(argv: string[]): Promise<number> {
     sink: async (args: ArgsOf<'sink'>) => {
       // bin/zback starts a real sink through sinkMain (fast); this is for --help and a direct call.
       const { sinkArgs, sinkCommand } = await import('./sink.js');
-      return sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log));
+      return sinkCommand(sinkArgs(args.root ?? [], args['keep-days'], args['append-only'], args.log, args['allow-restore']));
     },
     restore: (args: ArgsOf<'restore'>) =>
       withContext(args, async (ctx) => {

@@ -6,20 +6,21 @@
  */
 import { errorMessage } from '../errors.js';
 import { topmost } from '../plan/planner.js';
-import { chooseCopy, chooseSnapshot, copyName, knownCopies, newDatasetProblem, type CopyLocation } from '../plan/restore.js';
+import { chooseCopy, chooseSnapshot, copyName, freeAsideName, knownCopies, newDatasetProblem, type CopyLocation } from '../plan/restore.js';
 import { propertyList, resolveConfigs } from '../policy/properties.js';
 import { progressReporter } from '../report/progress.js';
 import { renderCopyList, renderRestoreDone, renderRestorePlan, type ListedCopy } from '../report/restore-text.js';
 import { readRunState } from '../state/run-state.js';
 import { DEFAULT_LIMITS } from '../transport/host.js';
 import { LocalHost } from '../transport/local.js';
-import { transfer } from '../transport/pipe.js';
+import { transfer, withHeadCheck } from '../transport/pipe.js';
+import { restoreStreamVerdict } from '../sink/stream-header.js';
 import { HostPool } from '../transport/pool.js';
 import { hostIdentity } from '../plan/identity.js';
 import { shellCommand } from '../transport/quote.js';
 import { chooseStreamFlags } from '../zfs/capabilities.js';
 import { Zfs } from '../zfs/client.js';
-import { restoreReceiveCommand, sendFullCommand } from '../zfs/commands.js';
+import { restoreReceiveCommand, sendFullCommand, setPropertyCommand } from '../zfs/commands.js';
 import { datasetNameProblem, poolOf } from '../zfs/dataset-names.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
@@ -158,7 +159,7 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
   const theirs = copy.hostLabel === 'local' ? zfs : await Zfs.detect(host);
   if (theirs.sink && !theirs.sink.accepts?.includes('restore')) {
     out.error(
-      `${copyName(copy)}: the zback sink on ${where} is older than zback restore and would refuse the send: update zback there (or restore as a user the sink does not restrict)`,
+      `${copyName(copy)}: the zback sink on ${where} does not send copies back: its administrator allows it with zback sink --allow-restore in the key's forced command (a sink older than zback restore cannot)`,
     );
     return EXIT.FAILED;
   }
@@ -191,7 +192,8 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
   const sink = await local.startSink(receive);
   let source;
   try {
-    source = await host.startSource(send);
+    // Only the one full stream of the snapshot asked for reaches zfs receive (see restoreStreamVerdict).
+    source = withHeadCheck(await host.startSource(send), (head) => restoreStreamVerdict(head, snap.guid));
   } catch (e) {
     sink.abort();
     await sink.done;
@@ -200,7 +202,7 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
   }
   const stop = handleStopSignals(
     (name) => {
-      out.error(`stopped by ${name}: the restore is aborted; ${to} is not created`);
+      out.error(`stopped by ${name}: the restore is being aborted`);
       source.abort();
       sink.abort();
     },
@@ -222,6 +224,9 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
     out.error(
       `restore of ${copyName(copy)}@${snap.name} into ${to} failed: ${stop.signal.aborted ? `stopped by ${String(stop.signal.reason)}` : result.reason}`,
     );
+    // A signal that came as zfs receive was committing: say so rather than let it pass for nothing.
+    if ((await zfs.listDatasets().catch((): string[] => [])).includes(to))
+      out.error(`${to} exists all the same (the receive had finished): check it, or destroy it (zfs destroy -r ${shellCommand([to])})`);
     return EXIT.FAILED;
   }
   // What arrived is the copy's snapshot itself: the same guid, here.
@@ -230,7 +235,20 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
     out.error(`restore into ${to}: the received snapshot's guid (${arrived?.guid ?? 'none'}) is not the copy's (${snap.guid}); do not use it`);
     return EXIT.FAILED;
   }
+  // A restored dataset under a managed parent would be taken on by the next run (snapshots, a new
+  // seed, retention) before it is in place: held back until the swap, which undoes this.
   const config = resolveConfigs((await zfs.config(propertyList(ctx.properties))).rows, ctx.properties).find((c) => c.dataset === to);
+  let heldBack: { origin: string } | undefined;
+  if (config?.kind === 'managed') {
+    try {
+      await zfs.exec(setPropertyCommand(to, ctx.properties.snapshot, 'no'));
+      heldBack = { origin: config.config.group };
+    } catch (e) {
+      out.error(
+        `${to} inherits ${ctx.properties.snapshot}=yes from ${config.config.group}, and setting it to no failed (${errorMessage(e)}): a run would take it on; put it in place before the next run`,
+      );
+    }
+  }
   const own = known.rows.filter((r) => r.name === dataset && r.source === 'local' && Object.values(ctx.properties).includes(r.property));
   out.print(
     renderRestoreDone({
@@ -242,11 +260,11 @@ async function restore(zfs: Zfs, local: LocalHost, pool: HostPool, known: Known,
       ms: Date.now() - started,
       raw,
       originalExists: here.has(dataset),
+      originalHasChildren: [...here].some((d) => d.startsWith(`${dataset}/`)),
+      aside: freeAsideName(dataset, here) ?? `${dataset.slice(0, 200)}.aside`,
       ownProperties: own.map((r) => [r.property, r.value] as const),
       managedBy: ctx.properties.snapshot,
-      ...(config?.kind === 'managed' && config.config.group !== to
-        ? { inheritsManagement: { property: ctx.properties.snapshot, origin: config.config.group } }
-        : {}),
+      ...(heldBack ? { heldBack } : {}),
     }),
   );
   return EXIT.OK;

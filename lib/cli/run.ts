@@ -266,7 +266,14 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
       const state = plan && outcome ? recordRun(previous, plan, outcome, outcome.replications, ctx.format, times) : { ...previous, run };
       writeRunState(ctx.stateDir, state);
       // The lag over the last runs, for zback status --html (a run that planned nothing to record adds nothing).
-      if (plan && outcome) appendRunHistory(ctx.stateDir, historyEntry(state, times.finished, exitCode));
+      if (plan && outcome) {
+        try {
+          appendRunHistory(ctx.stateDir, historyEntry(state, times.finished, exitCode));
+        } catch (e) {
+          // Only the page's lag chart misses this run: not a failure of the backup.
+          out.info(`the run history (${ctx.stateDir}/history.jsonl, for status --html) was not written: ${errorMessage(e)}`);
+        }
+      }
       if (args.metricsFile) {
         const report = buildStatus({
           configs: local0.configs,

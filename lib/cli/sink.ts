@@ -14,11 +14,13 @@ export interface SinkArgs {
   roots: string[];
   keepDays: number;
   appendOnly: boolean;
+  /** Let the source read its copies back (zback restore): off unless asked for. */
+  allowRestore: boolean;
   log?: string;
 }
 
 /** The options as both parsers see them, checked once. */
-export function sinkArgs(root: readonly unknown[], keepDays: number, appendOnly: boolean, log: string | undefined): SinkArgs {
+export function sinkArgs(root: readonly unknown[], keepDays: number, appendOnly: boolean, log: string | undefined, allowRestore = false): SinkArgs {
   const roots = root.map(String);
   if (roots.length === 0) throw new UsageError('give at least one --root DATASET');
   for (const r of roots) {
@@ -27,7 +29,7 @@ export function sinkArgs(root: readonly unknown[], keepDays: number, appendOnly:
   }
   if (!Number.isInteger(keepDays) || keepDays < 0 || keepDays > 36500)
     throw new UsageError(`--keep-days ${keepDays}: give a whole number of days from 0 to 36500`);
-  return { roots, keepDays, appendOnly, ...(log ? { log } : {}) };
+  return { roots, keepDays, appendOnly, allowRestore, ...(log ? { log } : {}) };
 }
 
 export function sinkCommand(a: SinkArgs): Promise<number> {
@@ -35,6 +37,7 @@ export function sinkCommand(a: SinkArgs): Promise<number> {
     roots: a.roots,
     keepDays: a.keepDays,
     appendOnly: a.appendOnly,
+    allowRestore: a.allowRestore,
     command: process.env.SSH_ORIGINAL_COMMAND,
     logFile: a.log ?? defaultSinkLog(),
     ...(process.env.SSH_CLIENT ? { client: process.env.SSH_CLIENT } : {}),
@@ -51,6 +54,7 @@ export async function sinkMain(argv: string[]): Promise<number> {
         root: { type: 'string', multiple: true, default: [] },
         'keep-days': { type: 'string', default: '0' },
         'append-only': { type: 'boolean', default: false },
+        'allow-restore': { type: 'boolean', default: false },
         log: { type: 'string' },
       },
       strict: true,
@@ -58,7 +62,7 @@ export async function sinkMain(argv: string[]): Promise<number> {
     });
     const keep = values['keep-days'];
     if (!/^\d{1,5}$/.test(keep)) throw new UsageError(`--keep-days ${JSON.stringify(keep)}: give a whole number of days from 0 to 36500`);
-    return await sinkCommand(sinkArgs(values.root, Number(keep), values['append-only'], values.log));
+    return await sinkCommand(sinkArgs(values.root, Number(keep), values['append-only'], values.log, values['allow-restore']));
   } catch (e) {
     const message = e instanceof UsageError ? e.message : (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (e as Error).message : null;
     if (message === null) throw e;

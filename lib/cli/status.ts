@@ -11,6 +11,7 @@ import { writeFileAtomically } from '../state/files.js';
 import type { RunState } from '../state/run-state.js';
 import { discoverAndPlan } from '../execute/discover.js';
 import { topmost } from '../plan/planner.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 import { buildReplicas } from '../report/replicas.js';
 import { renderReplicas, renderReplicasCheck } from '../report/replicas-text.js';
 import { errorMessage } from '../errors.js';
@@ -138,8 +139,9 @@ function timelinesOf(plan: Plan, state: RunState, live: ReadonlyMap<string, Dest
 async function replicas(zfs: Zfs, ctx: Context, args: StatusArgs, out: Output): Promise<number> {
   const p = ctx.properties;
   const { rows, unreadable } = await zfs.copyMarks(null, [p.replicaOf, p.replicaRetention, p.replicaSchedule]);
-  const copies = [...new Set(rows.filter((r) => r.property === p.replicaOf && !r.name.includes('@')).map((r) => r.name)), ...unreadable].filter(
-    (n) => !n.includes('@'),
+  // (A name in `unreadable` may be forged by a value with a line break: only real dataset names are read further.)
+  const copies = [...new Set([...rows.filter((r) => r.property === p.replicaOf).map((r) => r.name), ...unreadable])].filter(
+    (n) => !n.includes('@') && datasetNameProblem(n) === null,
   );
   const [inventory, used] = await Promise.all([zfs.inventory(topmost(copies), true), zfs.used(copies)]);
   const report = buildReplicas({

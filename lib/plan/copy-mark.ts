@@ -32,17 +32,24 @@ export function copyMarkProperties(mark: CopyMark, dataset: string, retention: s
 }
 
 /**
- * A schedule and the zone it ticks in, as one word: a copy's mark is printable text without spaces
- * (the sink's rule: no value may forge another row of `zfs get`), so a cron expression's spaces
- * become "_", which no cron field contains: `hourly@UTC`, `0_9_*_*_1-5@Europe/Berlin`.
+ * The destination's schedule, the dataset's snapshot schedule where it differs (a copy gets a new
+ * snapshot only when both have ticked), and the zone they tick in, as one word: a copy's mark is
+ * printable text without spaces (the sink's rule: no value may forge another row of `zfs get`), so
+ * a cron expression's spaces become "_", which no cron field contains, and "+" joins the two:
+ * `hourly@UTC`, `hourly+daily@UTC`, `0_9_*_*_1-5@Europe/Berlin`.
  */
-export function scheduleMark(schedule: Schedule, zone: string): string {
-  return `${schedule.text.trim().split(/\s+/).join('_')}@${zone}`;
+export function scheduleMark(destination: Schedule, zone: string, snapshots?: Schedule): string {
+  const word = (s: Schedule) => s.text.trim().split(/\s+/).join('_');
+  return `${word(destination)}${snapshots && snapshots.text !== destination.text ? `+${word(snapshots)}` : ''}@${zone}`;
 }
 
 /** A schedule mark read back (parseSchedule's errors for a bad schedule; the zone is checked by the caller). */
-export function parseScheduleMark(value: string): { schedule: Schedule; zone: string } {
+export function parseScheduleMark(value: string): { schedule: Schedule; snapshots?: Schedule; zone: string } {
   const at = value.lastIndexOf('@');
   if (at <= 0 || at === value.length - 1) throw new Error(`${JSON.stringify(value)} is not a schedule mark (schedule@zone)`);
-  return { schedule: parseSchedule(value.slice(0, at).split('_').join(' ')), zone: value.slice(at + 1) };
+  const [destination, snapshots, ...more] = value.slice(0, at).split('+');
+  if (more.length || destination === '' || snapshots === '')
+    throw new Error(`${JSON.stringify(value)} is not a schedule mark (schedule[+snapshot schedule]@zone)`);
+  const read = (word: string) => parseSchedule(word.split('_').join(' '));
+  return { schedule: read(destination!), ...(snapshots !== undefined ? { snapshots: read(snapshots) } : {}), zone: value.slice(at + 1) };
 }

@@ -148,7 +148,7 @@ function emptyPlan(input: ReplicationInput): ReplicationPlan {
     copyRetention: formatRetention(input.destination.retention ?? input.config.retention.value),
     // A sink from before schedule marks would refuse the seed that carries one.
     ...(!input.state.reachable || !input.state.sink || input.state.sink.accepts?.includes('schedule-mark')
-      ? { copySchedule: scheduleMark(input.destination.schedule, input.calendar.zone) }
+      ? { copySchedule: scheduleMark(input.destination.schedule, input.calendar.zone, input.config.schedule) }
       : {}),
     ...(input.destination.bwlimit ? { bwlimit: input.destination.bwlimit } : {}),
   };

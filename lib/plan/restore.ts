@@ -13,6 +13,7 @@ import { hostLabel, type HostTarget } from '../transport/target.js';
 import type { SnapshotInfo } from '../zfs/parse.js';
 import { datasetNameProblem, snapshotNameProblem } from '../zfs/dataset-names.js';
 import { hostIdentity, splitKey } from './identity.js';
+import { shellCommand } from '../transport/quote.js';
 
 /** One copy of a dataset: on this machine (host label "local") or on a destination host. */
 export interface CopyLocation {
@@ -137,6 +138,20 @@ export function newDatasetProblem(to: string, existing: ReadonlySet<string>): st
   const slash = to.lastIndexOf('/');
   if (slash < 0) return `--to ${to}: give a dataset inside a pool (pool/name), not a pool`;
   const parent = to.slice(0, slash);
-  if (!existing.has(parent)) return `--to ${to}: its parent ${parent} does not exist here (create it first: zfs create ${parent}), or choose another place`;
+  if (!existing.has(parent))
+    return `--to ${to}: its parent ${parent} does not exist here (create it first: ${shellCommand(['zfs', 'create', parent])}), or choose another place`;
+  return null;
+}
+
+/**
+ * Where the swap puts the dataset a restore replaces: `<dataset>.before-restore`, or `-2`, `-3`, …
+ * when that is taken (a second restore); null when no such name fits in ZFS's 255 characters.
+ */
+export function freeAsideName(dataset: string, existing: ReadonlySet<string>): string | null {
+  for (let i = 1; i < 100; i++) {
+    const name = `${dataset}.before-restore${i === 1 ? '' : `-${i}`}`;
+    if (datasetNameProblem(name) !== null) return null;
+    if (!existing.has(name)) return name;
+  }
   return null;
 }

@@ -64,12 +64,12 @@ function problemList(problems: readonly Problem[]): string {
 }
 
 function statusTable(report: StatusReport, now: number): string {
-  const rows = report.datasets.map((d) => {
+  const rows = report.datasets.map((d, index) => {
     const all = [...d.problems, ...d.destinations.flatMap((x) => x.problems)];
     const cls = levelClass(all);
     const newest = d.newest ? `${esc(formatDuration(d.newest.ageSeconds * 1000))} ago` : d.managed ? 'none' : '-';
     const next = d.nextDue === null ? '-' : d.nextDue === 'now' ? 'now' : `in ${esc(formatDuration(Date.parse(d.nextDue) - now))}`;
-    const head = `<tr class="${cls}"><td class="mark">${cls === 'crit' ? 'CRIT' : cls === 'warn' ? 'WARN' : 'ok'}</td><td><a href="#ds-${esc(anchor(d.dataset))}">${esc(d.dataset)}</a>${problemList(d.problems)}</td><td>${esc(d.retention ?? '-')}</td><td>${esc(d.schedule ?? '-')}</td><td class="num">${d.managed ? d.snapshots.zback : '-'}</td><td>${newest}</td><td>${next}</td></tr>`;
+    const head = `<tr class="${cls}"><td class="mark">${cls === 'crit' ? 'CRIT' : cls === 'warn' ? 'WARN' : 'ok'}</td><td><a href="#ds-${index}">${esc(d.dataset)}</a>${problemList(d.problems)}</td><td>${esc(d.retention ?? '-')}</td><td>${esc(d.schedule ?? '-')}</td><td class="num">${d.managed ? d.snapshots.zback : '-'}</td><td>${newest}</td><td>${next}</td></tr>`;
     const dests = d.destinations.map((x) => {
       const xc = levelClass(x.problems);
       const last = x.lastReplicated
@@ -80,10 +80,6 @@ function statusTable(report: StatusReport, now: number): string {
     return head + dests.join('');
   });
   return `<table class="status"><thead><tr><th></th><th>dataset</th><th>retention</th><th>schedule</th><th>snaps</th><th>newest</th><th>next due</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
-}
-
-function anchor(dataset: string): string {
-  return dataset.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
 /** "12-03 06:07": an axis label (the page's header says the year and the zone). */
@@ -98,7 +94,8 @@ const ROW = 26;
 /** The snapshots of one dataset on a time axis: a row for the source and one per destination. */
 function timeline(rows: readonly TimelineRow[], cal: Calendar, now: number): string {
   const times = rows.flatMap((r) => [...r.snapshots.map((s) => s.time), ...(r.recordedOnly ? [r.recordedOnly.time] : [])]);
-  const from = Math.min(now - 3_600_000, ...times);
+  let from = now - 3_600_000;
+  for (const t of times) if (t < from) from = t;
   const span = Math.max(1, now - from);
   const x = (t: number) => LABEL + ((t - from) / span) * (W - LABEL - 20);
   const height = rows.length * ROW + 34;
@@ -155,7 +152,8 @@ function lagChart(dataset: string, d: DatasetStatus, history: readonly RunHistor
   if (keys.length === 0 || history.length < 2) return '<p class="none">No replication lag recorded yet (it is drawn from the runs zback records).</p>';
   const t0 = Date.parse(history[0]!.t);
   const t1 = Math.max(t0 + 1, Date.parse(history[history.length - 1]!.t));
-  const maxLag = Math.max(3600, ...history.flatMap((e) => Object.values(e.d[dataset] ?? {}).map(([lag]) => lag ?? 0)));
+  let maxLag = 3600; // (a loop: a long history has too many values to spread into Math.max)
+  for (const e of history) for (const [lag] of Object.values(e.d[dataset] ?? {})) if (lag !== null && lag > maxLag) maxLag = lag;
   const h = 150;
   const x = (t: number) => 50 + ((t - t0) / (t1 - t0)) * (W - 80);
   const y = (lag: number) => h - 20 - (lag / maxLag) * (h - 40);
@@ -220,9 +218,9 @@ export function renderHtml(input: HtmlInput): string {
       ([k, c]) => `<span><i style="background:${c}"></i>${k === 'pruned' ? 'destroyed by the next run' : k === 'recorded' ? 'last sent (recorded)' : k}</span>`,
     )
     .join('');
-  const sections = report.datasets.map((d) => {
+  const sections = report.datasets.map((d, index) => {
     const rows = input.timelines.get(d.dataset) ?? [];
-    return `<section id="ds-${esc(anchor(d.dataset))}"><h2>${esc(d.dataset)}</h2>${problemList([...d.problems, ...d.destinations.flatMap((x) => x.problems)])}${
+    return `<section id="ds-${index}"><h2>${esc(d.dataset)}</h2>${problemList([...d.problems, ...d.destinations.flatMap((x) => x.problems)])}${
       rows.length ? timeline(rows, cal, now) + reasonsTable(rows) : '<p class="none">Not managed: no snapshots to show.</p>'
     }<h3 style="font-size:13px;margin:12px 0 0">Replication lag over the last runs</h3>${lagChart(d.dataset, d, input.history, cal)}</section>`;
   });

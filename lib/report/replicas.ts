@@ -13,7 +13,8 @@ import { parseScheduleMark } from '../plan/copy-mark.js';
 import { validateTimeZone } from '../policy/calendar.js';
 import type { PropertyNames } from '../policy/properties.js';
 import type { NameFormat } from '../policy/snapshot-names.js';
-import { nextTick } from '../policy/schedule.js';
+import { mostRecentTick, nextTick } from '../policy/schedule.js';
+import { datasetNameProblem } from '../zfs/dataset-names.js';
 import type { Inventory } from '../zfs/parse.js';
 import { overdueProblem, type Level, type Problem, type Thresholds } from './status.js';
 
@@ -28,6 +29,8 @@ export interface ReplicaStatus {
   retention: string | null;
   /** The schedule as the source wrote it, and the zone it ticks in; null when the copy does not record one. */
   schedule: string | null;
+  /** The dataset's snapshot schedule where it differs from the destination's (both must tick for a new snapshot to arrive). */
+  snapshotSchedule: string | null;
   zone: string | null;
   snapshots: number;
   newest: { name: string; time: string; ageSeconds: number } | null;
@@ -96,13 +99,24 @@ export function buildReplicas(input: ReplicasInput): ReplicasReport {
       }
     }
     const snaps = input.inventory.get(copy)?.snapshots ?? [];
-    const last = snaps[snaps.length - 1];
+    // The newest snapshot zback named (one made by hand on the backup host must not make a copy
+    // that gets nothing any more look current); any snapshot where none has a zback name.
+    const named = snaps.filter((s) => input.format.parse(s.name) !== null);
+    const last = named[named.length - 1] ?? snaps[snaps.length - 1];
     const newestMs = last ? (input.format.parse(last.name) ?? (last.creation !== undefined ? last.creation * 1000 : null)) : null;
     if (!last) problems.push({ level: 'critical', message: 'the copy has no snapshot' });
     else if (newestMs !== null && schedule) {
-      const due = nextTick(schedule.schedule, newestMs, schedule.zone);
+      // A copy gets its next snapshot at the first tick of the destination's schedule at or after
+      // the first tick of the dataset's snapshot schedule (where it records one that differs).
+      const made = schedule.snapshots ? nextTick(schedule.snapshots, newestMs, schedule.zone) : newestMs;
+      const due = schedule.snapshots
+        ? mostRecentTick(schedule.schedule, made, schedule.zone) === made
+          ? made
+          : nextTick(schedule.schedule, made, schedule.zone)
+        : nextTick(schedule.schedule, newestMs, schedule.zone);
       const p = input.now > due ? overdueProblem(`the next snapshot from ${source}`, input.now - due, input.thresholds) : null;
-      if (p) problems.push({ ...p, message: `stale: ${p.message} (schedule ${schedule.schedule.text} in ${schedule.zone})` });
+      const cadence = schedule.snapshots ? `schedule ${schedule.schedule.text}, snapshots ${schedule.snapshots.text}` : `schedule ${schedule.schedule.text}`;
+      if (p) problems.push({ ...p, message: `stale: ${p.message} (${cadence} in ${schedule.zone})` });
     } else if (newestMs !== null && input.now - newestMs > input.thresholds.critMs) {
       problems.push({
         level: 'critical',
@@ -115,6 +129,7 @@ export function buildReplicas(input: ReplicasInput): ReplicasReport {
       dataset,
       retention: props.get(input.names.replicaRetention) ?? null,
       schedule: schedule?.schedule.text ?? null,
+      snapshotSchedule: schedule?.snapshots?.text ?? null,
       zone: schedule?.zone ?? null,
       snapshots: snaps.length,
       newest:
@@ -126,13 +141,14 @@ export function buildReplicas(input: ReplicasInput): ReplicasReport {
     });
   }
   for (const copy of input.unreadable ?? []) {
-    if (copy.includes('@')) continue;
+    if (copy.includes('@') || datasetNameProblem(copy) !== null) continue;
     copies.push({
       copy,
       source: '(marks unreadable)',
       dataset: '-',
       retention: null,
       schedule: null,
+      snapshotSchedule: null,
       zone: null,
       snapshots: input.inventory.get(copy)?.snapshots.length ?? 0,
       newest: null,

@@ -20,8 +20,13 @@ export interface SinkInfo {
 /** What this version of the sink accepts beyond version 1 (a source leaves out what an older sink would refuse). */
 export const SINK_ACCEPTS = ['schedule-mark', 'restore'];
 
+/** What this sink says it accepts: restore only where the administrator allowed it (--allow-restore). */
+export function sinkAccepts(allowRestore: boolean): string[] {
+  return SINK_ACCEPTS.filter((a) => a !== 'restore' || allowRestore);
+}
+
 export function helloLine(info: SinkInfo): string {
-  return `${SINK_HELLO} ${JSON.stringify({ v: 1, roots: info.roots, appendOnly: info.appendOnly, keepDays: info.keepDays, accepts: info.accepts ?? SINK_ACCEPTS })}\n`;
+  return `${SINK_HELLO} ${JSON.stringify({ v: 1, roots: info.roots, appendOnly: info.appendOnly, keepDays: info.keepDays, accepts: info.accepts ?? sinkAccepts(false) })}\n`;
 }
 
 /** The sink's rules from a `zfs version` stderr; null when the host is not a sink (or says nonsense). */

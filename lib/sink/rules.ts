@@ -20,6 +20,12 @@ export interface SinkOptions {
   keepDays: number;
   /** Refuse every destroy and release: the backup host prunes its copies itself (zback prune). */
   appendOnly: boolean;
+  /**
+   * Allow `zfs send` of a snapshot under the roots (zback restore). Off unless the backup host's
+   * administrator asks for it: without it the sink is write-only, and a compromised source cannot
+   * read back what it deleted long ago.
+   */
+  allowRestore?: boolean;
 }
 
 export type Allowed =
@@ -207,6 +213,7 @@ export function allow(argv: readonly string[], o: SinkOptions): Allowed {
       if (i !== a.length - 1 || a[i]!.startsWith('-')) break;
       const { names } = snapshotsOf(a[i], o);
       if (names.length !== 1) throw new Refused(`one snapshot in zfs send, not ${JSON.stringify(a[i])}`);
+      if (!o.allowRestore) throw new Refused('this sink does not send copies back (zback restore needs zback sink --allow-restore on the backup host)');
       return { op: 'send', argv: a };
     }
     case 'rollback':

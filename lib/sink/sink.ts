@@ -11,7 +11,7 @@ import { printable } from '../transport/host.js';
 import { LocalHost } from '../transport/local.js';
 import { creationCommand, localPropertyCommand } from '../zfs/commands.js';
 import { parseSinkCommand, SinkRefusal } from './command-line.js';
-import { helloLine } from './hello.js';
+import { helloLine, sinkAccepts } from './hello.js';
 import { allow, Refused, tooYoung, visibleDatasets, type SinkOptions } from './rules.js';
 import { streamVerdict } from './stream-header.js';
 
@@ -79,7 +79,8 @@ export async function runSink(o: SinkRun): Promise<number> {
   process.stderr.write(`${request.marker} ${process.pid}\n`);
   const local = new LocalHost();
 
-  if (allowed.op === 'version') process.stderr.write(helloLine({ roots: [...o.roots], appendOnly: o.appendOnly, keepDays: o.keepDays }));
+  if (allowed.op === 'version')
+    process.stderr.write(helloLine({ roots: [...o.roots], appendOnly: o.appendOnly, keepDays: o.keepDays, accepts: sinkAccepts(o.allowRestore ?? false) }));
   if (allowed.op === 'list') {
     const r = await local.run(allowed.argv);
     process.stdout.write(

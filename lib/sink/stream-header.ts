@@ -29,6 +29,8 @@ interface Begin {
   payloadlen: number;
   hdrtype: number;
   flags: number;
+  toguid: bigint;
+  fromguid: bigint;
 }
 
 function begin(buf: Buffer, at: number): Begin | null {
@@ -37,7 +39,8 @@ function begin(buf: Buffer, at: number): Begin | null {
   const u32 = (o: number) => (le ? buf.readUInt32LE(at + o) : buf.readUInt32BE(at + o));
   if (u32(0) !== 0) return null; // not DRR_BEGIN
   const versioninfo = le ? buf.readBigUInt64LE(at + 16) : buf.readBigUInt64BE(at + 16);
-  return { payloadlen: u32(4), hdrtype: Number(versioninfo & 3n), flags: u32(36) };
+  const u64 = (o: number) => (le ? buf.readBigUInt64LE(at + o) : buf.readBigUInt64BE(at + o));
+  return { payloadlen: u32(4), hdrtype: Number(versioninfo & 3n), flags: u32(36), toguid: u64(40), fromguid: u64(48) };
 }
 
 /**
@@ -66,5 +69,24 @@ export function streamVerdict(head: Buffer): StreamVerdict {
   const sub = begin(head, 2 * RECORD);
   if (!sub || sub.hdrtype !== SUBSTREAM) return { ok: false, why: 'a compound stream whose first part is not a snapshot stream' };
   if (sub.flags & FLAG_CLONE) return { ok: false, why: 'a clone stream (zback never sends one; it would tie the copy to a snapshot elsewhere in the pool)' };
+  return { ok: true };
+}
+
+/**
+ * zback restore, the other way: what a backup host sends back must be exactly what was asked for,
+ * `zfs send [-w -L -e -c] DATASET@SNAPSHOT` — one full snapshot stream (a substream whose fromguid
+ * is 0) of the snapshot with this guid. A hostile backup host could otherwise answer with a
+ * replication or properties stream (received properties such as mountpoint=/root/.ssh or
+ * setuid=on, mounted at the next boot), extra children, a clone or an incremental.
+ */
+export function restoreStreamVerdict(head: Buffer, guid: string): StreamVerdict {
+  if (head.length < RECORD) return { need: RECORD };
+  const first = begin(head, 0);
+  if (!first) return { ok: false, why: 'the stream does not start with a ZFS send stream header' };
+  if (first.hdrtype !== SUBSTREAM)
+    return { ok: false, why: 'a replication, properties or multi-snapshot stream (zfs send -R, -p or -I), not the one snapshot asked for' };
+  if (first.flags & FLAG_CLONE) return { ok: false, why: 'a clone stream, not the snapshot asked for' };
+  if (first.fromguid !== 0n) return { ok: false, why: 'an incremental stream, not the full snapshot asked for' };
+  if (!/^\d+$/.test(guid) || first.toguid !== BigInt(guid)) return { ok: false, why: `a stream of another snapshot (guid ${first.toguid}, not ${guid})` };
   return { ok: true };
 }

@@ -43,9 +43,10 @@ export function appendRunHistory(stateDir: string, entry: RunHistoryEntry, maxBy
   appendFileSync(path, JSON.stringify(entry) + '\n', { mode: 0o644 });
   if (statSync(path).size <= maxBytes) return;
   const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
-  let keep = lines.slice(Math.floor(lines.length / 2));
-  // One run bigger than half the cap: keep that run alone.
-  while (keep.length > 1 && keep.reduce((n, l) => n + l.length + 1, 0) > maxBytes / 2) keep = keep.slice(1);
+  // The newest lines that fit in half the cap (at least the newest run).
+  let first = lines.length - 1;
+  for (let size = lines[first]!.length + 1; first > 0 && size + lines[first - 1]!.length + 1 <= maxBytes / 2; first--) size += lines[first - 1]!.length + 1;
+  const keep = lines.slice(first);
   writeFileAtomically(path, keep.map((l) => `${l}\n`).join(''));
 }
 

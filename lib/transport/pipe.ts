@@ -9,7 +9,7 @@
  * - A stream that makes no progress for `idleTimeoutMs` is aborted on both sides.
  * - Success means: source exit 0 AND sink exit 0.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { exitText, type RunResult, type Sink, type Source } from './host.js';
 import { throttle, type TokenBucket } from './rate-limit.js';
 
@@ -148,4 +148,61 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
   if (reason === undefined && k.code !== 0) fail(`zfs recv failed (${exitText(k)})`);
   if (reason === undefined && s.code !== 0) fail(`zfs send failed (${exitText(s)})`);
   return { ok: reason === undefined, bytes, produced, ...(reason !== undefined ? { reason } : {}), source: s, sink: k };
+}
+
+/** What a head check says of a stream's first bytes (lib/sink/stream-header.ts). */
+export type HeadVerdict = { ok: true } | { ok: false; why: string } | { need: number };
+
+/**
+ * The source with its first bytes checked before any reaches the receiver: a stream the check
+ * refuses is never passed on (the source is stopped and fails with the reason, so transfer() aborts
+ * the receiver without EOF); one the check accepts flows on unchanged, with backpressure.
+ */
+export function withHeadCheck(source: Source, check: (head: Buffer) => HeadVerdict): Source {
+  const out = new PassThrough();
+  const head: Buffer[] = [];
+  let size = 0;
+  let refusal: string | null = null;
+  /** The stream ended too soon: the source's own failure, if it failed, says why. */
+  let cut = false;
+  let decided = false;
+  const decide = (why: string | null) => {
+    decided = true;
+    source.stdout.off('data', onData);
+    source.stdout.off('end', onEnd);
+    if (why !== null) {
+      refusal = why;
+      source.stdout.resume(); // drained, never passed on
+      source.abort();
+      out.end();
+      return;
+    }
+    source.stdout.pause();
+    out.write(Buffer.concat(head, size));
+    source.stdout.pipe(out);
+  };
+  const onData = (d: Buffer) => {
+    head.push(d);
+    size += d.length;
+    const verdict = check(Buffer.concat(head, size));
+    if ('need' in verdict) return;
+    decide(verdict.ok ? null : verdict.why);
+  };
+  const onEnd = () => {
+    if (decided) return;
+    cut = true;
+    decide(`the stream ended after ${size} bytes, before its header could be checked`);
+  };
+  source.stdout.on('data', onData);
+  source.stdout.on('end', onEnd);
+  const done = source.done.then((r) =>
+    refusal === null || (cut && r.code !== 0)
+      ? r
+      : {
+          ...r,
+          code: r.code === 0 || r.code === null ? 1 : r.code,
+          stderr: `${r.stderr}${r.stderr && !r.stderr.endsWith('\n') ? '\n' : ''}refused here: ${refusal}`,
+        },
+  );
+  return { stdout: out, done, abort: () => source.abort() };
 }

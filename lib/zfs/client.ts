@@ -140,8 +140,8 @@ export class Zfs {
 
   /** The marks on the copies below a backup host's root (null: on every dataset here), read twice and cross-checked. */
   async copyMarks(root: string | null, properties: readonly string[]): Promise<{ rows: PropertyRow[]; unreadable: Set<string> }> {
-    const nameFirst = parsePropertyRows((await this.check(cmd.copyMarksCommand(root, properties))).stdout);
-    const valueFirst = parsePropertyRowsValueFirst((await this.check(cmd.copyMarksCommand(root, properties, true))).stdout);
+    const nameFirst = parsePropertyRows((await this.check(cmd.copyMarksCommand(root, properties, false, this.caps))).stdout);
+    const valueFirst = parsePropertyRowsValueFirst((await this.check(cmd.copyMarksCommand(root, properties, true, this.caps))).stdout);
     return crossCheckRows(nameFirst, valueFirst);
   }
 

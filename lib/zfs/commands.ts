@@ -63,7 +63,7 @@ export function inventoryCommand(roots: readonly string[], caps: ZfsCapabilities
  * The marks zback set on the copies it seeded below a backup host's root (local values only:
  * what the copies inherit is not theirs). `valueFirst`: the cross-checking second reading.
  */
-export function copyMarksCommand(root: string | null, properties: readonly string[], valueFirst = false): string[] {
+export function copyMarksCommand(root: string | null, properties: readonly string[], valueFirst = false, caps?: ZfsCapabilities): string[] {
   if (root !== null) assertDataset(root);
   return [
     ZFS,
@@ -74,8 +74,8 @@ export function copyMarksCommand(root: string | null, properties: readonly strin
     valueFirst ? 'value,source,property,name' : 'name,property,value,source',
     '-s',
     'local',
-    // No root: every dataset of every pool (zback status --replicas).
-    ...(root !== null ? ['-r', properties.join(','), root] : [properties.join(',')]),
+    // No root: every dataset of every pool (zback status --replicas), not their snapshots where the ZFS can say so.
+    ...(root !== null ? ['-r', properties.join(','), root] : [...(caps?.getTypeFilter ? ['-t', 'filesystem,volume'] : []), properties.join(',')]),
   ];
 }
 
