@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { RunResult } from '../../lib/transport/host.js';
 import { LocalHost } from '../../lib/transport/local.js';
 import { transfer, withHeadCheck, type TransferOptions, type TransferResult } from '../../lib/transport/pipe.js';
 import { TokenBucket } from '../../lib/transport/rate-limit.js';
@@ -355,4 +357,28 @@ describe('withHeadCheck: the first bytes are checked before any reaches the rece
     );
     expect(failed.reason).toBe('zfs send failed (exit 1: cannot send: permission denied)');
   });
+});
+
+test("a sender that reports its exit before its last bytes were read (a remote one: the channel's exit status comes first): the receiver still gets every byte before EOF", async () => {
+  const out = join(dir, 'late-bytes');
+  const stdout = new PassThrough({ highWaterMark: 1024 });
+  let finish!: () => void;
+  const source = {
+    stdout,
+    done: new Promise<RunResult>((resolve) => (finish = () => resolve({ code: 0, signal: null, stdout: '', stderr: '' }))),
+    abort: () => {},
+  };
+  const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(16 * 1024, i));
+  const writer = (async () => {
+    for (const [i, c] of chunks.entries()) {
+      if (i === 8) finish(); // exit reported with 56 chunks still to come
+      stdout.write(c);
+      await new Promise((r) => setTimeout(r, 1)); // the rest arrives later, as from a network
+    }
+    stdout.end();
+  })();
+  const r = await transfer(source, await local.startSink(sh(`${B}/cat > ${out}`)));
+  await writer;
+  expect([r.ok, r.bytes]).toEqual([true, 64 * 16 * 1024]);
+  expect(readFileSync(out).equals(Buffer.concat(chunks))).toBe(true);
 });

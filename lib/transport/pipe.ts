@@ -9,7 +9,7 @@
  * - A stream that makes no progress for `idleTimeoutMs` is aborted on both sides.
  * - Success means: source exit 0 AND sink exit 0.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { exitText, type RunResult, type Sink, type Source } from './host.js';
 import { throttle, type TokenBucket } from './rate-limit.js';
 
@@ -68,8 +68,16 @@ export async function transfer(source: Source, sink: Sink, options: TransferOpti
     }
   });
   stream.pipe(sink.stdin, { end: false });
-  /** Resolves once the throttle passed on all it holds (or was destroyed). */
-  const flushed = limiter ? new Promise<void>((resolve) => (limiter.once('end', resolve), limiter.once('close', resolve))) : Promise.resolve();
+  /**
+   * Resolves once every byte of the stream was passed on towards the receiver (or the stream was
+   * destroyed): the sender's exit is not enough. A remote sender's channel can report its exit
+   * while its last bytes still wait in a buffer here, and the receiver must not get EOF before them.
+   */
+  const flushed = new Promise<void>((resolve) => {
+    if (stream.readableEnded || stream.destroyed) return resolve();
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+  });
 
   let idle: NodeJS.Timeout | undefined;
   if (options.idleTimeoutMs) {
@@ -159,42 +167,39 @@ export type HeadVerdict = { ok: true } | { ok: false; why: string } | { need: nu
  * the receiver without EOF); one the check accepts flows on unchanged, with backpressure.
  */
 export function withHeadCheck(source: Source, check: (head: Buffer) => HeadVerdict): Source {
-  const out = new PassThrough();
   const head: Buffer[] = [];
   let size = 0;
+  let state: 'checking' | 'passing' | 'refused' = 'checking';
   let refusal: string | null = null;
   /** The stream ended too soon: the source's own failure, if it failed, says why. */
   let cut = false;
-  let decided = false;
-  const decide = (why: string | null) => {
-    decided = true;
-    source.stdout.off('data', onData);
-    source.stdout.off('end', onEnd);
-    if (why !== null) {
-      refusal = why;
-      source.stdout.resume(); // drained, never passed on
+  // A Transform keeps the order of the bytes and the backpressure of the pipe as they are.
+  const checked = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (state === 'passing') return callback(null, chunk);
+      if (state === 'refused') return callback(); // drained, never passed on
+      head.push(chunk);
+      size += chunk.length;
+      const verdict = check(Buffer.concat(head, size));
+      if ('need' in verdict) return callback();
+      if (verdict.ok) {
+        state = 'passing';
+        return callback(null, Buffer.concat(head.splice(0), size));
+      }
+      state = 'refused';
+      refusal = verdict.why;
       source.abort();
-      out.end();
-      return;
-    }
-    source.stdout.pause();
-    out.write(Buffer.concat(head, size));
-    source.stdout.pipe(out);
-  };
-  const onData = (d: Buffer) => {
-    head.push(d);
-    size += d.length;
-    const verdict = check(Buffer.concat(head, size));
-    if ('need' in verdict) return;
-    decide(verdict.ok ? null : verdict.why);
-  };
-  const onEnd = () => {
-    if (decided) return;
-    cut = true;
-    decide(`the stream ended after ${size} bytes, before its header could be checked`);
-  };
-  source.stdout.on('data', onData);
-  source.stdout.on('end', onEnd);
+      callback();
+    },
+    flush(callback) {
+      if (state === 'checking') {
+        cut = true;
+        refusal = `the stream ended after ${size} bytes, before its header could be checked`;
+      }
+      callback();
+    },
+  });
+  source.stdout.pipe(checked);
   const done = source.done.then((r) =>
     refusal === null || (cut && r.code !== 0)
       ? r
@@ -204,5 +209,5 @@ export function withHeadCheck(source: Source, check: (head: Buffer) => HeadVerdi
           stderr: `${r.stderr}${r.stderr && !r.stderr.endsWith('\n') ? '\n' : ''}refused here: ${refusal}`,
         },
   );
-  return { stdout: out, done, abort: () => source.abort() };
+  return { stdout: checked, done, abort: () => source.abort() };
 }

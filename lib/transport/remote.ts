@@ -248,7 +248,7 @@ export class RemoteHost implements Host {
    */
   async startSource(argv: readonly string[]): Promise<Source> {
     const { ch, done, abort } = await this.startStreaming(argv);
-    ch.end();
+    // (No EOF is sent to it: zfs send reads nothing from its stdin.)
     return { stdout: ch, done, abort };
   }
 
