@@ -316,7 +316,7 @@ test(
       const seed = await zback(['run', '--verbose', '--now', hour(10)]);
       expect([seed.code, seed.stderr]).toEqual([0, '']);
       expect(seed.stdout).toMatch(/local zfs: legacy ZFS/);
-      expect(seed.stdout).toMatch(/\[vm\] zfs receive -u -s -o \S+ -o canmount=noauto -o \S+ bpool\/fuse\/m\n/); // resumable and marked there …
+      expect(seed.stdout).toMatch(/\[vm\] zfs receive -u -s -o \S+ -o canmount=noauto -o \S+ -o \S+:replica-schedule=hourly@UTC bpool\/fuse\/m\n/); // resumable and marked there …
       expect(seed.stdout).toContain('[local] zfs send tank/m@2026-11-26-100000'); // … a plain send here
       for (const h of [11, 12]) {
         await write(`more-${h}.bin`);
