@@ -11,11 +11,10 @@ import { propertyList, resolveConfigs } from '../policy/properties.js';
 import { progressReporter } from '../report/progress.js';
 import { renderCopyList, renderRestoreDone, renderRestorePlan, type ListedCopy } from '../report/restore-text.js';
 import { readRunState } from '../state/run-state.js';
-import { DEFAULT_LIMITS } from '../transport/host.js';
-import { LocalHost } from '../transport/local.js';
+import type { LocalHost } from '../transport/local.js';
 import { transfer, withHeadCheck } from '../transport/pipe.js';
 import { restoreStreamVerdict } from '../sink/stream-header.js';
-import { HostPool } from '../transport/pool.js';
+import type { HostPool } from '../transport/pool.js';
 import { hostIdentity } from '../plan/identity.js';
 import { shellCommand } from '../transport/quote.js';
 import { chooseStreamFlags } from '../zfs/capabilities.js';
@@ -25,6 +24,7 @@ import { datasetNameProblem, poolOf } from '../zfs/dataset-names.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { Output } from './output.js';
+import { commandHosts } from './hosts.js';
 import { handleStopSignals } from './signals.js';
 
 export interface RestoreArgs {
@@ -44,16 +44,7 @@ export interface RestoreArgs {
 
 export async function restoreCommand(ctx: Context, args: RestoreArgs, out: Output): Promise<number> {
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.trace(`[${h}] ${shellCommand(argv)}`) : undefined;
-  const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
-  const local = new LocalHost(observe, limits);
-  const pool = new HostPool(local, {
-    limits,
-    ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
-    acceptNewHostKeys: args.acceptNewHostKeys,
-    recordNewHostKeys: !args.dryRun,
-    maxChannels: args.maxChannels,
-    ...(observe ? { observe } : {}),
-  });
+  const { local, pool } = commandHosts({ ...args, recordNewHostKeys: !args.dryRun }, observe);
   try {
     const zfs = await Zfs.detect(local);
     const { rows, unreadable } = await zfs.config(propertyList(ctx.properties));
@@ -80,7 +71,11 @@ async function list(copies: readonly CopyLocation[], pool: HostPool, ctx: Contex
     return EXIT.FAILED;
   }
   const byHost = new Map<string, CopyLocation[]>();
-  for (const c of copies) byHost.set(hostIdentity(c.hostLabel), [...(byHost.get(hostIdentity(c.hostLabel)) ?? []), c]);
+  for (const c of copies) {
+    const id = hostIdentity(c.hostLabel);
+    if (!byHost.has(id)) byHost.set(id, []);
+    byHost.get(id)!.push(c);
+  }
   const listed = new Map<CopyLocation, ListedCopy>();
   await Promise.all(
     [...byHost.values()].map(async (onHost) => {

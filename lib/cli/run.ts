@@ -36,14 +36,12 @@ import { renderPlan } from '../report/plan-text.js';
 import { capabilityLines } from '../report/capability-text.js';
 import { style } from '../report/style.js';
 import { LockBusy, RunLock } from '../state/lock.js';
-import { LocalHost } from '../transport/local.js';
-import { DEFAULT_LIMITS } from '../transport/host.js';
-import { HostPool } from '../transport/pool.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { Output } from './output.js';
+import { commandHosts } from './hosts.js';
 
 export interface RunArgs {
   dryRun: boolean;
@@ -123,16 +121,7 @@ export async function runCommand(ctx: Context, args: RunArgs, out: Output): Prom
   }
   let stopHandling: StopHandling | undefined;
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.info(style.dim(`[${h}] ${shellCommand(argv)}`)) : undefined;
-  const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
-  const local = new LocalHost(observe, limits);
-  const pool = new HostPool(local, {
-    limits,
-    ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
-    acceptNewHostKeys: args.acceptNewHostKeys,
-    recordNewHostKeys: !args.dryRun,
-    maxChannels: args.maxChannels,
-    ...(observe ? { observe } : {}),
-  });
+  const { local, pool } = commandHosts({ ...args, recordNewHostKeys: !args.dryRun }, observe);
   try {
     const zfs = await Zfs.detect(local);
     if (ctx.verbose) out.info(style.dim(`local zfs: ${zfs.caps.description}`));

@@ -20,14 +20,12 @@ import { buildStatus, type Thresholds } from '../report/status.js';
 import { renderCheck, renderStatus, CHECK_EXIT } from '../report/status-text.js';
 import { readRunStateChecked } from '../state/run-state.js';
 import { HoldLedger } from '../state/holds.js';
-import { LocalHost } from '../transport/local.js';
-import { DEFAULT_LIMITS } from '../transport/host.js';
-import { HostPool } from '../transport/pool.js';
 import { shellCommand } from '../transport/quote.js';
 import { Zfs } from '../zfs/client.js';
 import type { Context } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { Output } from './output.js';
+import { commandHosts } from './hosts.js';
 
 export interface StatusArgs {
   json: boolean;
@@ -47,16 +45,7 @@ export interface StatusArgs {
 export async function statusCommand(ctx: Context, args: StatusArgs, out: Output): Promise<number> {
   // On stderr: stdout is the report alone (its JSON with --json).
   const observe = ctx.verbose ? (h: string, argv: readonly string[]) => out.trace(`[${h}] ${shellCommand(argv)}`) : undefined;
-  const limits = { ...DEFAULT_LIMITS, timeoutMs: args.commandTimeoutS * 1000 };
-  const local = new LocalHost(observe, limits);
-  const pool = new HostPool(local, {
-    limits,
-    ...(args.sshConfig ? { sshConfig: args.sshConfig } : {}),
-    acceptNewHostKeys: false,
-    recordNewHostKeys: false,
-    maxChannels: args.maxChannels,
-    ...(observe ? { observe } : {}),
-  });
+  const { local, pool } = commandHosts({ ...args, acceptNewHostKeys: false, recordNewHostKeys: false }, observe);
   try {
     const zfs = await Zfs.detect(local);
     if (args.replicas) return await replicas(zfs, ctx, args, out);

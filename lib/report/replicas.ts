@@ -158,7 +158,10 @@ export function buildReplicas(input: ReplicasInput): ReplicasReport {
   }
   copies.sort((a, b) => (a.source === b.source ? (a.copy < b.copy ? -1 : 1) : a.source < b.source ? -1 : 1));
   const sources = new Map<string, ReplicaStatus[]>();
-  for (const c of copies) sources.set(c.source, [...(sources.get(c.source) ?? []), c]);
+  for (const c of copies) {
+    if (!sources.has(c.source)) sources.set(c.source, []);
+    sources.get(c.source)!.push(c);
+  }
   const all = copies.flatMap((c) => c.problems);
   const criticals = all.filter((p) => p.level === 'critical').length;
   const warnings = all.length - criticals;
