@@ -266,20 +266,23 @@ function withRemoteCommandLog(measure) {
  * each into its own copy, interleaved; wall time, exec channels, zfs calls on each side.
  */
 async function sideBySide() {
-  zfs('src', 'create', 'tank/w');
-  for (let i = 0; i < 20; i++) zfs('src', 'create', `tank/w/d${String(i).padStart(2, '0')}`);
-  const datasets = zfs('src', 'list', '-H', '-o', 'name,mountpoint', '-r', 'tank/w').trim().split('\n').map((l) => l.split('\t'));
-  zfs('src', 'set', 'org.wit:snapshot=yes', 'tank/w');
-  zfs('src', 'set', 'org.wit:retention=24h', 'tank/w');
-  zfs('src', 'set', 'org.wit:destinations=bak:bpool/w-zback|hourly', 'tank/w');
+  /** A parent and 20 children, managed by zback under `prefix`; returns [name, mountpoint] of all 21. */
+  const tree = (root, prefix, target) => {
+    zfs('src', 'create', root);
+    for (let i = 0; i < 20; i++) zfs('src', 'create', `${root}/d${String(i).padStart(2, '0')}`);
+    zfs('src', 'set', `${prefix}:snapshot=yes`, root);
+    zfs('src', 'set', `${prefix}:retention=24h`, root);
+    zfs('src', 'set', `${prefix}:destinations=bak:${target}|hourly`, root);
+    return zfs('src', 'list', '-H', '-o', 'name,mountpoint', '-r', root).trim().split('\n').map((l) => l.split('\t'));
+  };
+  /** 64 KiB of new data in every dataset of a tree. */
+  const change = (list, h) => {
+    for (const [, mnt] of list) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/h${h}"`]);
+  };
+  const datasets = tree('tank/w', 'org.wit', 'bpool/w-zback');
   // A twin tree for zback with 8 channels at once instead of 4 (its own prefix and state: the two
   // runs never see each other's datasets), to tell how much the per-dataset receives bound it.
-  zfs('src', 'create', 'tank/x');
-  for (let i = 0; i < 20; i++) zfs('src', 'create', `tank/x/d${String(i).padStart(2, '0')}`);
-  const twins = zfs('src', 'list', '-H', '-o', 'name,mountpoint', '-r', 'tank/x').trim().split('\n').map((l) => l.split('\t'));
-  zfs('src', 'set', 'bench8:snapshot=yes', 'tank/x');
-  zfs('src', 'set', 'bench8:retention=24h', 'tank/x');
-  zfs('src', 'set', 'bench8:destinations=bak:bpool/x-zback|hourly', 'tank/x');
+  const twins = tree('tank/x', 'bench8', 'bpool/x-zback');
   const eight = (h, count = false) => zback(['run', '--prefix', 'bench8', '--max-channels', '8', '--now', at(h)], { count, stateDir: join(dir, 'state8') });
   const ssh = `ssh -F ${join(dir, 'bak', 'ssh', 'config')} bak`;
   const at = (h) => `2026-12-02T${String(h).padStart(2, '0')}:00:00Z`;
@@ -306,11 +309,11 @@ async function sideBySide() {
     remote();
     const runs = { zback: [], zback8: [], loop: [], stream: [] };
     for (let h = 2; h < 2 + REPS; h++) {
-      for (const [, mnt] of datasets) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/h${h}"`]);
+      change(datasets, h);
       const z = zback(['run', '--now', at(h)], { count: true });
       if (z.code !== 0) throw new Error(`side by side: zback incremental failed: ${z.stderr}`);
       runs.zback.push({ ms: z.wallMs, channels: remote(), localCalls: z.calls.length, cpuMs: z.cpuMs });
-      for (const [, mnt] of twins) inHost('src', ['sh', '-c', `head -c 65536 /dev/urandom > "${mnt}/h${h}"`]);
+      change(twins, h);
       const z8 = eight(h, true);
       if (z8.code !== 0) throw new Error(`side by side: zback (8 channels) incremental failed: ${z8.stderr}`);
       runs.zback8.push({ ms: z8.wallMs, channels: remote(), localCalls: z8.calls.length, cpuMs: z8.cpuMs });
