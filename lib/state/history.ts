@@ -2,7 +2,7 @@
  * A bounded history of runs: `<state-dir>/history.jsonl`, one line per run, for the replication
  * lag that `zback status --html` draws over the last runs. A line is appended at the end of each
  * run (no read, so a run pays nothing for the history); once the file passes MAX_BYTES it is
- * rewritten with its newer half. A line that cannot be read is skipped, never fatal: the history
+ * rewritten with the newest runs that fit in half of it. A line that cannot be read is skipped, never fatal: the history
  * only draws a picture.
  */
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
